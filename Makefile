@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make run` (the whole system, demo data, embedded
+# defaults) and `make test` (the whole suite, with the quality gates). Both install what
+# they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# Tests run against the real PostgreSQL and Redis on this machine.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/genemarket
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install run test lint typecheck pytest bench fuzz clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+run: install
+	DJANGO_SETTINGS_MODULE=config.settings.dev $(PY) manage.py runstack
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+pytest: install
+	scripts/ensure-services.sh
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL) \
+	  $(BIN)/pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) node_modules var .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -1,0 +1,366 @@
+"""Every setting, read from the environment with its embedded default in one place.
+
+The embedded defaults (SQLite, a filesystem Celery broker, filesystem storage, a local anvil)
+let `make run` work on a fresh machine with nothing configured; production sets the
+environment instead (see README "Configuration"). Profiles in this package change only
+what differs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django_guid.integrations import CeleryIntegration
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+env = environ.Env()
+
+# Writable state of the embedded defaults (SQLite file, broker folders, uploads, keys).
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
+
+# --- Profile -------------------------------------------------------------------------------
+# Which profile is running, for code that must behave differently (e.g. JSON logs).
+PROFILE = "base"
+DEBUG = env.bool("DEBUG", default=False)
+
+
+def local_secret_key(path: Path) -> str:
+    """Read the signing key kept beside the embedded SQLite database, creating it once.
+
+    Generated rather than shipped so that no two installations share a key; kept in a
+    0600 file so sessions survive a restart. Production must set SECRET_KEY instead.
+    """
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(64)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key
+
+
+# Profiles decide what an empty SECRET_KEY means: dev and test generate a local one,
+# production refuses to start.
+SECRET_KEY = env.str("SECRET_KEY", default="")
+SECRET_KEY_FILE = VAR_DIR / "secret_key"
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Applications --------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
+    "django_guid",
+    "core",
+    "marketplace",
+    "genomics",
+    "ledger",
+]
+
+MIDDLEWARE = [
+    "django_guid.middleware.guid_middleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.middleware.PrivateCacheControlMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised by the backend into a response.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "marketplace.web.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'genemarket.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Reuse connections but check them first, so a restarted PostgreSQL costs one failed
+    # request at most instead of a process restart (RELIABILITY.md item 13).
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+else:
+    # SQLite: wait for the writer lock instead of failing at once when worker and web
+    # write together in the embedded run.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Accounts ------------------------------------------------------------------------------
+AUTH_USER_MODEL = "marketplace.User"
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a locked-out username/IP before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:home"
+
+# Login rate limiting (django-axes): lock a username+IP pair after AXES_FAILURE_LIMIT
+# failures for AXES_COOLOFF_MINUTES.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_MINUTES", default=15.0) / 60.0
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+# Behind a proxy the client address comes from X-Forwarded-For; set the count of proxies.
+AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
+# --- Internationalisation ------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files and storage --------------------------------------------------------------
+STATIC_URL = "/static/"
+# Only production collects static files (`collectstatic`); elsewhere whitenoise serves
+# them straight from the apps' folders.
+STATIC_ROOT: Path | None = None
+# Serve from the finders without collectstatic except in production, where
+# `collectstatic` builds the hashed, compressed set.
+WHITENOISE_USE_FINDERS = True
+
+STORAGE = env.str("STORAGE", default="filesystem")
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "storage")))
+if STORAGE == "filesystem":
+    DEFAULT_STORAGE: dict[str, object] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "file_permissions_mode": 0o600},
+    }
+elif STORAGE == "s3":
+    # Any S3-compatible store through django-storages; credentials come from the usual
+    # AWS_* variables, read by django-storages itself.
+    DEFAULT_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("S3_BUCKET", default="genemarket"),
+            "endpoint_url": env.str("S3_ENDPOINT_URL", default="") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"STORAGE must be 'filesystem' or 's3', not {STORAGE!r}")
+STORAGES = {
+    "default": DEFAULT_STORAGE,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- Celery --------------------------------------------------------------------------------
+# Without CELERY_BROKER_URL the embedded run uses kombu's filesystem transport: a real
+# broker shared by separate web, worker and beat processes through a folder, with no
+# server to install (eager mode would hide every concurrency bug).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
+BROKER_DIR = VAR_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem"):
+    # The transport needs its folders to exist in every process that publishes or consumes.
+    for _folder in ("queue", "processed", "control"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
+    {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {
+        # Longer than any task's time limit or ETA, or Redis redelivers a running task
+        # (kombu #337, RELIABILITY.md item 12).
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=6 * 3600),
+    }
+)
+# Hard limit for any task; the visibility timeout above must stay longer.
+TASK_TIME_LIMIT_S = env.int("TASK_TIME_LIMIT_S", default=2 * 3600)
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT_S
+CELERY_TASK_SOFT_TIME_LIMIT = max(TASK_TIME_LIMIT_S - 60, 1)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat asks a worker to record that it is alive this often; /health shows when it last did.
+HEARTBEAT_INTERVAL_S = env.float("HEARTBEAT_INTERVAL_S", default=30.0)
+CELERY_BEAT_SCHEDULE = {
+    "worker-heartbeat": {"task": "core.tasks.heartbeat", "schedule": HEARTBEAT_INTERVAL_S},
+}
+
+# --- Chain ---------------------------------------------------------------------------------
+CHAIN_RPC_URL = env.str("CHAIN_RPC_URL", default="http://127.0.0.1:8545")
+# The RPC URL handed to browsers' wallets; differs from CHAIN_RPC_URL behind a proxy.
+CHAIN_PUBLIC_RPC_URL = env.str("CHAIN_PUBLIC_RPC_URL", default=CHAIN_RPC_URL)
+CHAIN_TIMEOUT_S = env.float("CHAIN_TIMEOUT_S", default=5.0)
+CONFIRMATIONS = env.int("CONFIRMATIONS", default=2)
+
+# --- REST API ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "core.api.exception_handler.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("THROTTLE_ANON", default="120/minute"),
+        "user": env.str("THROTTLE_USER", default="600/minute"),
+        "register": env.str("THROTTLE_REGISTER", default="10/hour"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Genomic data access marketplace API",
+    "DESCRIPTION": (
+        "Donors list Crypt4GH-encrypted genomic datasets, researchers pay for access on chain, "
+        "a data access committee reviews requests. Errors: every 4xx has the body "
+        '`{"error": {"code", "message", "fields"}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the installed sidecar package: there is no CDN to load it from.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api.schema.add_error_responses",
+    ],
+}
+
+# Throttling and health checks share a cache; the embedded default is per-process memory,
+# production should point CACHE_URL at Redis so limits hold across processes.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
+# --- Mail ----------------------------------------------------------------------------------
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="GeneMarket <noreply@localhost>")
+
+# --- Security headers that hold in every profile -------------------------------------------
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = False  # htmx reads it to send X-CSRFToken
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE_S", default=8 * 3600)
+
+# --- Logging -------------------------------------------------------------------------------
+# Plain lines for people at a terminal; JSON lines (one object per line) when LOG_FORMAT is
+# json, as production sets it, so a log shipper can index request ids and task ids.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "RETURN_HEADER": True,
+    "EXPOSE_HEADER": True,
+    "VALIDATE_GUID": True,
+    # Carries the request id into the tasks a request enqueues, and gives beat's tasks one.
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=True)],
+}
+
+
+def logging_config(log_format: str, level: str) -> dict[str, object]:
+    """Build LOGGING for a format, so each profile can pick one without copying the rest."""
+    formatters: dict[str, dict[str, object]] = {
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s task=%(task_id)s] "
+            "%(message)s",
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(task_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "request_id": {
+                "()": "django_guid.log_filters.CorrelationId",
+                "correlation_id_field": "request_id",
+            },
+            "task_id": {"()": "core.logging.CeleryTaskFilter"},
+        },
+        "formatters": formatters,
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": log_format,
+                "filters": ["request_id", "task_id"],
+            },
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "django.db.backends": {"level": "INFO"},
+            "django_guid": {"level": "WARNING"},
+            "axes": {"level": "WARNING"},
+            "web3": {"level": "WARNING"},
+            "urllib3": {"level": "WARNING"},
+        },
+    }
+
+
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+
+# --- Demo and first admin (used by `make run`) ---------------------------------------------
+ADMIN_USER = env.str("ADMIN_USER", default="admin")
+ADMIN_PASSWORD_DEFAULT = "admin-change-me"  # noqa: S105 - published default, printed by make run
+ADMIN_PASSWORD = env.str("ADMIN_PASSWORD", default=ADMIN_PASSWORD_DEFAULT)
+ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@localhost")

@@ -1,0 +1,23 @@
+"""URL map: web UI at /, REST API under /api/v1/, schema and docs, health, admin."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from core.views import HealthApi, api_not_found
+
+urlpatterns = [
+    path("", include("marketplace.web.urls")),
+    path("api/v1/", include("marketplace.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("health", HealthApi.as_view(), name="health"),
+    path("admin/", admin.site.urls),
+    # Unknown API paths answer in the API's error shape even with DEBUG on.
+    re_path(r"^api/", api_not_found),
+]
+
+handler400 = "core.views.bad_request"
+handler403 = "core.views.permission_denied"
+handler404 = "core.views.page_not_found"
+handler500 = "core.views.server_error"

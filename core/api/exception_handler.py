@@ -1,0 +1,85 @@
+"""One exception handler renders every API error in the shape of API.md:
+
+    {"error": {"code": "...", "message": "...", "fields": {"field": ["..."]}}}
+
+DRF's own handler runs first so its headers (WWW-Authenticate, Retry-After, Allow) stay;
+only the body is reshaped. Domain errors from services map to their own status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import cast
+
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.errors import DomainError
+
+# DRF's generic "invalid" code says less than the name of the failure class.
+_CODE_RENAMES = {"invalid": "validation_error", "error": "error"}
+
+_DEFAULT_MESSAGES = {
+    "validation_error": "Some fields are not valid.",
+}
+
+
+class _DomainAPIException(exceptions.APIException):
+    """Carries a DomainError through DRF's handler so headers are set the same way."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(detail=error.message, code=error.code)
+        self.status_code = error.status
+        self.domain_error = error
+
+
+def error_body(code: str, message: str, fields: Mapping[str, list[str]] | None = None) -> dict:
+    """The error shape of API.md; also used by views outside DRF (404 pages, health)."""
+    return {"error": {"code": code, "message": message, "fields": dict(fields or {})}}
+
+
+def _flatten(detail: object, prefix: str = "") -> dict[str, list[str]]:
+    """Turn DRF's nested ValidationError detail into {"a.b.0": ["message"]}."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, Mapping):
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            out.update(_flatten(value, name))
+    elif isinstance(detail, Sequence) and not isinstance(detail, str):
+        if all(not isinstance(item, Mapping | list) for item in detail):
+            out[prefix or "non_field_errors"] = [str(item) for item in detail]
+        else:
+            for index, item in enumerate(detail):
+                out.update(_flatten(item, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        out[prefix or "non_field_errors"] = [str(detail)]
+    return out
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DomainError):
+        exc = _DomainAPIException(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error: Django's 500 handler answers, without details
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        general = fields.pop("non_field_errors", None)
+        message = " ".join(general) if general else _DEFAULT_MESSAGES["validation_error"]
+        response.data = error_body("validation_error", message, fields)
+        return response
+    if isinstance(exc, _DomainAPIException):
+        error = exc.domain_error
+        response.data = error_body(error.code, error.message, error.fields)
+        return response
+    api_exc = cast(exceptions.APIException, exc)
+    code = str(getattr(api_exc, "default_code", "error"))
+    response.data = error_body(_CODE_RENAMES.get(code, code), str(api_exc.detail))
+    return response
+
+
+def json_error_response(request: HttpRequest, status: int, code: str, message: str) -> JsonResponse:
+    """A JSON error for API paths that never reached a DRF view (unknown URL, crash)."""
+    return JsonResponse(error_body(code, message), status=status)

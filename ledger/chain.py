@@ -1,0 +1,31 @@
+"""The one place that builds the web3 connection to the chain node.
+
+Every other module asks this one for a `Web3`; timeouts come from settings so a dead node
+makes callers fail fast instead of hanging a web request or a worker.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.conf import settings
+from web3 import Web3
+from web3.providers.rpc import HTTPProvider
+
+
+@lru_cache(maxsize=4)
+def _web3_for(rpc_url: str, timeout_s: float) -> Web3:
+    return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+
+
+def web3() -> Web3:
+    """A Web3 bound to CHAIN_RPC_URL, cached per URL and timeout (settings may change in tests)."""
+    return _web3_for(settings.CHAIN_RPC_URL, settings.CHAIN_TIMEOUT_S)
+
+
+def block_number() -> int:
+    return int(web3().eth.block_number)
+
+
+def chain_id() -> int:
+    return int(web3().eth.chain_id)

@@ -1,0 +1,82 @@
+"""Accounts API: register, token login, profile (API.md "Accounts and keys")."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api.throttling import ScopedThrottle
+from marketplace.api.permissions import authenticated_user
+from marketplace.models.users import SELF_SERVICE_ROLES
+from marketplace.selectors.accounts import user_profile
+from marketplace.services.accounts import token_issue, user_authenticate, user_register
+
+
+class ProfileSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+    email = serializers.EmailField(allow_blank=True)
+    role = serializers.CharField()
+    public_name = serializers.CharField()
+    is_staff = serializers.BooleanField()
+    crypt4gh_public_key = serializers.CharField(allow_null=True)
+    wallet_address = serializers.CharField(allow_null=True)
+
+
+class RegisterApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "register"
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.RegexField(
+            r"^[\w.@+-]+\Z",
+            max_length=150,
+            min_length=3,
+            error_messages={"invalid": "Use letters, digits and @/./+/-/_ only."},
+        )
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+        email = serializers.EmailField()
+        role = serializers.ChoiceField(choices=sorted(SELF_SERVICE_ROLES))
+
+    @extend_schema(request=InputSerializer, responses={201: ProfileSerializer}, tags=["accounts"])
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_register(**serializer.validated_data)
+        return Response(
+            ProfileSerializer(user_profile(user=user)).data, status=status.HTTP_201_CREATED
+        )
+
+
+class TokenApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, tags=["accounts"])
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        # django-axes needs the Django request: it tracks failures by username and address.
+        user = user_authenticate(request=request._request, **serializer.validated_data)
+        return Response(self.OutputSerializer({"token": token_issue(user=user)}).data)
+
+
+class MeApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: ProfileSerializer}, tags=["accounts"])
+    def get(self, request: Request) -> Response:
+        return Response(ProfileSerializer(user_profile(user=authenticated_user(request))).data)

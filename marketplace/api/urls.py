@@ -1,0 +1,13 @@
+"""REST API v1 routes (API.md). Every path here is part of the contract."""
+
+from django.urls import path
+
+from marketplace.api.accounts import MeApi, RegisterApi, TokenApi
+
+app_name = "api"
+
+urlpatterns = [
+    path("auth/register", RegisterApi.as_view(), name="register"),
+    path("auth/token", TokenApi.as_view(), name="token"),
+    path("me", MeApi.as_view(), name="me"),
+]

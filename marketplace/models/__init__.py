@@ -1,0 +1,3 @@
+from marketplace.models.users import Role, User
+
+__all__ = ["Role", "User"]

@@ -1,0 +1,1 @@
+"""Reads: query shape and permission filtering live here, not in views."""

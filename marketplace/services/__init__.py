@@ -1,0 +1,1 @@
+"""Writes: one function per business operation, each in a transaction."""

@@ -1,0 +1,56 @@
+"""Pages of the web UI: thin views over the same services as the REST API."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from core.errors import ValidationError
+from marketplace.selectors.site import site_counts
+from marketplace.services.accounts import user_register
+from marketplace.web.forms import LoginForm, RegisterForm
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "marketplace/home.html", {"counts": site_counts()})
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login (session rotated on login), through django-axes' lockout."""
+
+    form_class = LoginForm
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    """POST only (Django 5): a link cannot log anyone out behind their back."""
+
+
+@require_http_methods(["GET", "POST"])
+def register(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("web:home")
+    form = RegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = user_register(**form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in exc.fields.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+            if not exc.fields:
+                form.add_error(None, exc.message)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(
+                request, f"Welcome, {user.username}. Your {user.role} account is ready."
+            )
+            return redirect("web:home")
+    return render(
+        request, "registration/register.html", {"form": form}, status=400 if form.errors else 200
+    )
