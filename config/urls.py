@@ -9,6 +9,7 @@ from core.views import HealthApi, api_not_found
 urlpatterns = [
     path("", include("marketplace.web.urls")),
     path("api/v1/", include("marketplace.api.urls")),
+    path("api/v1/", include("ledger.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("health", HealthApi.as_view(), name="health"),

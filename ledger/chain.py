@@ -29,3 +29,13 @@ def block_number() -> int:
 
 def chain_id() -> int:
     return int(web3().eth.chain_id)
+
+
+@lru_cache(maxsize=4)
+def _node_chain_id(rpc_url: str) -> int:
+    return int(_web3_for(rpc_url, settings.CHAIN_TIMEOUT_S).eth.chain_id)
+
+
+def configured_chain_id() -> int:
+    """CHAIN_ID from settings, else the node's (a chain's id never changes: cached)."""
+    return int(settings.CHAIN_ID or _node_chain_id(settings.CHAIN_RPC_URL))

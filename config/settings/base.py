@@ -239,6 +239,10 @@ CHAIN_RPC_URL = env.str("CHAIN_RPC_URL", default="http://127.0.0.1:8545")
 CHAIN_PUBLIC_RPC_URL = env.str("CHAIN_PUBLIC_RPC_URL", default=CHAIN_RPC_URL)
 CHAIN_TIMEOUT_S = env.float("CHAIN_TIMEOUT_S", default=5.0)
 CONFIRMATIONS = env.int("CONFIRMATIONS", default=2)
+# The chain's id; asked of the node (once per process) when not set.
+CHAIN_ID = env.int("CHAIN_ID", default=0) or None
+# The domain Sign-In with Ethereum messages name; the request's host when empty.
+SIWE_DOMAIN = env.str("SIWE_DOMAIN", default="")
 
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -261,6 +265,7 @@ REST_FRAMEWORK = {
         "anon": env.str("THROTTLE_ANON", default="120/minute"),
         "user": env.str("THROTTLE_USER", default="600/minute"),
         "register": env.str("THROTTLE_REGISTER", default="10/hour"),
+        "wallet": env.str("THROTTLE_WALLET", default="30/hour"),
     },
 }
 SPECTACULAR_SETTINGS = {

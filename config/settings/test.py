@@ -18,5 +18,6 @@ REST_FRAMEWORK = {
         "anon": "10000/minute",
         "user": "10000/minute",
         "register": "1000/minute",
+        "wallet": "1000/minute",
     },
 }

@@ -6,13 +6,14 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from core.api.auth import request_user
 from core.errors import PermissionDenied
 from marketplace.models import Role, User
 
 
 def authenticated_user(request: Request) -> User:
-    """The request's user, typed; views call this only behind IsAuthenticated."""
-    user = request.user
+    """The request's user as the marketplace's model; views call this behind IsAuthenticated."""
+    user = request_user(request)
     if not isinstance(user, User):
         raise PermissionDenied("Log in first.")
     return user

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from ledger.selectors.wallets import wallet_address_of
 from marketplace.models import User
 
 
 def user_profile(*, user: User) -> dict[str, object]:
     """The fields of `GET /api/v1/me` (API.md).
 
-    `crypt4gh_public_key` and `wallet_address` are filled once key registration and
-    wallet linking (the vault and ledger issues) land; until then they are null.
+    `crypt4gh_public_key` is filled once key registration (the vault issue) lands.
     """
     return {
         "id": user.id,
@@ -19,5 +19,5 @@ def user_profile(*, user: User) -> dict[str, object]:
         "public_name": user.display_name,
         "is_staff": user.is_staff,
         "crypt4gh_public_key": None,
-        "wallet_address": None,
+        "wallet_address": wallet_address_of(user=user),
     }
