@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -31,3 +32,11 @@ app.conf.update(
 
 
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _mark_worker(**_: object) -> None:
+    """Only a worker may load the archive and operator keys (core.worker_secrets)."""
+    from core.worker_secrets import mark_worker_process
+
+    mark_worker_process()

@@ -119,8 +119,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
 else:
     # SQLite: wait for the writer lock instead of failing at once when worker and web
-    # write together in the embedded run.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # write together in the embedded run, and take it at BEGIN so a read-then-write
+    # transaction (nonce allocation) cannot interleave with another: SQLite has no
+    # SELECT ... FOR UPDATE.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts ------------------------------------------------------------------------------
@@ -229,8 +233,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = max(TASK_TIME_LIMIT_S - 60, 1)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Beat asks a worker to record that it is alive this often; /health shows when it last did.
 HEARTBEAT_INTERVAL_S = env.float("HEARTBEAT_INTERVAL_S", default=30.0)
-CELERY_BEAT_SCHEDULE = {
-    "worker-heartbeat": {"task": "core.tasks.heartbeat", "schedule": HEARTBEAT_INTERVAL_S},
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "worker-heartbeat": {
+        "task": "core.tasks.heartbeat",
+        "schedule": HEARTBEAT_INTERVAL_S,
+        "options": {"expires": HEARTBEAT_INTERVAL_S},
+    },
 }
 
 # --- Chain ---------------------------------------------------------------------------------
@@ -239,6 +247,32 @@ CHAIN_RPC_URL = env.str("CHAIN_RPC_URL", default="http://127.0.0.1:8545")
 CHAIN_PUBLIC_RPC_URL = env.str("CHAIN_PUBLIC_RPC_URL", default=CHAIN_RPC_URL)
 CHAIN_TIMEOUT_S = env.float("CHAIN_TIMEOUT_S", default=5.0)
 CONFIRMATIONS = env.int("CONFIRMATIONS", default=2)
+# Largest block range of one eth_getLogs call (providers cap it; smaller ranges are safer).
+INDEXER_MAX_BLOCK_RANGE = env.int("INDEXER_MAX_BLOCK_RANGE", default=2000)
+INDEXER_INTERVAL_S = env.float("INDEXER_INTERVAL_S", default=2.0)
+# Operator transactions: replaced with higher fees when not mined within this time.
+SENDER_STUCK_AFTER_S = env.float("SENDER_STUCK_AFTER_S", default=60.0)
+SENDER_FEE_BUMP_PERCENT = env.int("SENDER_FEE_BUMP_PERCENT", default=15)
+SENDER_POLL_INTERVAL_S = env.float("SENDER_POLL_INTERVAL_S", default=2.0)
+# Worker-only key material is never in settings: only where to find it (core.worker_secrets).
+# OPERATOR_PRIVATE_KEY, if used instead of a file, is read from the worker's own environment.
+OPERATOR_KEY_FILE = env.str("OPERATOR_KEY_FILE", default="")
+# Periodic chain work; a run that waited longer than its interval in the queue is dropped
+# (the next one does the same work), so a stopped worker does not come back to a flood.
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "index-chain": {
+            "task": "ledger.tasks.index_chain",
+            "schedule": INDEXER_INTERVAL_S,
+            "options": {"expires": INDEXER_INTERVAL_S},
+        },
+        "poll-operator-transactions": {
+            "task": "ledger.tasks.poll_operator_transactions",
+            "schedule": SENDER_POLL_INTERVAL_S,
+            "options": {"expires": SENDER_POLL_INTERVAL_S},
+        },
+    }
+)
 # The chain's id; asked of the node (once per process) when not set.
 CHAIN_ID = env.int("CHAIN_ID", default=0) or None
 # The domain Sign-In with Ethereum messages name; the request's host when empty.
