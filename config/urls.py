@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("marketplace.web.urls")),
     path("api/v1/", include("marketplace.api.urls")),
     path("api/v1/", include("ledger.api.urls")),
+    path("api/v1/", include("genomics.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("health", HealthApi.as_view(), name="health"),

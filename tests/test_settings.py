@@ -152,3 +152,20 @@ def test_redis_visibility_timeout_outlasts_any_task(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     visibility, limit = map(int, result.stdout.split())
     assert visibility > limit
+
+
+def test_web_settings_hold_no_key_material(tmp_path: Path) -> None:
+    """Settings name where the worker finds its keys, never the keys themselves; with the
+    worker-only variables present in the environment, no setting carries their values."""
+    result = run_python(
+        "import django; django.setup(); from django.conf import settings as s; "
+        "values = repr({k: getattr(s, k) for k in dir(s) if k.isupper()}); "
+        "print('LEAK' if ('pass-phrase-xyz' in values or '0xfeed' in values) else 'CLEAN')",
+        settings_module="config.settings.production",
+        tmp_path=tmp_path,
+        ARCHIVE_KEY_PASSPHRASE="pass-phrase-xyz",
+        OPERATOR_PRIVATE_KEY="0xfeed" + "0" * 60,
+        **production_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "CLEAN"

@@ -201,6 +201,18 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# --- Genomics vault -------------------------------------------------------------------------
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=50 * 1024**3)
+UPLOAD_QUOTA_BYTES = env.int("UPLOAD_QUOTA_BYTES", default=200 * 1024**3)
+# Worker-only: the archive's Crypt4GH secret key file (passphrase-protected, c4gh-v1) and
+# the file holding its passphrase (or ARCHIVE_KEY_PASSPHRASE in the worker's environment).
+ARCHIVE_SECRET_KEY_FILE = env.str(
+    "ARCHIVE_SECRET_KEY_FILE", default=str(VAR_DIR / "keys" / "archive.sec")
+)
+ARCHIVE_KEY_PASSPHRASE_FILE = env.str(
+    "ARCHIVE_KEY_PASSPHRASE_FILE", default=str(VAR_DIR / "keys" / "archive.passphrase")
+)
+
 # --- Celery --------------------------------------------------------------------------------
 # Without CELERY_BROKER_URL the embedded run uses kombu's filesystem transport: a real
 # broker shared by separate web, worker and beat processes through a folder, with no
@@ -300,6 +312,7 @@ REST_FRAMEWORK = {
         "user": env.str("THROTTLE_USER", default="600/minute"),
         "register": env.str("THROTTLE_REGISTER", default="10/hour"),
         "wallet": env.str("THROTTLE_WALLET", default="30/hour"),
+        "upload": env.str("THROTTLE_UPLOAD", default="3000/hour"),
     },
 }
 SPECTACULAR_SETTINGS = {

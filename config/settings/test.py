@@ -19,5 +19,6 @@ REST_FRAMEWORK = {
         "user": "10000/minute",
         "register": "1000/minute",
         "wallet": "1000/minute",
+        "upload": "100000/minute",
     },
 }

@@ -22,6 +22,8 @@ def nav_items(user: User | None) -> list[NavItem]:
     items = [NavItem("Home", reverse("web:home"))]
     if user is None:
         return items
+    if user.role == Role.DONOR:
+        items.append(NavItem("My files", reverse("web:files")))
     if user.role == Role.ADMIN:
         items.append(NavItem("Admin", reverse("admin:index")))
     return items

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from marketplace.web import views
+from marketplace.web import files, views
 
 app_name = "web"
 
@@ -11,4 +11,6 @@ urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("accounts/register/", views.register, name="register"),
+    path("files/", files.files_page, name="files"),
+    path("files/table", files.files_table, name="files-table"),
 ]

@@ -33,6 +33,7 @@ class Command(BaseCommand):
         port: int = options["port"]
         host: str = options["host"]
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("create_archive_key", if_missing=True)
         call_command("ensure_admin")
         call_command("seed_demo")
 

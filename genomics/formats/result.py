@@ -1,0 +1,30 @@
+"""What an inspector reports: never a sample name, read name or genotype."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Inspection:
+    format: str
+    format_version: str = ""
+    compression: str = "none"
+    reference_build: str | None = None
+    samples: int | None = None
+    records: int = 0
+    record_kind: str = "records"
+    contigs: list[str] = field(default_factory=list)
+
+    @property
+    def metadata(self) -> dict[str, object]:
+        return {
+            "format": self.format,
+            "format_version": self.format_version,
+            "compression": self.compression,
+            "reference_build": self.reference_build,
+            "samples": self.samples,
+            "records": self.records,
+            "record_kind": self.record_kind,
+            "contigs": self.contigs,
+        }

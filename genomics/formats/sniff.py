@@ -1,0 +1,112 @@
+"""Which format a stream holds, from its first bytes (and the name only to explain)."""
+
+from __future__ import annotations
+
+import zlib
+
+from genomics.formats.errors import FormatError
+from genomics.formats.stream import GZIP_MAGIC, Peekable
+
+SNIFF_BYTES = 65536
+# Magic numbers of things donors upload by mistake, to say what the file looks like.
+_LOOKS_LIKE = (
+    (b"\x89PNG", "a PNG image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x7fELF", "a program"),
+    (b"\xd0\xcf\x11\xe0", "a Microsoft Office document"),
+    (b"BZh", "a bzip2 archive"),
+    (b"\xfd7zXZ", "an xz archive"),
+    (b"(\xb5/\xfd", "a zstd archive"),
+)
+_EXPECTED = {
+    ".vcf": "VCF",
+    ".bam": "BAM",
+    ".cram": "CRAM",
+    ".sam": "SAM",
+    ".bcf": "BCF",
+    ".fastq": "FASTQ",
+    ".fq": "FASTQ",
+    ".fasta": "FASTA",
+    ".fa": "FASTA",
+    ".fna": "FASTA",
+}
+
+
+def _expected(filename: str) -> str | None:
+    name = filename.lower().removesuffix(".gz").removesuffix(".bgz")
+    return next((kind for suffix, kind in _EXPECTED.items() if name.endswith(suffix)), None)
+
+
+def _gunzip_head(head: bytes) -> bytes:
+    try:
+        return zlib.decompressobj(wbits=31).decompress(head, SNIFF_BYTES)
+    except zlib.error:
+        return b""
+
+
+def _is_bgzf(head: bytes) -> bool:
+    # BGZF: gzip with FEXTRA and a "BC" subfield (SAM/BAM spec §4.1).
+    return len(head) >= 14 and head[3] & 4 == 4 and head[12:14] == b"BC"
+
+
+def _text_kind(head: bytes) -> str | None:
+    text = head.lstrip(b"\xef\xbb\xbf")
+    if text.startswith(b"##fileformat=VCF"):
+        return "VCF"
+    if text[:4] in {b"@HD\t", b"@SQ\t", b"@RG\t", b"@PG\t", b"@CO\t"}:
+        return "SAM"
+    if text.startswith(b"@"):
+        return "FASTQ"
+    if text.startswith((b">", b";")):
+        return "FASTA"
+    lowered = text[:4096].lower()
+    if b"23andme" in lowered:
+        return "23andMe"
+    if b"ancestrydna" in lowered:
+        return "AncestryDNA"
+    return None
+
+
+def _refuse(head: bytes, filename: str) -> FormatError:
+    looks = next((label for magic, label in _LOOKS_LIKE if head.startswith(magic)), None)
+    if looks is None and head and sum(b < 9 or 13 < b < 32 for b in head[:512]) > 8:
+        looks = "binary data"
+    detail = f": the first bytes look like {looks}" if looks else ""
+    expected = _expected(filename)
+    if expected:
+        return FormatError(f"The file is named like a {expected} file but is not one{detail}.")
+    return FormatError(
+        f"Not a recognised genomic format{detail}. Supported: VCF, BCF, BAM, "
+        "CRAM, SAM, FASTQ, FASTA, 23andMe and AncestryDNA raw data."
+    )
+
+
+def sniff(stream: Peekable, *, filename: str) -> tuple[str, str]:
+    """(kind, compression) where compression is "", "gzip" or "bgzf"."""
+    head = stream.peek(SNIFF_BYTES)
+    if not head:
+        raise FormatError("The file is empty.")
+    if head.startswith(b"CRAM"):
+        return "CRAM", ""
+    if head.startswith(GZIP_MAGIC):
+        inner = _gunzip_head(head)
+        if inner.startswith(b"BAM\x01"):
+            return "BAM", "bgzf"
+        if inner.startswith(b"BCF\x02"):
+            return "BCF", "bgzf"
+        kind = _text_kind(inner)
+        if kind is None:
+            raise (
+                _refuse(inner, filename)
+                if inner
+                else FormatError(
+                    "The file is gzip-compressed but its start cannot be decompressed."
+                )
+            )
+        return kind, "bgzf" if _is_bgzf(head) else "gzip"
+    kind = _text_kind(head)
+    if kind is None:
+        raise _refuse(head, filename)
+    return kind, ""

@@ -1,0 +1,138 @@
+"""The vault's records. A stored file is a Crypt4GH header (here, in the database,
+encrypted to the archive key) plus its payload of encrypted segments (in storage, as
+ordered parts under a random key). Plaintext is never stored anywhere."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class ArchiveKey(models.Model):
+    """The archive's Crypt4GH public key. Its secret key lives in a passphrase-protected
+    file that only the worker can read; the database holds the public half only."""
+
+    public_key = models.BinaryField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["active"], condition=models.Q(active=True), name="one_active_archive_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"archive key {bytes(self.public_key).hex()[:12]}…"
+
+
+class GenomicFile(models.Model):
+    class State(models.TextChoices):
+        RECEIVING = "receiving", "Receiving"
+        INGESTING = "ingesting", "Ingesting"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        PLAINTEXT = "plaintext", "Encrypted by the server as it arrived"
+        CRYPT4GH = "crypt4gh", "Encrypted by the donor to the archive key"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="genomic_files"
+    )
+    filename = models.CharField(max_length=255)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVING)
+    source = models.CharField(max_length=16, choices=Source.choices, blank=True)
+    # tus Upload-Length: the bytes the client sends (plaintext, or the whole Crypt4GH file).
+    upload_length = models.PositiveBigIntegerField()
+    upload_offset = models.PositiveBigIntegerField(default=0)
+    progress = models.FloatField(default=0.0)
+    # The Crypt4GH header, encrypted to the archive key (Crypt4GH §3.2).
+    header = models.BinaryField(null=True, blank=True)
+    archive_key = models.ForeignKey(ArchiveKey, on_delete=models.PROTECT, null=True, blank=True)
+    # Random storage key of the payload parts; never derived from the filename.
+    payload_key = models.CharField(max_length=64, unique=True)
+    payload_size = models.PositiveBigIntegerField(default=0)
+    payload_sha256 = models.CharField(max_length=64, blank=True)
+    plaintext_size = models.PositiveBigIntegerField(null=True, blank=True)
+    plaintext_sha256 = models.CharField(max_length=64, blank=True)
+    format = models.CharField(max_length=32, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "state"])]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.state})"
+
+
+class PayloadPart(models.Model):
+    """One stored piece of a payload. Parts concatenated in offset order are the payload;
+    storage needs no append, so the same code serves the filesystem and S3."""
+
+    file = models.ForeignKey(GenomicFile, on_delete=models.CASCADE, related_name="parts")
+    payload_offset = models.PositiveBigIntegerField()
+    size = models.PositiveBigIntegerField()
+    storage_name = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["file", "payload_offset"], name="payload_part_once")
+        ]
+        ordering = ["payload_offset"]
+
+    def __str__(self) -> str:
+        return f"{self.storage_name} ({self.size} bytes)"
+
+
+class UploadState(models.Model):
+    """What a plaintext upload needs between two PATCH requests, all of it encrypted:
+
+    - the file's data key, wrapped with a key derived from SECRET_KEY (the web process
+      encrypts as bytes arrive, so it must hold the data key while the upload is open);
+    - the plaintext bytes of an unfinished 64 KiB segment, encrypted with the data key.
+
+    Deleted when the upload completes or is terminated; after that only the archive key
+    (worker-only) can recover the data key from the header.
+    """
+
+    file = models.OneToOneField(
+        GenomicFile, on_delete=models.CASCADE, primary_key=True, related_name="upload_state"
+    )
+    wrapped_data_key = models.BinaryField(blank=True)
+    pending = models.BinaryField(default=bytes, blank=True)
+
+    def __str__(self) -> str:
+        return f"upload state of {self.file_id}"
+
+
+class Grant(models.Model):
+    """A header re-encrypted for one recipient key: a grant is this plus the shared payload.
+
+    Unique per (file, recipient key) so granting twice returns the first header.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    file = models.ForeignKey(GenomicFile, on_delete=models.PROTECT, related_name="grants")
+    recipient_public_key = models.BinaryField(max_length=32)
+    header = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["file", "recipient_public_key"], name="grant_once_per_recipient"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"grant {self.id} of {self.file_id}"

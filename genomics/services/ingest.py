@@ -1,0 +1,111 @@
+"""Ingest (worker): one streaming pass over the stored payload that decrypts it, hashes
+the payload and the plaintext, and hands the plaintext to the format inspector; then the
+file is `ready` with its metadata, or `failed` with a sentence saying what is wrong.
+
+Plaintext only ever exists in this process's memory, a segment at a time. Idempotent: a
+redelivered task finds the file no longer `ingesting` and does nothing; a task killed
+halfway leaves it `ingesting`, and the redelivered one starts again from the top.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator
+
+from django.db import transaction
+from django.utils import timezone
+
+from genomics import c4gh, formats, payloads
+from genomics.archive_secret import archive_secret_key
+from genomics.models import GenomicFile, PayloadPart
+from genomics.services.uploads import upload_fail
+
+logger = logging.getLogger(__name__)
+
+State = GenomicFile.State
+PROGRESS_EVERY_S = 0.5
+
+
+def _parts(upload: GenomicFile) -> list[tuple[int, int, str]]:
+    return list(
+        PayloadPart.objects.filter(file=upload).values_list(
+            "payload_offset", "size", "storage_name"
+        )
+    )
+
+
+def file_ingest(*, file_id: str) -> GenomicFile | None:
+    upload = GenomicFile.objects.select_related("archive_key").filter(pk=file_id).first()
+    if upload is None or upload.state != State.INGESTING:
+        return upload
+    assert upload.archive_key is not None and upload.header is not None
+    secret = archive_secret_key(upload.archive_key)
+    try:
+        decrypted = c4gh.decrypt_header(bytes(upload.header), secret)
+    except c4gh.HeaderError as exc:
+        upload_fail(
+            upload=upload,
+            reason=f"{exc} Encrypt the file to the archive's public "
+            "key (/api/v1/archive-key) and upload it again.",
+        )
+        return upload
+
+    payload_hash, plaintext_hash = hashlib.sha256(), hashlib.sha256()
+    plaintext_size = 0
+    read = 0
+    last_report = time.monotonic()
+
+    def payload_chunks() -> Iterator[bytes]:
+        nonlocal read, last_report
+        for chunk in payloads.read_range(_parts(upload), 0, upload.payload_size):
+            payload_hash.update(chunk)
+            read += len(chunk)
+            if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+                last_report = time.monotonic()
+                GenomicFile.objects.filter(pk=upload.pk).update(
+                    progress=round(min(read / max(upload.payload_size, 1), 0.99), 3)
+                )
+            yield chunk
+
+    def plaintext() -> Iterator[bytes]:
+        nonlocal plaintext_size
+        expected = upload.upload_length if upload.source == GenomicFile.Source.PLAINTEXT else None
+        for block in c4gh.decrypt_stream(
+            decrypted.data_keys,
+            payload_chunks(),
+            edit_list=decrypted.edit_list,
+            expected_size=expected,
+        ):
+            plaintext_hash.update(block)
+            plaintext_size += len(block)
+            yield block
+
+    stream = plaintext()
+    try:
+        inspection = formats.inspect(stream, filename=upload.filename)
+        for _ in stream:  # hash whatever the inspector did not need to read
+            pass
+    except (c4gh.Crypt4GHError, formats.FormatError) as exc:
+        upload_fail(upload=upload, reason=str(exc))
+        return upload
+    if plaintext_size == 0:
+        upload_fail(upload=upload, reason="The file is empty.")
+        return upload
+    with transaction.atomic():
+        updated = GenomicFile.objects.filter(pk=upload.pk, state=State.INGESTING).update(
+            state=State.READY,
+            progress=1.0,
+            format=inspection.format,
+            metadata=inspection.metadata,
+            plaintext_size=plaintext_size,
+            plaintext_sha256=plaintext_hash.hexdigest(),
+            payload_sha256=payload_hash.hexdigest(),
+            error="",
+            ready_at=timezone.now(),
+        )
+    if updated:
+        logger.info("file %s ready: %s, %s bytes", upload.pk, inspection.format, plaintext_size)
+    upload.refresh_from_db()
+    return upload

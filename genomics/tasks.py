@@ -1,0 +1,12 @@
+"""Genomics Celery tasks: thin, ids in, services do the work."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from genomics.services.ingest import file_ingest
+
+
+@shared_task(name="genomics.tasks.ingest_file", ignore_result=True)
+def ingest_file(file_id: str) -> None:
+    file_ingest(file_id=file_id)

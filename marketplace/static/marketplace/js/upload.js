@@ -1,0 +1,69 @@
+/* Resumable uploads with tus-js-client: a progress bar, retries, and resume after a reload
+   (tus-js-client keeps the upload's URL in localStorage; choosing the same file again
+   continues from the server's offset). Loaded as a file: the CSP allows no inline script. */
+(function () {
+  "use strict";
+
+  function formatBytes(n) {
+    const units = ["B", "KB", "MB", "GB", "TB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+    return n.toFixed(i ? 1 : 0) + " " + units[i];
+  }
+
+  function start(form) {
+    const input = form.querySelector("input[type=file]");
+    const bar = form.querySelector("progress");
+    const status = form.querySelector("[data-upload-status]");
+    const button = form.querySelector("button[type=submit]");
+    const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+    const file = input.files[0];
+    if (!file) { status.textContent = "Choose a file first."; input.focus(); return; }
+
+    button.disabled = true;
+    bar.hidden = false;
+    bar.value = 0;
+    status.textContent = "Starting…";
+    const upload = new window.tus.Upload(file, {
+      endpoint: form.dataset.endpoint,
+      chunkSize: 8 * 1024 * 1024,
+      retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+      metadata: { filename: file.name },
+      headers: { "X-CSRFToken": csrf },
+      removeFingerprintOnSuccess: true,
+      onError: function (error) {
+        let message = "The upload stopped.";
+        const body = error.originalResponse && error.originalResponse.getBody();
+        try { message = JSON.parse(body).error.message; } catch (e) { /* not our JSON */ }
+        status.textContent = message + " Choose the same file again to resume.";
+        status.classList.add("field-error");
+        button.disabled = false;
+      },
+      onProgress: function (sent, total) {
+        bar.max = total;
+        bar.value = sent;
+        status.textContent = "Uploading: " + formatBytes(sent) + " of " + formatBytes(total) +
+          " (" + Math.floor((sent / total) * 100) + "%)";
+      },
+      onSuccess: function () {
+        status.textContent = "Uploaded. The vault is checking the file…";
+        button.disabled = false;
+        form.reset();
+        document.body.dispatchEvent(new Event("files-changed"));
+      },
+    });
+    upload.findPreviousUploads().then(function (previous) {
+      if (previous.length) {
+        status.textContent = "Resuming an earlier upload of this file…";
+        upload.resumeFromPreviousUpload(previous[0]);
+      }
+      upload.start();
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-upload-form]").forEach(function (form) {
+      form.addEventListener("submit", function (event) { event.preventDefault(); start(form); });
+    });
+  });
+})();
