@@ -44,6 +44,77 @@ def get(url: str) -> tuple[int, bytes]:
         return 0, b""
 
 
+def call(
+    url: str,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def upload_and_wait_until_ready(base: str) -> None:
+    """A donor's VCF goes in through tus; the worker ingests it through the embedded broker
+    with the archive key that `make run` created."""
+    account = {
+        "username": "run-donor",
+        "password": "a-long-passphrase-42",
+        "email": "d@example.org",
+        "role": "donor",
+    }
+    json_headers = {"Content-Type": "application/json"}
+    status, _, _ = call(
+        f"{base}/api/v1/auth/register",
+        method="POST",
+        body=json.dumps(account).encode(),
+        headers=json_headers,
+    )
+    assert status == 201
+    _, _, token_body = call(
+        f"{base}/api/v1/auth/token",
+        method="POST",
+        headers=json_headers,
+        body=json.dumps({k: account[k] for k in ("username", "password")}).encode(),
+    )
+    auth = {"Authorization": f"Token {json.loads(token_body)['token']}", "Tus-Resumable": "1.0.0"}
+    vcf = b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" + b"".join(
+        b"1\t%d\t.\tA\tC\t.\t.\t.\n" % (i + 1) for i in range(5000)
+    )
+    status, headers, _ = call(
+        f"{base}/api/v1/uploads/",
+        method="POST",
+        headers={
+            **auth,
+            "Upload-Length": str(len(vcf)),
+            "Upload-Metadata": "filename cnVuLnZjZg==",
+        },
+    )
+    assert status == 201
+    location = headers["Location"]
+    status, _, _ = call(
+        location,
+        method="PATCH",
+        body=vcf,
+        headers={**auth, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+    )
+    assert status == 204
+    file_url = f"{base}/api/v1/files/{location.rsplit('/', 1)[1]}"
+
+    def ready() -> bool:
+        _, _, body = call(file_url, headers=auth)
+        state = json.loads(body)
+        assert state["state"] != "failed", state["error"]
+        return state["state"] == "ready" and state["metadata"]["records"] == 5000
+
+    wait_until(ready, timeout_s=60, interval_s=0.5, what="the worker to ingest the upload")
+
+
 def test_run_serves_pages_runs_tasks_and_stops_cleanly(tmp_path: Path) -> None:
     port, chain_port = free_port(), free_port()
     marker = f"GENEMARKET_RUN_ID={uuid.uuid4()}"
@@ -88,6 +159,7 @@ def test_run_serves_pages_runs_tasks_and_stops_cleanly(tmp_path: Path) -> None:
         assert status == 200 and b"GeneMarket" in home
         assert get(f"{base}/api/docs/")[0] == 200
         assert get(f"{base}/api/schema/")[0] == 200
+        upload_and_wait_until_ready(base)
         started = processes_with_marker(marker)
         assert len(started) >= 5  # runstack, anvil, worker (+ pool), beat, web
     finally:

@@ -13,7 +13,12 @@ from core.api.throttling import ScopedThrottle
 from marketplace.api.permissions import authenticated_user
 from marketplace.models.users import SELF_SERVICE_ROLES
 from marketplace.selectors.accounts import user_profile
-from marketplace.services.accounts import token_issue, user_authenticate, user_register
+from marketplace.services.accounts import (
+    token_issue,
+    user_authenticate,
+    user_register,
+    user_set_crypt4gh_key,
+)
 
 
 class ProfileSerializer(serializers.Serializer):
@@ -72,6 +77,22 @@ class TokenApi(APIView):
         # django-axes needs the Django request: it tracks failures by username and address.
         user = user_authenticate(request=request._request, **serializer.validated_data)
         return Response(self.OutputSerializer({"token": token_issue(user=user)}).data)
+
+
+class Crypt4ghKeyApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        public_key = serializers.CharField(max_length=1000)
+
+    @extend_schema(request=InputSerializer, responses={200: ProfileSerializer}, tags=["accounts"])
+    def put(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_set_crypt4gh_key(
+            user=authenticated_user(request), public_key=serializer.validated_data["public_key"]
+        )
+        return Response(ProfileSerializer(user_profile(user=user)).data)
 
 
 class MeApi(APIView):

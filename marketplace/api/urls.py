@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from marketplace.api.accounts import MeApi, RegisterApi, TokenApi
+from marketplace.api.accounts import Crypt4ghKeyApi, MeApi, RegisterApi, TokenApi
 
 app_name = "api"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("auth/register", RegisterApi.as_view(), name="register"),
     path("auth/token", TokenApi.as_view(), name="token"),
     path("me", MeApi.as_view(), name="me"),
+    path("me/crypt4gh-key", Crypt4ghKeyApi.as_view(), name="crypt4gh-key"),
 ]

@@ -41,6 +41,8 @@ class User(AbstractUser):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.RESEARCHER)
+    # The researcher's X25519 public key (32 bytes): grants are encrypted to it.
+    crypt4gh_public_key = models.BinaryField(max_length=32, null=True, blank=True)
     public_name = models.CharField(
         max_length=120,
         blank=True,

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+from genomics import c4gh
 from ledger.selectors.wallets import wallet_address_of
 from marketplace.models import User
 
 
 def user_profile(*, user: User) -> dict[str, object]:
-    """The fields of `GET /api/v1/me` (API.md).
-
-    `crypt4gh_public_key` is filled once key registration (the vault issue) lands.
-    """
+    """The fields of `GET /api/v1/me` (API.md)."""
     return {
         "id": user.id,
         "username": user.username,
@@ -18,6 +16,10 @@ def user_profile(*, user: User) -> dict[str, object]:
         "role": user.role,
         "public_name": user.display_name,
         "is_staff": user.is_staff,
-        "crypt4gh_public_key": None,
+        "crypt4gh_public_key": (
+            c4gh.public_key_text(bytes(user.crypt4gh_public_key))
+            if user.crypt4gh_public_key
+            else None
+        ),
         "wallet_address": wallet_address_of(user=user),
     }

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
 from core.errors import DomainError, ValidationError
+from genomics import c4gh
 from marketplace.models import Role, User
 from marketplace.models.users import SELF_SERVICE_ROLES
 
@@ -78,4 +79,16 @@ def user_set_role(*, user: User, role: Role) -> User:
     """Change a role (admin action); staff flags follow in `User.save`."""
     user.role = role
     user.save(update_fields=["role", "is_staff", "is_superuser"])
+    return user
+
+
+def user_set_crypt4gh_key(*, user: User, public_key: str) -> User:
+    """Register the key grants will be encrypted to: `crypt4gh-keygen`'s .pub text or
+    base64 of the 32 raw bytes. Grants made earlier keep the key they were made for."""
+    try:
+        raw = c4gh.parse_public_key(public_key)
+    except c4gh.InvalidKey as exc:
+        raise ValidationError(str(exc), fields={"public_key": [str(exc)]}) from exc
+    user.crypt4gh_public_key = raw
+    user.save(update_fields=["crypt4gh_public_key"])
     return user
