@@ -119,7 +119,7 @@ class _Appender:
     source: str
     header: bytes | None
     payload_size: int
-    out: list[bytes] = field(default_factory=list)
+    out: list[bytes | memoryview] = field(default_factory=list)
     out_size: int = 0
 
     def feed(self, chunk: bytes) -> None:
@@ -151,7 +151,7 @@ class _Appender:
             return
         whole = len(data) - len(data) % c4gh.SEGMENT_SIZE
         if whole:
-            self._emit(c4gh.encrypt_segments(self.data_key, data[:whole]))
+            self._emit(c4gh.encrypt_segments(self.data_key, memoryview(data)[:whole]))
         self.pending = data[whole:]
 
     def finish(self) -> None:
@@ -162,7 +162,7 @@ class _Appender:
         if self.source == Source.CRYPT4GH and self.header is None:
             raise ValidationError("The Crypt4GH header is truncated.")
 
-    def _emit(self, data: bytes) -> None:
+    def _emit(self, data: bytes | memoryview) -> None:
         if data:
             self.out.append(data)
             self.out_size += len(data)

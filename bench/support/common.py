@@ -1,0 +1,71 @@
+"""Shared by the benchmarks: tables, medians, peak memory, a Django set-up on scratch
+state (a temporary SQLite database and storage folder), and processes to time."""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent.parent
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
+    return f"{os.cpu_count()} cores, {memory_gib:.0f} GiB, {cpu}, Python {sys.version.split()[0]}"
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[str(cell) for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    print(f"\n{title}\n({machine()})")
+    for index, row in enumerate(cells):
+        print("| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |")
+        if index == 0:
+            print("|" + "|".join("-" * (width + 2) for width in widths) + "|")
+
+
+def median_time(action: Callable[[], object], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def django_scratch(profile: str = "config.settings.test") -> Path:
+    """Point Django at a throwaway database and storage, migrate, and return the folder."""
+    scratch = Path(tempfile.mkdtemp(prefix="genemarket-bench-"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", profile)
+    os.environ["VAR_DIR"] = str(scratch)
+    os.environ["MEDIA_ROOT"] = str(scratch / "storage")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{scratch / 'bench.sqlite3'}")
+    os.environ["ARCHIVE_SECRET_KEY_FILE"] = str(scratch / "keys" / "archive.sec")
+    os.environ["ARCHIVE_KEY_PASSPHRASE"] = "bench passphrase"  # noqa: S105 - scratch key
+    sys.path.insert(0, str(PROJECT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    return scratch
