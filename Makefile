@@ -40,5 +40,14 @@ pytest: install
 
 test: lint typecheck pytest
 
+# Benchmarks print tables of ratios against anchors measured in the same run (not in CI).
+bench: install
+	command -v nginx >/dev/null && command -v bcftools >/dev/null && command -v bgzip >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx bcftools tabix)
+	$(PY) bench/crypt4gh_throughput.py
+	$(PY) bench/grant_latency.py
+	$(PY) bench/download.py
+	$(PY) bench/ingest.py
+
 clean:
 	rm -rf $(VENV) node_modules var .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -1,0 +1,153 @@
+"""Download throughput: a 1 GiB grant (header + payload) streamed by the real server
+(gunicorn, the project's download view) vs nginx serving the same payload as a plain file.
+
+    .venv/bin/python bench/download.py [--size-mib 1024] [--repeat 3]
+
+Needs nginx (Debian package `nginx`; `make bench` installs it). Target: ratio >= 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.support.common import MIB, PROJECT, django_scratch, table
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done = subprocess.run(
+            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.stdout not in {"000", ""}:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def fetch_seconds(url: str, expected: int) -> float:
+    done = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{time_total} %{size_download} %{http_code}", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds, size, status = done.stdout.split()
+    if status != "200" or int(size) != expected:
+        raise RuntimeError(f"{url}: status {status}, {size} bytes, expected {expected}")
+    return float(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if not shutil.which("nginx"):
+        sys.exit("nginx is not installed: `apt-get install nginx` (make bench does it)")
+    scratch = django_scratch()
+    from bench.support.vault import stored_file
+    from genomics import c4gh
+    from genomics.models import PayloadPart
+    from genomics.services.grants import grant_create
+
+    stored = stored_file(args.size_mib * MIB, filename="big.vcf")
+    grant = grant_create(file=stored, recipient_public_key=c4gh.generate_keypair()[1])
+    total = len(bytes(grant.header)) + stored.payload_size
+    media = Path(os.environ["MEDIA_ROOT"])
+    static = scratch / "nginx-root"
+    static.mkdir()
+    with (static / "payload.c4gh").open("wb") as out:
+        for part in PayloadPart.objects.filter(file=stored).order_by("payload_offset"):
+            with (media / part.storage_name).open("rb") as source:
+                shutil.copyfileobj(source, out, 16 * MIB)
+
+    app_port, nginx_port = free_port(), free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.support.settings"}
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{app_port}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=PROJECT,
+        env=env,
+        start_new_session=True,
+    )
+    conf = scratch / "nginx.conf"
+    # As root, nginx's workers would drop to an account that cannot read the scratch folder.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf.write_text(
+        f"{user}worker_processes 1; daemon off; pid {scratch}/nginx.pid; "
+        f"error_log {scratch}/nginx.err;\n"
+        "events {}\nhttp { access_log off; sendfile on; tcp_nopush on;\n"
+        f"  client_body_temp_path {scratch}/nginx-tmp; proxy_temp_path {scratch}/nginx-tmp;\n"
+        f"  fastcgi_temp_path {scratch}/nginx-tmp; uwsgi_temp_path {scratch}/nginx-tmp;\n"
+        f"  scgi_temp_path {scratch}/nginx-tmp;\n"
+        f"  server {{ listen 127.0.0.1:{nginx_port}; root {static}; }} }}\n"
+    )
+    nginx = subprocess.Popen(
+        ["nginx", "-c", str(conf), "-e", f"{scratch}/nginx.err"], start_new_session=True
+    )
+    try:
+        app_url = f"http://127.0.0.1:{app_port}/grant/{grant.pk}"
+        nginx_url = f"http://127.0.0.1:{nginx_port}/payload.c4gh"
+        wait_for(app_url)
+        wait_for(nginx_url)
+        ours = statistics.median(fetch_seconds(app_url, total) for _ in range(args.repeat))
+        anchor = statistics.median(
+            fetch_seconds(nginx_url, stored.payload_size) for _ in range(args.repeat)
+        )
+    finally:
+        for process in (server, nginx):
+            os.killpg(process.pid, 15)
+            process.wait()
+    rows = [
+        [
+            "gunicorn + grant view",
+            f"{total / MIB:,.0f} MiB",
+            f"{ours:.2f} s",
+            f"{total / ours / 1e9:.2f} GB/s",
+        ],
+        [
+            "nginx, payload file",
+            f"{stored.payload_size / MIB:,.0f} MiB",
+            f"{anchor:.2f} s",
+            f"{stored.payload_size / anchor / 1e9:.2f} GB/s",
+        ],
+        ["ratio (ours / nginx)", "", "", f"{(total / ours) / (stored.payload_size / anchor):.2f}"],
+    ]
+    table(
+        f"Download over loopback, median of {args.repeat} (target: ratio >= 0.5)",
+        ["server", "bytes", "time", "throughput"],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

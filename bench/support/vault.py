@@ -1,0 +1,71 @@
+"""Ready-made vault state for the benchmarks: an archive key and stored files of any size."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from bench.support.common import MIB
+
+PART = 64 * MIB
+
+
+def archive_key():
+    from core import worker_secrets
+    from genomics.models import ArchiveKey
+    from genomics.services.archive_keys import archive_key_create
+
+    worker_secrets.mark_worker_process()  # the benchmark plays the worker
+    existing = ArchiveKey.objects.filter(active=True).first()
+    return existing or archive_key_create(
+        secret_key_path=Path(os.environ["ARCHIVE_SECRET_KEY_FILE"]),
+        passphrase=os.environ["ARCHIVE_KEY_PASSPHRASE"],
+    )
+
+
+def owner():
+    from marketplace.models import Role, User
+
+    user, _ = User.objects.get_or_create(username="bench-donor", defaults={"role": Role.DONOR})
+    return user
+
+
+def stored_file(size: int, *, filename: str, plaintext: bytes | None = None):
+    """A ready file whose payload (`size` bytes of zeros, or `plaintext`) is really stored."""
+    from genomics import c4gh, payloads
+    from genomics.models import GenomicFile, PayloadPart
+
+    key = archive_key()
+    data_key = c4gh.new_data_key()
+    stored = GenomicFile.objects.create(
+        owner=owner(),
+        filename=filename,
+        upload_length=size,
+        upload_offset=size,
+        payload_key=secrets.token_hex(16),
+        archive_key=key,
+        state=GenomicFile.State.READY,
+        source=GenomicFile.Source.PLAINTEXT,
+        plaintext_size=size,
+        header=c4gh.build_header(data_key, bytes(key.public_key)),
+        payload_sha256="0" * 64,
+    )
+    zeros = bytes(min(PART, size))
+    buffer = bytearray(c4gh.encrypted_size(len(zeros)))
+    payload_offset = 0
+    for offset in range(0, size, PART):
+        chunk = (
+            plaintext[offset : offset + PART]
+            if plaintext is not None
+            else memoryview(zeros)[: min(PART, size - offset)]
+        )
+        sealed = bytes(c4gh.encrypt_segments(data_key, chunk, out=buffer))
+        name = payloads.write_part(stored.payload_key, payload_offset, sealed)
+        PayloadPart.objects.create(
+            file=stored, payload_offset=payload_offset, size=len(sealed), storage_name=name
+        )
+        payload_offset += len(sealed)
+    stored.payload_size = payload_offset
+    stored.save(update_fields=["payload_size"])
+    return stored
