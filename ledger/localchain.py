@@ -10,6 +10,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ANVIL_BINARY = PROJECT_DIR / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
 LOCAL_CHAIN_ID = 31337
@@ -70,3 +73,15 @@ def wait_for_rpc(url: str, timeout_s: float = 30.0) -> None:
             return
         time.sleep(0.1)
     raise TimeoutError(f"no JSON-RPC answer at {url} within {timeout_s:.0f}s")
+
+
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def anvil_accounts(count: int = 10) -> list[LocalAccount]:
+    """anvil's default accounts (public test keys, funded with ETH on every anvil)."""
+    Account.enable_unaudited_hdwallet_features()
+    return [
+        Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+        for index in range(count)
+    ]

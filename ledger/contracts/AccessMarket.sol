@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+
+/// @title AccessMarket: escrow for data access, settled by operator-signed vouchers.
+/// @notice The platform's operator signs an EIP-712 voucher when a request is approved; the
+///         buyer pays it (once); the operator releases the escrow to the payee once the data
+///         grant exists (less a fee to the treasury), or refunds it. After `refundAfter` the
+///         buyer can take an unreleased escrow back alone, so funds are never stranded if
+///         the platform disappears. The operator also anchors Merkle roots of dataset
+///         records and audit-log batches.
+/// @dev Written here because OpenZeppelin 5 ships no escrow. Checks-effects-interactions
+///      throughout, ReentrancyGuard on every function that moves tokens, SafeERC20 for
+///      tokens that return no bool, and the received amount is measured so a
+///      fee-on-transfer token cannot leave escrows under-funded.
+contract AccessMarket is EIP712, ReentrancyGuard, Pausable, Ownable2Step {
+    using SafeERC20 for IERC20;
+
+    struct Voucher {
+        bytes32 requestId;
+        address buyer;
+        address payee;
+        uint256 amount;
+        uint64 validUntil;
+        uint64 refundAfter;
+    }
+
+    enum Status {
+        None,
+        Paid,
+        Released,
+        Refunded
+    }
+
+    /// @dev Two storage slots per escrow: (buyer, refundAfter, status) and (payee, amount).
+    struct Escrow {
+        address buyer;
+        uint64 refundAfter;
+        Status status;
+        address payee;
+        uint96 amount;
+    }
+
+    bytes32 public constant VOUCHER_TYPEHASH = keccak256(
+        "Voucher(bytes32 requestId,address buyer,address payee,uint256 amount,uint64 validUntil,uint64 refundAfter)"
+    );
+    uint16 public constant MAX_FEE_BPS = 1000;
+
+    IERC20 public immutable token;
+    address public operator;
+    address public treasury;
+    uint16 public feeBps;
+
+    mapping(bytes32 requestId => Escrow) public escrows;
+
+    event Paid(bytes32 indexed requestId, address indexed buyer, address indexed payee, uint256 amount);
+    event Released(bytes32 indexed requestId, address indexed payee, uint256 amount, uint256 fee);
+    event Refunded(bytes32 indexed requestId, address indexed buyer, uint256 amount);
+    event Anchored(bytes32 indexed root, uint8 indexed kind);
+    event OperatorChanged(address indexed previous, address indexed current);
+    event TreasuryChanged(address indexed previous, address indexed current);
+    event FeeChanged(uint16 previous, uint16 current);
+
+    error NotOperator();
+    error WrongSigner();
+    error VoucherExpired();
+    error NotBuyer();
+    error AlreadyPaid();
+    error NotPaid();
+    error TooEarly();
+    error AmountTooLarge();
+    error ZeroAmount();
+    error ShortfallReceived(uint256 expected, uint256 received);
+    error FeeTooHigh();
+    error ZeroAddress();
+
+    modifier onlyOperator() {
+        if (msg.sender != operator) revert NotOperator();
+        _;
+    }
+
+    constructor(IERC20 token_, address operator_, address treasury_, uint16 feeBps_, address owner_)
+        EIP712("AccessMarket", "1")
+        Ownable(owner_)
+    {
+        if (address(token_) == address(0) || operator_ == address(0) || treasury_ == address(0)) {
+            revert ZeroAddress();
+        }
+        if (feeBps_ > MAX_FEE_BPS) revert FeeTooHigh();
+        token = token_;
+        operator = operator_;
+        treasury = treasury_;
+        feeBps = feeBps_;
+    }
+
+    // ----------------------------------------------------------------- paying
+
+    /// @notice Pay a voucher; the caller must be its buyer and have approved `amount`.
+    function pay(Voucher calldata voucher, bytes calldata signature) external nonReentrant whenNotPaused {
+        _pay(voucher, signature);
+    }
+
+    /// @notice Approve (EIP-2612 permit) and pay in one transaction. A permit that someone
+    ///         front-ran is tolerated when the allowance is already there.
+    function payWithPermit(
+        Voucher calldata voucher,
+        bytes calldata signature,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external nonReentrant whenNotPaused {
+        try IERC20Permit(address(token)).permit(msg.sender, address(this), voucher.amount, deadline, v, r, s) {}
+        catch {
+            // The allowance check in transferFrom decides; nothing else to do here.
+        }
+        _pay(voucher, signature);
+    }
+
+    function _pay(Voucher calldata voucher, bytes calldata signature) private {
+        if (msg.sender != voucher.buyer) revert NotBuyer();
+        if (block.timestamp > voucher.validUntil) revert VoucherExpired();
+        if (voucher.amount == 0) revert ZeroAmount();
+        if (voucher.amount > type(uint96).max) revert AmountTooLarge();
+        Escrow storage escrow = escrows[voucher.requestId];
+        if (escrow.status != Status.None) revert AlreadyPaid();
+        if (ECDSA.recover(voucherDigest(voucher), signature) != operator) revert WrongSigner();
+
+        escrow.buyer = voucher.buyer;
+        escrow.refundAfter = voucher.refundAfter;
+        escrow.status = Status.Paid;
+        escrow.payee = voucher.payee;
+        escrow.amount = uint96(voucher.amount);
+
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), voucher.amount);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received != voucher.amount) revert ShortfallReceived(voucher.amount, received);
+        emit Paid(voucher.requestId, voucher.buyer, voucher.payee, voucher.amount);
+    }
+
+    /// @notice The EIP-712 digest the operator signs for `voucher`.
+    function voucherDigest(Voucher calldata voucher) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    VOUCHER_TYPEHASH,
+                    voucher.requestId,
+                    voucher.buyer,
+                    voucher.payee,
+                    voucher.amount,
+                    voucher.validUntil,
+                    voucher.refundAfter
+                )
+            )
+        );
+    }
+
+    // ------------------------------------------------------------- settling
+
+    /// @notice Pay the payee (less the fee, which goes to the treasury) once the grant exists.
+    function release(bytes32 requestId) external nonReentrant whenNotPaused onlyOperator {
+        Escrow storage escrow = escrows[requestId];
+        if (escrow.status != Status.Paid) revert NotPaid();
+        escrow.status = Status.Released;
+        uint256 amount = escrow.amount;
+        uint256 fee = amount * feeBps / 10_000;
+        address payee = escrow.payee;
+        token.safeTransfer(payee, amount - fee);
+        if (fee != 0) token.safeTransfer(treasury, fee);
+        emit Released(requestId, payee, amount - fee, fee);
+    }
+
+    /// @notice Return the escrow to the buyer: the operator any time before release, the
+    ///         buyer alone once `refundAfter` has passed. Open even while paused, so a
+    ///         buyer's tokens can never be locked in by a pause.
+    function refund(bytes32 requestId) external nonReentrant {
+        Escrow storage escrow = escrows[requestId];
+        if (escrow.status != Status.Paid) revert NotPaid();
+        if (msg.sender != operator) {
+            if (msg.sender != escrow.buyer) revert NotBuyer();
+            if (block.timestamp < escrow.refundAfter) revert TooEarly();
+        }
+        escrow.status = Status.Refunded;
+        uint256 amount = escrow.amount;
+        address buyer = escrow.buyer;
+        token.safeTransfer(buyer, amount);
+        emit Refunded(requestId, buyer, amount);
+    }
+
+    // ------------------------------------------------------------- anchoring
+
+    /// @notice Record a Merkle root (kind 1: dataset records, 2: audit entries) on chain.
+    function anchor(bytes32 root, uint8 kind) external onlyOperator {
+        emit Anchored(root, kind);
+    }
+
+    // ---------------------------------------------------------------- admin
+
+    function setOperator(address newOperator) external onlyOwner {
+        if (newOperator == address(0)) revert ZeroAddress();
+        emit OperatorChanged(operator, newOperator);
+        operator = newOperator;
+    }
+
+    function setTreasury(address newTreasury) external onlyOwner {
+        if (newTreasury == address(0)) revert ZeroAddress();
+        emit TreasuryChanged(treasury, newTreasury);
+        treasury = newTreasury;
+    }
+
+    function setFeeBps(uint16 newFeeBps) external onlyOwner {
+        if (newFeeBps > MAX_FEE_BPS) revert FeeTooHigh();
+        emit FeeChanged(feeBps, newFeeBps);
+        feeBps = newFeeBps;
+    }
+
+    function pause() external onlyOwner {
+        _pause();
+    }
+
+    function unpause() external onlyOwner {
+        _unpause();
+    }
+}

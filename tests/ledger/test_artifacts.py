@@ -1,0 +1,33 @@
+"""The committed contract artifacts are what the sources compile to with the pinned solc."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ledger.contracts.compiler import (
+    ARTIFACTS_DIR,
+    SOURCES,
+    TEST_SOURCES,
+    compile_contracts,
+    sources_sha256,
+)
+
+
+def committed(folder: Path) -> dict[str, dict]:
+    return {path.stem: json.loads(path.read_text()) for path in folder.glob("*.json")}
+
+
+def test_artifacts_are_not_stale(tmp_path: Path) -> None:
+    """Fails after a .sol edit until `python manage.py compile_contracts` is run again."""
+    for units, folder in ((SOURCES, ARTIFACTS_DIR), (TEST_SOURCES, ARTIFACTS_DIR / "test")):
+        digest = sources_sha256(units)
+        artifacts = committed(folder)
+        assert artifacts, f"no artifacts in {folder}"
+        for name, artifact in artifacts.items():
+            assert artifact["sourcesSha256"] == digest, f"{name} is stale: recompile"
+    compile_contracts(tmp_path)
+    fresh = committed(tmp_path)
+    for name, artifact in committed(ARTIFACTS_DIR).items():
+        assert fresh[name]["bytecode"] == artifact["bytecode"], f"{name} bytecode differs"
+        assert fresh[name]["abi"] == artifact["abi"]
