@@ -43,11 +43,11 @@ class Supervisor:
         self._lock = threading.Lock()
         self._colour = sys.stdout.isatty()
 
-    def start(self, name: str, argv: Sequence[str]) -> Child:
+    def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> Child:
         process = subprocess.Popen(  # noqa: S603 - argv is built by the run command
             list(argv),
             cwd=self.cwd,
-            env=self.env,
+            env=env or self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -23,12 +23,18 @@ class AnvilMissing(RuntimeError):
 
 
 def anvil_argv(
-    *, port: int, block_time_s: float | None = 1.0, host: str = "127.0.0.1"
+    *,
+    port: int,
+    block_time_s: float | None = 1.0,
+    host: str = "127.0.0.1",
+    state_path: Path | None = None,
 ) -> list[str]:
     """The command line of a local anvil.
 
     A block time makes blocks arrive without transactions, so confirmations advance the
-    way they do on a real chain; tests that mine by hand pass `block_time_s=None`.
+    way they do on a real chain; tests that mine by hand pass `block_time_s=None`. With
+    `state_path`, anvil loads its chain from that file and saves it on exit, so `make run`
+    keeps its contracts and balances across restarts.
     """
     if ANVIL_BINARY.exists():
         binary = [str(ANVIL_BINARY)]
@@ -48,6 +54,8 @@ def anvil_argv(
     ]
     if block_time_s is not None:
         argv += ["--block-time", str(block_time_s)]
+    if state_path is not None:
+        argv += ["--state", str(state_path)]
     return argv
 
 

@@ -160,6 +160,8 @@ def test_run_serves_pages_runs_tasks_and_stops_cleanly(tmp_path: Path) -> None:
         assert get(f"{base}/api/docs/")[0] == 200
         assert get(f"{base}/api/schema/")[0] == 200
         upload_and_wait_until_ready(base)
+        chain_status = json.loads(get(f"{base}/api/v1/chain")[1])
+        assert chain_status["chain_id"] == 31337 and chain_status["market"]
         started = processes_with_marker(marker)
         assert len(started) >= 5  # runstack, anvil, worker (+ pool), beat, web
     finally:

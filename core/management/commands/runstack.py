@@ -1,7 +1,8 @@
 """`make run`: the whole system on embedded defaults, stopped cleanly by Ctrl-C.
 
-Migrates, creates the admin and demo data, starts a local anvil (unless CHAIN_RPC_URL
-points elsewhere), a Celery worker and beat, and the web server; prints the URLs.
+Migrates, creates the archive key, the admin and demo data, starts a local anvil (unless
+CHAIN_RPC_URL points elsewhere) and deploys the contracts to it, then a Celery worker and
+beat, and the web server; prints the URLs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.supervisor import Supervisor
-from ledger.localchain import anvil_argv, rpc_answers, wait_for_rpc
+from ledger import chain
+from ledger.localchain import LOCAL_CHAIN_ID, anvil_accounts, anvil_argv, rpc_answers, wait_for_rpc
 from marketplace.services.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
@@ -37,16 +39,16 @@ class Command(BaseCommand):
         call_command("ensure_admin")
         call_command("seed_demo")
 
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"],
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         supervisor = Supervisor(cwd=settings.BASE_DIR, env=env)
         python = sys.executable
         exit_code = 1
         try:
-            self._start_chain(supervisor)
+            worker_env = dict(env)
+            if self._start_chain(supervisor):
+                call_command("deploy_contracts")
+                # anvil's account 1 is the local operator; only the worker gets its key.
+                worker_env["OPERATOR_PRIVATE_KEY"] = anvil_accounts()[1].key.hex()
             supervisor.start(
                 "worker",
                 [
@@ -61,6 +63,7 @@ class Command(BaseCommand):
                     "--concurrency",
                     "2",
                 ],
+                env=worker_env,
             )
             supervisor.start(
                 "beat",
@@ -90,17 +93,20 @@ class Command(BaseCommand):
         if exit_code:
             raise CommandError("a process of the system exited; see its output above")
 
-    def _start_chain(self, supervisor: Supervisor) -> None:
+    def _start_chain(self, supervisor: Supervisor) -> bool:
+        """Start anvil unless CHAIN_RPC_URL points elsewhere; True for a local chain."""
         url = urllib.parse.urlparse(settings.CHAIN_RPC_URL)
         if url.hostname not in LOCAL_HOSTS:
             supervisor.say(f"using the chain at {settings.CHAIN_RPC_URL}")
-            return
+            return False
         if rpc_answers(settings.CHAIN_RPC_URL):
             supervisor.say(f"a chain node already answers at {settings.CHAIN_RPC_URL}; using it")
-            return
-        supervisor.start("anvil", anvil_argv(port=url.port or 8545))
-        wait_for_rpc(settings.CHAIN_RPC_URL)
-        supervisor.say(f"local anvil chain at {settings.CHAIN_RPC_URL}")
+        else:
+            state = settings.VAR_DIR / "anvil-state.json"
+            supervisor.start("anvil", anvil_argv(port=url.port or 8545, state_path=state))
+            wait_for_rpc(settings.CHAIN_RPC_URL)
+            supervisor.say(f"local anvil chain at {settings.CHAIN_RPC_URL} (state in {state})")
+        return chain.chain_id() == LOCAL_CHAIN_ID
 
     def _announce(self, supervisor: Supervisor, host: str, port: int) -> None:
         # Print the admin password only while it is the published default: a chosen one is
@@ -117,6 +123,7 @@ class Command(BaseCommand):
             f"  web UI      {base}/",
             f"  API docs    {base}/api/docs/",
             f"  health      {base}/health",
+            f"  chain       {base}/api/v1/chain  (anvil at {settings.CHAIN_RPC_URL})",
             f"  admin       {base}/admin/  (user {settings.ADMIN_USER!r}, {password})",
             "  demo users  "
             + ", ".join(name for name, _, _ in DEMO_ACCOUNTS)

@@ -1,0 +1,135 @@
+"""The operator's transaction sender against anvil: idempotent per action and key,
+contiguous nonces across processes, dropped transactions re-sent, stuck ones replaced."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from eth_typing import HexStr
+from web3 import Web3
+
+from ledger.models import OperatorTransaction
+from ledger.services.sender import operator_transaction_send, operator_transactions_poll
+from tests.ledger.contracts_env import MarketEnv
+
+pytestmark = pytest.mark.integration
+PROJECT = Path(__file__).resolve().parent.parent.parent
+Status = OperatorTransaction.Status
+
+
+def anchor(key: str) -> OperatorTransaction:
+    return operator_transaction_send(
+        action="anchor", key=key, function="anchor", args=[Web3.keccak(text=key), 1]
+    )
+
+
+def automine(env: MarketEnv, on: bool) -> None:
+    env.w3.provider.make_request("evm_setAutomine", [on])  # type: ignore[arg-type]
+
+
+@pytest.mark.django_db
+def test_asking_twice_sends_once(operator_key: MarketEnv) -> None:
+    first, second = anchor("root-1"), anchor("root-1")
+    assert first.pk == second.pk
+    assert OperatorTransaction.objects.count() == 1
+    assert operator_transactions_poll() == 1
+    first.refresh_from_db()
+    assert first.status == Status.MINED and first.receipt_status == 1
+
+
+@pytest.mark.django_db
+def test_the_signed_transaction_is_stored_before_broadcast(operator_key: MarketEnv) -> None:
+    sent = anchor("root-2")
+    assert sent.raw_tx.startswith("0x") and sent.tx_hash in sent.tx_hashes
+    assert operator_key.w3.eth.get_transaction(HexStr(sent.tx_hash))["nonce"] == sent.nonce
+
+
+@pytest.mark.django_db
+def test_a_dropped_transaction_is_sent_again(operator_key: MarketEnv, settings) -> None:
+    env = operator_key
+    settings.SENDER_STUCK_AFTER_S = 0
+    automine(env, False)
+    try:
+        sent = anchor("root-3")
+        env.w3.provider.make_request("anvil_dropTransaction", [sent.tx_hash])  # type: ignore[arg-type]
+        operator_transactions_poll()  # not mined, not known: the same bytes go out again
+        env.w3.eth.get_transaction(HexStr(sent.tx_hash))
+        env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    finally:
+        automine(env, True)
+    operator_transactions_poll()
+    sent.refresh_from_db()
+    assert sent.status == Status.MINED and sent.tx_hashes == [sent.tx_hash]
+
+
+@pytest.mark.django_db
+def test_a_stuck_transaction_is_replaced_with_higher_fees(
+    operator_key: MarketEnv, settings
+) -> None:
+    env = operator_key
+    settings.SENDER_STUCK_AFTER_S = 0
+    automine(env, False)
+    try:
+        sent = anchor("root-4")
+        tip = sent.max_priority_fee_per_gas
+        operator_transactions_poll()  # still pending and known: bump the fees
+        sent.refresh_from_db()
+        assert len(sent.tx_hashes) == 2 and sent.max_priority_fee_per_gas > tip
+        env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    finally:
+        automine(env, True)
+    operator_transactions_poll()
+    sent.refresh_from_db()
+    assert sent.status == Status.MINED
+    assert env.w3.eth.get_transaction_receipt(sent.tx_hashes[-1])["status"] == 1
+
+
+SEND_MANY = """
+import os, sys, django
+django.setup()
+from core.worker_secrets import mark_worker_process
+from web3 import Web3
+from ledger.services.sender import operator_transaction_send
+mark_worker_process()
+for i in range(int(sys.argv[2])):
+    key = f"{sys.argv[1]}-{i}"
+    operator_transaction_send(action="anchor", key=key, function="anchor",
+                              args=[Web3.keccak(text=key), 2])
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_worker_processes_never_leave_a_nonce_gap(operator_key: MarketEnv, settings) -> None:
+    env = operator_key
+    database = connection.settings_dict
+    url = (
+        f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}"
+    )
+    if connection.vendor != "postgresql":
+        pytest.fail("this test needs PostgreSQL (make test provides it)")
+    process_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": url,
+        "CHAIN_RPC_URL": settings.CHAIN_RPC_URL,
+        "CHAIN_ID": str(settings.CHAIN_ID),
+        "OPERATOR_PRIVATE_KEY": env.operator.key.hex(),
+    }
+    start = env.w3.eth.get_transaction_count(env.operator.address, "pending")
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", SEND_MANY, name, "10"], cwd=PROJECT, env=process_env
+        )
+        for name in ("w1", "w2")
+    ]
+    assert [worker.wait(timeout=120) for worker in workers] == [0, 0]
+    nonces = sorted(OperatorTransaction.objects.values_list("nonce", flat=True))
+    assert nonces == list(range(start, start + 20))
+    operator_transactions_poll()
+    assert OperatorTransaction.objects.filter(status=Status.MINED).count() == 20
