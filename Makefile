@@ -48,6 +48,9 @@ bench: install
 	$(PY) bench/grant_latency.py
 	$(PY) bench/download.py
 	$(PY) bench/ingest.py
+	scripts/ensure-services.sh
+	$(PY) bench/gas.py
+	$(PY) bench/indexer.py
 
 clean:
 	rm -rf $(VENV) node_modules var .mypy_cache .ruff_cache .pytest_cache .coverage
