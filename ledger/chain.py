@@ -8,14 +8,29 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import requests
 from django.conf import settings
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
+from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, ExceptionRetryConfiguration
+
+# Reads are retried on connection errors and timeouts; sending a raw transaction is not
+# (a retried send can broadcast twice: the sender re-broadcasts the stored bytes itself).
+RETRIES = ExceptionRetryConfiguration(
+    errors=(ConnectionError, requests.exceptions.ConnectionError, requests.exceptions.Timeout),
+    retries=2,
+    backoff_factor=0.1,
+    method_allowlist=[m for m in REQUEST_RETRY_ALLOWLIST if m != "eth_sendRawTransaction"],
+)
 
 
 @lru_cache(maxsize=4)
 def _web3_for(rpc_url: str, timeout_s: float) -> Web3:
-    return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+    return Web3(
+        HTTPProvider(
+            rpc_url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=RETRIES
+        )
+    )
 
 
 def web3() -> Web3:

@@ -133,3 +133,15 @@ def test_two_worker_processes_never_leave_a_nonce_gap(operator_key: MarketEnv, s
     assert nonces == list(range(start, start + 20))
     operator_transactions_poll()
     assert OperatorTransaction.objects.filter(status=Status.MINED).count() == 20
+
+
+@pytest.mark.django_db
+def test_the_web_process_cannot_load_the_operator_key(chain_db: MarketEnv, monkeypatch) -> None:
+    from core.worker_secrets import NotInWorker
+    from ledger.operator import operator_account
+
+    monkeypatch.setenv("OPERATOR_PRIVATE_KEY", chain_db.operator.key.hex())
+    with pytest.raises(NotInWorker):
+        operator_account()
+    with pytest.raises(NotInWorker):
+        anchor("from-the-web")
