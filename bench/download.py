@@ -19,15 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.support.common import MIB, PROJECT, django_scratch, table
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from bench.support.common import MIB, django_scratch, start_gunicorn, table
+from tests.support.processes import free_port
 
 
 def wait_for(url: str) -> None:
@@ -83,22 +76,7 @@ def main() -> None:
                 shutil.copyfileobj(source, out, 16 * MIB)
 
     app_port, nginx_port = free_port(), free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.support.settings"}
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{app_port}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        cwd=PROJECT,
-        env=env,
-        start_new_session=True,
-    )
+    server = start_gunicorn(app_port, "bench.support.settings")
     conf = scratch / "nginx.conf"
     # As root, nginx's workers would drop to an account that cannot read the scratch folder.
     user = "user root;\n" if os.geteuid() == 0 else ""

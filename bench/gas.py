@@ -14,7 +14,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eth_account.messages import encode_typed_data
 from web3 import Web3
 
 from bench.support.common import table
@@ -75,50 +74,16 @@ def main() -> None:
 
         permitted = env.voucher()
         deadline = env.now() + 600
-        signed = env.buyer.sign_message(
-            encode_typed_data(
-                full_message={
-                    "types": {
-                        "EIP712Domain": [
-                            {"name": "name", "type": "string"},
-                            {"name": "version", "type": "string"},
-                            {"name": "chainId", "type": "uint256"},
-                            {"name": "verifyingContract", "type": "address"},
-                        ],
-                        "Permit": [
-                            {"name": "owner", "type": "address"},
-                            {"name": "spender", "type": "address"},
-                            {"name": "value", "type": "uint256"},
-                            {"name": "nonce", "type": "uint256"},
-                            {"name": "deadline", "type": "uint256"},
-                        ],
-                    },
-                    "primaryType": "Permit",
-                    "domain": {
-                        "name": "Gene Token",
-                        "version": "1",
-                        "chainId": w3.eth.chain_id,
-                        "verifyingContract": env.token.address,
-                    },
-                    "message": {
-                        "owner": env.buyer.address,
-                        "spender": env.market.address,
-                        "value": permitted.amount,
-                        "nonce": env.token.functions.nonces(env.buyer.address).call(),
-                        "deadline": deadline,
-                    },
-                }
-            )
-        )
+        v, r, s = env.permit(env.buyer, permitted.amount, deadline)
         gas["payWithPermit"] = env.send(
             env.buyer,
             env.market.functions.payWithPermit(
                 permitted.as_tuple(),
                 env.sign(permitted),
                 deadline,
-                signed.v,
-                signed.r.to_bytes(32, "big"),
-                signed.s.to_bytes(32, "big"),
+                v,
+                r,
+                s,
             ),
         )["gasUsed"]
         gas["anchor"] = env.send(

@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.support.common import MIB, PROJECT, django_scratch, table
+from bench.support.common import MIB, PROJECT, django_scratch, start_gunicorn, table
+from tests.support.processes import free_port
 
 SAMPLES = 50
 UPLOAD_CHUNK = 64 * MIB
@@ -65,14 +66,6 @@ def generate(path: Path, size_mib: int) -> Path:
         bgzip.wait()
     partial.rename(path)
     return path
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def upload(port: int, token: str, path: Path) -> str:
@@ -135,23 +128,7 @@ def main() -> None:
     archive_key()
     token = Token.objects.get_or_create(user=owner())[0].key
     port = free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--timeout",
-            "600",
-            "--log-level",
-            "warning",
-        ],
-        cwd=PROJECT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
-        start_new_session=True,
-    )
+    server = start_gunicorn(port, "config.settings.test")
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -69,3 +70,24 @@ def django_scratch(profile: str = "config.settings.test") -> Path:
     django.setup()
     call_command("migrate", verbosity=0)
     return scratch
+
+
+def start_gunicorn(port: int, settings_module: str) -> subprocess.Popen[bytes]:
+    """The project's WSGI app under gunicorn (2 workers) on 127.0.0.1:`port`."""
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--timeout",
+            "600",
+            "--log-level",
+            "critical",
+        ],
+        cwd=PROJECT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": settings_module},
+        start_new_session=True,
+    )

@@ -8,12 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 
-from ledger import vouchers
+from ledger import permits, vouchers
 from ledger.artifacts import load_artifact
 from ledger.contracts.compiler import ARTIFACTS_DIR
 from ledger.transactions import deploy
@@ -116,6 +117,21 @@ class MarketEnv:
 
     def balance(self, address: str, token: Contract | None = None) -> int:
         return int((token or self.token).functions.balanceOf(address).call())
+
+    def permit(self, owner: LocalAccount, amount: int, deadline: int) -> tuple[int, bytes, bytes]:
+        """(v, r, s) of an EIP-2612 permit letting the market spend `amount` of `owner`'s."""
+        data = permits.permit_typed_data(
+            chain_id=self.w3.eth.chain_id,
+            token=self.token.address,
+            token_name=self.token.functions.name().call(),
+            owner=owner.address,
+            spender=self.market.address,
+            value=amount,
+            nonce=self.token.functions.nonces(owner.address).call(),
+            deadline=deadline,
+        )
+        signed = owner.sign_message(encode_typed_data(full_message=data))
+        return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 
     def increase_time(self, seconds: int) -> None:
         self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from eth_account.messages import encode_typed_data
 from web3 import Web3
 from web3.logs import DISCARD
 
@@ -35,38 +34,7 @@ def test_pay_moves_the_amount_into_escrow(env: MarketEnv) -> None:
 def test_pay_with_permit_needs_no_prior_approval(env: MarketEnv) -> None:
     voucher = env.voucher()
     deadline = env.now() + 600
-    permit = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {
-            "name": "Gene Token",
-            "version": "1",
-            "chainId": env.w3.eth.chain_id,
-            "verifyingContract": env.token.address,
-        },
-        "message": {
-            "owner": env.buyer.address,
-            "spender": env.market.address,
-            "value": voucher.amount,
-            "nonce": env.token.functions.nonces(env.buyer.address).call(),
-            "deadline": deadline,
-        },
-    }
-    signed = env.buyer.sign_message(encode_typed_data(full_message=permit))
+    v, r, s_ = env.permit(env.buyer, voucher.amount, deadline)
     assert env.token.functions.allowance(env.buyer.address, env.market.address).call() == 0
     env.send(
         env.buyer,
@@ -74,9 +42,9 @@ def test_pay_with_permit_needs_no_prior_approval(env: MarketEnv) -> None:
             voucher.as_tuple(),
             env.sign(voucher),
             deadline,
-            signed.v,
-            signed.r.to_bytes(32, "big"),
-            signed.s.to_bytes(32, "big"),
+            v,
+            r,
+            s_,
         ),
     )
     assert env.balance(env.market.address) == voucher.amount
