@@ -1,0 +1,56 @@
+"""The audit log: append-only, each entry sealed with the hash of the one before it.
+
+HIPAA §164.312(b) asks for audit controls; ASVS 16 for tamper evidence. Each entry's
+`hash` is SHA-256 over a canonical JSON form of its fields and the previous entry's hash,
+so changing or removing any entry breaks every hash after it (`verify_audit` finds the
+first). The database itself refuses UPDATE and DELETE on the table (triggers, migration
+0003), and the model refuses them too, so no code path can rewrite history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEntry(models.Model):
+    seq = models.BigIntegerField(primary_key=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    actor_id = models.CharField(max_length=64, blank=True)  # a user id, or "" for the system
+    actor_label = models.CharField(max_length=160, blank=True)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise PermissionError("audit entries are never changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("audit entries are never deleted")
+
+
+class AuditHead(models.Model):
+    """One row: the last sequence number and hash. Appending locks it, so entries are
+    chained one at a time even with many writers."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    def __str__(self) -> str:
+        return f"audit head at #{self.last_seq}"
