@@ -23,3 +23,39 @@ class UserFactory(factory.django.DjangoModelFactory):
     def _save(obj: User, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805
         if create:
             obj.save()
+
+
+def ready_file(
+    owner: User,
+    *,
+    filename: str = "cohort.vcf.gz",
+    fmt: str = "VCF",
+    build: str = "GRCh38",
+    size: int = 1000,
+):
+    """A stored file that finished ingest (for marketplace tests that need no bytes)."""
+    import secrets
+
+    from genomics.models import GenomicFile
+
+    return GenomicFile.objects.create(
+        owner=owner,
+        filename=filename,
+        upload_length=size,
+        upload_offset=size,
+        state=GenomicFile.State.READY,
+        source=GenomicFile.Source.PLAINTEXT,
+        format=fmt,
+        plaintext_size=size,
+        plaintext_sha256="ab" * 32,
+        payload_key=secrets.token_hex(16),
+        metadata={
+            "format": fmt,
+            "format_version": "VCFv4.2",
+            "reference_build": build,
+            "samples": 2,
+            "records": 10,
+            "record_kind": "variants",
+            "contigs": ["chr1"],
+        },
+    )

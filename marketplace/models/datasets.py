@@ -1,0 +1,54 @@
+"""Datasets: a donor's ready files, listed with consent terms (DUO) and a price."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Dataset(models.Model):
+    class Review(models.TextChoices):
+        AUTO = "auto", "Automatic when the purpose fits the consent"
+        COMMITTEE = "committee", "Data access committee"
+
+    class State(models.TextChoices):
+        LISTED = "listed", "Listed"
+        WITHDRAWN = "withdrawn", "Consent withdrawn"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    donor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="datasets"
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(max_length=10_000, blank=True)
+    files = models.ManyToManyField("genomics.GenomicFile", related_name="datasets")
+    # Token base units (wei-like): integers of any size, never floats.
+    price = models.DecimalField(max_digits=78, decimal_places=0)
+    access_days = models.PositiveIntegerField()
+    review = models.CharField(max_length=16, choices=Review.choices, default=Review.COMMITTEE)
+    # Normalised consent: [{"code": "DUO:...", "value": ""}], sorted.
+    duo_codes = models.JSONField(default=list)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.LISTED)
+    # Space-separated tokens for portable filtering (JSON containment is not portable).
+    duo_index = models.CharField(max_length=1000, blank=True, db_index=True)
+    format_index = models.CharField(max_length=200, blank=True)
+    reference_index = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict)
+    # SHA-256 of the public record's canonical JSON: what anchoring puts on chain.
+    record_hash = models.CharField(max_length=64)
+    anchor_tx = models.CharField(max_length=66, blank=True)
+    anchored_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "price"])]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(price__gte=0), name="dataset_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,0 +1,172 @@
+"""Listing datasets and withdrawing consent."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import Conflict, PermissionDenied, ValidationError
+from genomics.models import GenomicFile
+from marketplace.consent import parse_codes
+from marketplace.consent.terms import term
+from marketplace.models import Dataset, Role, User
+from marketplace.services.audit import audit_append
+
+MAX_ACCESS_DAYS = 3650
+
+
+def _price(raw: str | int) -> Decimal:
+    text = str(raw).strip()
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise ValidationError(
+            "The price must be a whole number of token base units.",
+            fields={"price": ['Use digits only, e.g. "1000000000000000000".']},
+        ) from exc
+    if value != value.to_integral_value() or value <= 0 or not text.isdigit():
+        raise ValidationError(
+            "The price must be a positive whole number of token base units.",
+            fields={"price": ["A positive integer, as a string."]},
+        )
+    return value
+
+
+def public_metadata(files: Sequence[GenomicFile]) -> dict[str, object]:
+    """What a listing shows of its files: ingest metadata, never sample ids."""
+    return {
+        "files": [
+            {
+                "id": str(f.pk),
+                "format": f.format,
+                "size": f.plaintext_size,
+                "plaintext_sha256": f.plaintext_sha256,
+                **{
+                    key: f.metadata.get(key)
+                    for key in (
+                        "format_version",
+                        "compression",
+                        "reference_build",
+                        "samples",
+                        "records",
+                        "record_kind",
+                        "contigs",
+                    )
+                },
+            }
+            for f in files
+        ],
+        "total_size": sum(f.plaintext_size or 0 for f in files),
+    }
+
+
+def record_hash(dataset: Dataset) -> str:
+    record = {
+        "id": str(dataset.pk),
+        "donor": str(dataset.donor_id),
+        "title": dataset.title,
+        "description": dataset.description,
+        "price": str(dataset.price),
+        "access_days": dataset.access_days,
+        "review": dataset.review,
+        "duo_codes": dataset.duo_codes,
+        "metadata": dataset.metadata,
+    }
+    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def dataset_create(
+    *,
+    donor: User,
+    title: str,
+    description: str,
+    files: Sequence[UUID],
+    duo_codes: Sequence[object],
+    price: str | int,
+    access_days: int,
+    review: str,
+) -> Dataset:
+    if donor.role != Role.DONOR:
+        raise PermissionDenied("Only donors list datasets.")
+    consent = parse_codes(duo_codes, field="duo_codes")
+    permissions = [c for c in consent if (t := term(c.code)) is not None and t.is_permission]
+    if len(permissions) != 1:
+        raise ValidationError(
+            "Consent needs exactly one data use permission (NRES, GRU, HMB, DS or POA).",
+            fields={"duo_codes": ["Exactly one permission."]},
+        )
+    if not 1 <= access_days <= MAX_ACCESS_DAYS:
+        raise ValidationError(
+            "The access period is out of range.",
+            fields={"access_days": [f"Between 1 and {MAX_ACCESS_DAYS} days."]},
+        )
+    if review not in Dataset.Review.values:
+        raise ValidationError("Unknown review policy.", fields={"review": ["auto or committee."]})
+    wanted = list(dict.fromkeys(files))
+    if not wanted:
+        raise ValidationError("List at least one file.", fields={"files": ["Required."]})
+    owned = list(GenomicFile.objects.filter(pk__in=wanted, owner_id=donor.pk))
+    if len(owned) != len(wanted):
+        raise ValidationError(
+            "Some files are not yours or do not exist.", fields={"files": ["Unknown file id."]}
+        )
+    not_ready = [f.filename for f in owned if f.state != GenomicFile.State.READY]
+    if not_ready:
+        raise ValidationError(
+            f"Files not ready yet: {', '.join(not_ready)}.",
+            fields={"files": ["Only ready files can be listed."]},
+        )
+    with transaction.atomic():
+        dataset = Dataset(
+            donor=donor,
+            title=title.strip(),
+            description=description.strip(),
+            price=_price(price),
+            access_days=access_days,
+            review=review,
+            duo_codes=[{"code": c.code, "value": c.value} for c in consent],
+            duo_index=" " + " ".join(c.code for c in consent) + " ",
+            format_index=" " + " ".join(sorted({f.format for f in owned})) + " ",
+            reference_index=" "
+            + " ".join(sorted({str(f.metadata.get("reference_build")) for f in owned}))
+            + " ",
+            metadata=public_metadata(owned),
+        )
+        dataset.record_hash = record_hash(dataset)
+        dataset.save()
+        dataset.files.set(owned)
+        audit_append(
+            action="dataset.create",
+            actor=donor,
+            object_type="dataset",
+            object_id=dataset.pk,
+            data={"record_hash": dataset.record_hash},
+        )
+    return dataset
+
+
+def dataset_withdraw(*, dataset: Dataset, actor: User) -> Dataset:
+    """Withdraw consent: unlisted at once, no new grants. (Refunds of open requests follow
+    the access-request lifecycle.)"""
+    if actor.pk != dataset.donor_id and actor.role != Role.ADMIN:
+        raise PermissionDenied("Only the donor can withdraw consent.")
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        if locked.state == Dataset.State.WITHDRAWN:
+            return locked  # idempotent
+        if locked.state != Dataset.State.LISTED:
+            raise Conflict("This dataset cannot be withdrawn.")
+        locked.state = Dataset.State.WITHDRAWN
+        locked.withdrawn_at = timezone.now()
+        locked.save(update_fields=["state", "withdrawn_at"])
+        audit_append(
+            action="dataset.withdraw", actor=actor, object_type="dataset", object_id=locked.pk
+        )
+    return locked
