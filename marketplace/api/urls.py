@@ -2,6 +2,13 @@
 
 from django.urls import path
 
+from marketplace.api.access_requests import (
+    AccessRequestApproveApi,
+    AccessRequestDetailApi,
+    AccessRequestRejectApi,
+    AccessRequestsApi,
+    AccessRequestWithdrawApi,
+)
 from marketplace.api.accounts import Crypt4ghKeyApi, MeApi, RegisterApi, TokenApi
 from marketplace.api.datasets import DatasetDetailApi, DatasetsApi, DatasetWithdrawApi
 
@@ -14,6 +21,25 @@ urlpatterns = [
     path("me/crypt4gh-key", Crypt4ghKeyApi.as_view(), name="crypt4gh-key"),
     path("datasets", DatasetsApi.as_view(), name="datasets"),
     path("datasets/<uuid:dataset_id>", DatasetDetailApi.as_view(), name="dataset"),
+    path("access-requests", AccessRequestsApi.as_view(), name="access-requests"),
+    path(
+        "access-requests/<uuid:request_id>", AccessRequestDetailApi.as_view(), name="access-request"
+    ),
+    path(
+        "access-requests/<uuid:request_id>/approve",
+        AccessRequestApproveApi.as_view(),
+        name="access-request-approve",
+    ),
+    path(
+        "access-requests/<uuid:request_id>/reject",
+        AccessRequestRejectApi.as_view(),
+        name="access-request-reject",
+    ),
+    path(
+        "access-requests/<uuid:request_id>/withdraw",
+        AccessRequestWithdrawApi.as_view(),
+        name="access-request-withdraw",
+    ),
     path(
         "datasets/<uuid:dataset_id>/withdraw", DatasetWithdrawApi.as_view(), name="dataset-withdraw"
     ),

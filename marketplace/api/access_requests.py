@@ -1,0 +1,151 @@
+"""Access requests API (API.md "Access requests"): the transitions before payment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.api.permissions import IsResearcher, IsReviewer, authenticated_user
+from marketplace.models import AccessRequest
+from marketplace.selectors.access_requests import request_get, request_list, request_timeline
+from marketplace.services.access_requests import (
+    request_approve,
+    request_reject,
+    request_submit,
+    request_withdraw,
+)
+
+
+class RequestOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    state = serializers.CharField()
+    dataset = serializers.UUIDField(source="dataset_id")
+    dataset_title = serializers.CharField(source="dataset.title")
+    researcher = serializers.CharField(source="researcher.username")
+    purpose_codes = serializers.JSONField()
+    statement = serializers.CharField()
+    duo_match = serializers.JSONField()
+    amount = serializers.SerializerMethodField()
+    decision_reason = serializers.CharField()
+    timeline = serializers.SerializerMethodField()
+    voucher = serializers.SerializerMethodField()
+    grant = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_amount(self, obj: AccessRequest) -> str:
+        return str(int(obj.amount))
+
+    def get_timeline(self, obj: AccessRequest) -> list[dict[str, Any]]:
+        return request_timeline(request=obj)
+
+    def get_voucher(self, obj: AccessRequest) -> dict[str, Any] | None:
+        return None  # signed by the worker once approved (ledger wiring, next step)
+
+    def get_grant(self, obj: AccessRequest) -> dict[str, Any] | None:
+        return None  # made by the worker once paid (next step)
+
+
+class AccessRequestsApi(APIView):
+    """GET: the requests the caller may see. POST: a researcher asks for access."""
+
+    class InputSerializer(serializers.Serializer):
+        dataset = serializers.UUIDField()
+        purpose_codes = serializers.ListField(
+            child=serializers.JSONField(), min_length=1, max_length=30
+        )
+        statement = serializers.CharField(max_length=5000)
+        accept_terms = serializers.BooleanField()
+
+    def get_permissions(self) -> list[Any]:
+        return [IsResearcher()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    @extend_schema(responses={200: RequestOutputSerializer(many=True)}, tags=["access requests"])
+    def get(self, request: Request) -> Response:
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(
+            request_list(viewer=authenticated_user(request)), request, view=self
+        )
+        return paginator.get_paginated_response(RequestOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer, responses={201: RequestOutputSerializer}, tags=["access requests"]
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        created = request_submit(
+            researcher=authenticated_user(request),
+            dataset_id=data["dataset"],
+            purpose_codes=data["purpose_codes"],
+            statement=data["statement"],
+            accept_terms=data["accept_terms"],
+        )
+        return Response(RequestOutputSerializer(created).data, status=status.HTTP_201_CREATED)
+
+
+class AccessRequestDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: RequestOutputSerializer}, tags=["access requests"])
+    def get(self, request: Request, request_id: str) -> Response:
+        found = request_get(viewer=authenticated_user(request), request_id=request_id)
+        return Response(RequestOutputSerializer(found).data)
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, allow_blank=True, default="")
+
+
+class AccessRequestApproveApi(APIView):
+    permission_classes = [IsReviewer]
+
+    @extend_schema(
+        request=DecisionInputSerializer,
+        responses={200: RequestOutputSerializer},
+        tags=["access requests"],
+    )
+    def post(self, request: Request, request_id: str) -> Response:
+        serializer = DecisionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        approved = request_approve(
+            reviewer=authenticated_user(request),
+            request_id=request_id,
+            reason=serializer.validated_data["reason"],
+        )
+        return Response(RequestOutputSerializer(approved).data)
+
+
+class AccessRequestRejectApi(APIView):
+    permission_classes = [IsReviewer]
+
+    @extend_schema(
+        request=DecisionInputSerializer,
+        responses={200: RequestOutputSerializer},
+        tags=["access requests"],
+    )
+    def post(self, request: Request, request_id: str) -> Response:
+        serializer = DecisionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rejected = request_reject(
+            reviewer=authenticated_user(request),
+            request_id=request_id,
+            reason=serializer.validated_data["reason"],
+        )
+        return Response(RequestOutputSerializer(rejected).data)
+
+
+class AccessRequestWithdrawApi(APIView):
+    permission_classes = [IsResearcher]
+
+    @extend_schema(request=None, responses={200: RequestOutputSerializer}, tags=["access requests"])
+    def post(self, request: Request, request_id: str) -> Response:
+        withdrawn = request_withdraw(researcher=authenticated_user(request), request_id=request_id)
+        return Response(RequestOutputSerializer(withdrawn).data)

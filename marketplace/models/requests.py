@@ -1,0 +1,57 @@
+"""Access requests and their lifecycle states (DESIGN.md "Access request lifecycle")."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class AccessRequest(models.Model):
+    class State(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        PAYABLE = "payable", "Awaiting payment"
+        LAPSED = "lapsed", "Lapsed"
+        PAID = "paid", "Paid"
+        GRANTED = "granted", "Granted"
+        REFUNDING = "refunding", "Refunding"
+        REFUNDED = "refunded", "Refunded"
+        SETTLED = "settled", "Settled"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    dataset = models.ForeignKey(
+        "marketplace.Dataset", on_delete=models.PROTECT, related_name="requests"
+    )
+    researcher = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_requests"
+    )
+    purpose_codes = models.JSONField(default=list)
+    statement = models.TextField(max_length=5000)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SUBMITTED)
+    # The consent check at submission: {"fits", "reasons", "committee_checks"}.
+    duo_match = models.JSONField(default=dict)
+    # The price when the request was made: later price changes do not apply to it.
+    amount = models.DecimalField(max_digits=78, decimal_places=0)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reviewed_requests",
+    )
+    decision_reason = models.TextField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"request {self.pk} ({self.state})"

@@ -1,0 +1,154 @@
+"""The access-request lifecycle, one service function per transition.
+
+Each transition locks the request's row, checks who may make it and from which states,
+changes the state and writes one audit entry, all in one transaction; asking for a
+transition the request already made returns it unchanged (idempotent).
+
+This module holds the transitions before payment (submit, approve, reject, withdraw);
+the voucher, payment, grant and settlement transitions join it with the ledger wiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from django.db import transaction
+
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from marketplace.consent import parse_codes, purpose_fits
+from marketplace.consent.codes import ConsentCode
+from marketplace.models import AccessRequest, Dataset, Role, User
+from marketplace.services.audit import audit_append
+
+State = AccessRequest.State
+REVIEWERS = (Role.REVIEWER, Role.ADMIN)
+
+
+def _consent(dataset: Dataset) -> list[ConsentCode]:
+    return [ConsentCode(c["code"], c["value"]) for c in dataset.duo_codes]
+
+
+def _record(
+    request: AccessRequest,
+    *,
+    action: str,
+    actor: User | None,
+    data: dict[str, object] | None = None,
+) -> None:
+    audit_append(
+        action=f"request.{action}",
+        actor=actor,
+        object_type="access_request",
+        object_id=request.pk,
+        data={"state": request.state, **(data or {})},
+    )
+
+
+def request_submit(
+    *,
+    researcher: User,
+    dataset_id: UUID | str,
+    purpose_codes: Sequence[object],
+    statement: str,
+    accept_terms: bool,
+) -> AccessRequest:
+    """Ask for access. An `auto` dataset approves a fitting purpose at once, and refuses
+    one that cannot fit; otherwise the committee decides."""
+    if researcher.role != Role.RESEARCHER:
+        raise PermissionDenied("Only researchers request access.")
+    if not accept_terms:
+        raise ValidationError(
+            "Accept the data access terms to send the request.",
+            fields={"accept_terms": ["Must be true."]},
+        )
+    if not statement.strip():
+        raise ValidationError("Describe your research.", fields={"statement": ["Required."]})
+    dataset = Dataset.objects.filter(pk=dataset_id, state=Dataset.State.LISTED).first()
+    if dataset is None:
+        raise NotFound("No such dataset.")
+    purpose = parse_codes(purpose_codes, field="purpose_codes")
+    match = purpose_fits(_consent(dataset), purpose, access_days=dataset.access_days)
+    with transaction.atomic():
+        request = AccessRequest.objects.create(
+            dataset=dataset,
+            researcher=researcher,
+            statement=statement.strip(),
+            purpose_codes=[{"code": c.code, "value": c.value} for c in purpose],
+            duo_match=match.as_json(),
+            amount=dataset.price,
+        )
+        _record(request, action="submit", actor=researcher, data={"duo_match": match.as_json()})
+        if dataset.review == Dataset.Review.AUTO:
+            if not match.fits:
+                request.state, request.decision_reason = State.REJECTED, " ".join(match.reasons)
+                request.save(update_fields=["state", "decision_reason", "updated_at"])
+                _record(request, action="reject", actor=None, data={"automatic": True})
+            elif match.auto_approvable:
+                request.state = State.APPROVED
+                request.save(update_fields=["state", "updated_at"])
+                _record(request, action="approve", actor=None, data={"automatic": True})
+    return request
+
+
+def _locked(request_id: UUID | str) -> AccessRequest:
+    request = AccessRequest.objects.select_for_update().filter(pk=request_id).first()
+    if request is None:
+        raise NotFound("No such request.")
+    return request
+
+
+def request_approve(*, reviewer: User, request_id: UUID | str, reason: str = "") -> AccessRequest:
+    if reviewer.role not in REVIEWERS:
+        raise PermissionDenied("Only the data access committee approves requests.")
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request.state == State.APPROVED:
+            return request
+        if request.state != State.SUBMITTED:
+            raise Conflict(f"A {request.get_state_display().lower()} request cannot be approved.")
+        if not request.duo_match.get("fits"):
+            raise Conflict(
+                "The stated purpose does not fit the dataset's consent: "
+                + " ".join(request.duo_match.get("reasons", []))
+            )
+        request.state, request.reviewer, request.decision_reason = State.APPROVED, reviewer, reason
+        request.save(update_fields=["state", "reviewer", "decision_reason", "updated_at"])
+        _record(request, action="approve", actor=reviewer, data={"reason": reason})
+    return request
+
+
+def request_reject(*, reviewer: User, request_id: UUID | str, reason: str) -> AccessRequest:
+    if reviewer.role not in REVIEWERS:
+        raise PermissionDenied("Only the data access committee rejects requests.")
+    if not reason.strip():
+        raise ValidationError("Say why the request is rejected.", fields={"reason": ["Required."]})
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request.state == State.REJECTED:
+            return request
+        if request.state not in (State.SUBMITTED, State.APPROVED):
+            raise Conflict(f"A {request.get_state_display().lower()} request cannot be rejected.")
+        request.state, request.reviewer = State.REJECTED, reviewer
+        request.decision_reason = reason.strip()
+        request.save(update_fields=["state", "reviewer", "decision_reason", "updated_at"])
+        _record(request, action="reject", actor=reviewer, data={"reason": reason.strip()})
+    return request
+
+
+def request_withdraw(*, researcher: User, request_id: UUID | str) -> AccessRequest:
+    """The researcher takes the request back before paying."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request.researcher_id != researcher.pk:
+            raise NotFound("No such request.")
+        if request.state == State.WITHDRAWN:
+            return request
+        if request.state not in (State.SUBMITTED, State.APPROVED, State.PAYABLE):
+            raise Conflict(
+                f"A {request.get_state_display().lower()} request cannot be withdrawn here."
+            )
+        request.state = State.WITHDRAWN
+        request.save(update_fields=["state", "updated_at"])
+        _record(request, action="withdraw", actor=researcher)
+    return request

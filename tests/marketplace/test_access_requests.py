@@ -1,0 +1,179 @@
+"""Access requests before payment: submit, automatic and committee decisions, withdraw;
+who may see and do what."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from marketplace.models import AccessRequest, AuditEntry, Role
+from tests.factories import ready_file
+
+pytestmark = pytest.mark.django_db
+REQUESTS = "/api/v1/access-requests"
+
+
+@pytest.fixture
+def listing(client_for):
+    def make(review: str = "committee", codes: list | None = None) -> tuple[str, object]:
+        client, donor = client_for(Role.DONOR)
+        response = client.post(
+            "/api/v1/datasets",
+            {
+                "title": "Cohort",
+                "description": "",
+                "files": [str(ready_file(donor).pk)],
+                "duo_codes": codes or ["DUO:0000006", "DUO:0000046"],
+                "price": "1000",
+                "access_days": 30,
+                "review": review,
+            },
+            format="json",
+        )
+        assert response.status_code == 201, response.json()
+        return response.json()["id"], (client, donor)
+
+    return make
+
+
+def ask(client: APIClient, dataset: str, purpose: list, **extra):
+    return client.post(
+        REQUESTS,
+        {
+            "dataset": dataset,
+            "purpose_codes": purpose,
+            "statement": "Polygenic risk of T2D.",
+            "accept_terms": True,
+            **extra,
+        },
+        format="json",
+    )
+
+
+FITTING = ["DUO:0000006", "DUO:0000046"]
+
+
+def test_a_committee_request_waits_for_review(listing, client_for) -> None:
+    dataset, _ = listing()
+    client, _ = client_for(Role.RESEARCHER)
+    response = ask(client, dataset, FITTING)
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["state"] == "submitted" and body["duo_match"]["fits"]
+    assert body["amount"] == "1000"
+    assert [step["action"] for step in body["timeline"]] == ["submit"]
+
+
+def test_auto_review_approves_a_fitting_purpose_at_once(listing, client_for) -> None:
+    dataset, _ = listing(review="auto")
+    client, _ = client_for(Role.RESEARCHER)
+    body = ask(client, dataset, FITTING).json()
+    assert body["state"] == "approved"
+    assert [step["action"] for step in body["timeline"]] == ["submit", "approve"]
+    assert body["timeline"][1]["by"] == "system"
+
+
+def test_auto_review_refuses_a_purpose_that_does_not_fit(listing, client_for) -> None:
+    dataset, _ = listing(review="auto")
+    client, _ = client_for(Role.RESEARCHER)
+    body = ask(client, dataset, ["DUO:0000006"]).json()  # no commitment to NCU
+    assert body["state"] == "rejected" and "NCU" in body["decision_reason"]
+
+
+def test_an_incompatible_purpose_can_never_be_approved(listing, client_for) -> None:
+    dataset, _ = listing()
+    researcher, _ = client_for(Role.RESEARCHER)
+    request_id = ask(researcher, dataset, ["DUO:0000011", "DUO:0000046"]).json()["id"]
+    reviewer, _ = client_for(Role.REVIEWER)
+    response = reviewer.post(f"{REQUESTS}/{request_id}/approve", {}, format="json")
+    assert response.status_code == 409
+    assert "does not fit" in response.json()["error"]["message"]
+    assert AccessRequest.objects.get(pk=request_id).state == "submitted"
+
+
+def test_reviewers_approve_once_and_reject_with_a_reason(listing, client_for) -> None:
+    dataset, _ = listing()
+    researcher, _ = client_for(Role.RESEARCHER)
+    first = ask(researcher, dataset, FITTING).json()["id"]
+    second = ask(researcher, dataset, FITTING).json()["id"]
+    reviewer, _ = client_for(Role.REVIEWER)
+    assert (
+        reviewer.post(f"{REQUESTS}/{first}/approve", {}, format="json").json()["state"]
+        == "approved"
+    )
+    assert reviewer.post(f"{REQUESTS}/{first}/approve", {}, format="json").status_code == 200
+    assert AuditEntry.objects.filter(action="request.approve").count() == 1  # idempotent
+    no_reason = reviewer.post(f"{REQUESTS}/{second}/reject", {"reason": " "}, format="json")
+    assert no_reason.status_code == 400 and "reason" in no_reason.json()["error"]["fields"]
+    rejected = reviewer.post(
+        f"{REQUESTS}/{second}/reject", {"reason": "Not a research use."}, format="json"
+    ).json()
+    assert rejected["state"] == "rejected" and rejected["decision_reason"] == "Not a research use."
+
+
+def test_the_researcher_withdraws_before_paying(listing, client_for) -> None:
+    dataset, _ = listing()
+    researcher, _ = client_for(Role.RESEARCHER)
+    request_id = ask(researcher, dataset, FITTING).json()["id"]
+    assert researcher.post(f"{REQUESTS}/{request_id}/withdraw").json()["state"] == "withdrawn"
+    reviewer, _ = client_for(Role.REVIEWER)
+    assert reviewer.post(f"{REQUESTS}/{request_id}/approve", {}, format="json").status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"accept_terms": False}, "accept_terms"),
+        ({"statement": "   "}, "statement"),
+        ({"purpose_codes": ["DUO:0000099"]}, "purpose_codes"),
+    ],
+)
+def test_bad_requests_are_refused(listing, client_for, extra: dict, field: str) -> None:
+    dataset, _ = listing()
+    client, _ = client_for(Role.RESEARCHER)
+    response = ask(client, dataset, FITTING, **extra)
+    assert response.status_code == 400 and field in response.json()["error"]["fields"]
+
+
+def test_who_sees_and_does_what(listing, client_for) -> None:
+    dataset, (donor, _) = listing()
+    researcher, _ = client_for(Role.RESEARCHER)
+    request_id = ask(researcher, dataset, FITTING).json()["id"]
+    other_researcher, _ = client_for(Role.RESEARCHER)
+    other_donor, _ = client_for(Role.DONOR)
+    reviewer, _ = client_for(Role.REVIEWER)
+    admin, _ = client_for(Role.ADMIN)
+    detail = f"{REQUESTS}/{request_id}"
+    seen = {
+        name: client.get(detail).status_code
+        for name, client in (
+            ("researcher", researcher),
+            ("donor", donor),
+            ("reviewer", reviewer),
+            ("admin", admin),
+            ("other researcher", other_researcher),
+            ("other donor", other_donor),
+        )
+    }
+    assert seen == {
+        "researcher": 200,
+        "donor": 200,
+        "reviewer": 200,
+        "admin": 200,
+        "other researcher": 404,
+        "other donor": 404,
+    }
+    assert other_researcher.get(REQUESTS).json()["results"] == []
+    assert len(reviewer.get(REQUESTS).json()["results"]) == 1
+    assert APIClient().get(detail).status_code == 401
+    for client in (researcher, donor, other_donor):
+        assert client.post(f"{detail}/approve", {}, format="json").status_code == 403
+    assert other_researcher.post(f"{detail}/withdraw").status_code == 404
+    assert (
+        donor.post(
+            REQUESTS,
+            {"dataset": dataset, "purpose_codes": FITTING, "statement": "x", "accept_terms": True},
+            format="json",
+        ).status_code
+        == 403
+    )
