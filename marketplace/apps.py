@@ -7,3 +7,6 @@ class MarketplaceConfig(AppConfig):
 
     name = "marketplace"
     verbose_name = "Marketplace"
+
+    def ready(self) -> None:
+        from marketplace import receivers  # noqa: F401 - connects the ledger signal handlers

@@ -214,6 +214,12 @@ ARCHIVE_KEY_PASSPHRASE_FILE = env.str(
     "ARCHIVE_KEY_PASSPHRASE_FILE", default=str(VAR_DIR / "keys" / "archive.passphrase")
 )
 
+# --- Marketplace ----------------------------------------------------------------------------
+# How long an approved request's voucher can be paid, and how long after that the buyer
+# may take back an escrow the platform never released.
+VOUCHER_VALID_S = env.int("VOUCHER_VALID_S", default=2 * 86400)
+REFUND_GRACE_S = env.int("REFUND_GRACE_S", default=7 * 86400)
+
 # --- Celery --------------------------------------------------------------------------------
 # Without CELERY_BROKER_URL the embedded run uses kombu's filesystem transport: a real
 # broker shared by separate web, worker and beat processes through a folder, with no

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
@@ -12,15 +13,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from genomics.downloads import grant_download_response
 from marketplace.api.permissions import IsResearcher, IsReviewer, authenticated_user
 from marketplace.models import AccessRequest
-from marketplace.selectors.access_requests import request_get, request_list, request_timeline
+from marketplace.selectors.access_requests import (
+    request_get,
+    request_grant_view,
+    request_list,
+    request_timeline,
+    request_voucher,
+)
 from marketplace.services.access_requests import (
     request_approve,
     request_reject,
     request_submit,
     request_withdraw,
 )
+from marketplace.services.downloads import request_download_grant
 
 
 class RequestOutputSerializer(serializers.Serializer):
@@ -46,10 +55,10 @@ class RequestOutputSerializer(serializers.Serializer):
         return request_timeline(request=obj)
 
     def get_voucher(self, obj: AccessRequest) -> dict[str, Any] | None:
-        return None  # signed by the worker once approved (ledger wiring, next step)
+        return request_voucher(request=obj)
 
     def get_grant(self, obj: AccessRequest) -> dict[str, Any] | None:
-        return None  # made by the worker once paid (next step)
+        return request_grant_view(request=obj)
 
 
 class AccessRequestsApi(APIView):
@@ -149,3 +158,28 @@ class AccessRequestWithdrawApi(APIView):
     def post(self, request: Request, request_id: str) -> Response:
         withdrawn = request_withdraw(researcher=authenticated_user(request), request_id=request_id)
         return Response(RequestOutputSerializer(withdrawn).data)
+
+
+class AccessRequestFileDownloadApi(APIView):
+    """The Crypt4GH file for the granted researcher's key, while the grant is live.
+
+    Every download is written to the audit log with the byte range asked for.
+    """
+
+    permission_classes = [IsResearcher]
+
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): bytes,
+            (206, "application/octet-stream"): bytes,
+        },
+        tags=["access requests"],
+    )
+    def get(self, request: Request, request_id: str, file_id: str) -> HttpResponseBase:
+        grant = request_download_grant(
+            researcher=authenticated_user(request),
+            request_id=request_id,
+            file_id=file_id,
+            byte_range=request.headers.get("Range", ""),
+        )
+        return grant_download_response(request._request, grant=grant, filename=grant.file.filename)

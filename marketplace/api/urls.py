@@ -5,6 +5,7 @@ from django.urls import path
 from marketplace.api.access_requests import (
     AccessRequestApproveApi,
     AccessRequestDetailApi,
+    AccessRequestFileDownloadApi,
     AccessRequestRejectApi,
     AccessRequestsApi,
     AccessRequestWithdrawApi,
@@ -34,6 +35,11 @@ urlpatterns = [
         "access-requests/<uuid:request_id>/reject",
         AccessRequestRejectApi.as_view(),
         name="access-request-reject",
+    ),
+    path(
+        "access-requests/<uuid:request_id>/files/<uuid:file_id>",
+        AccessRequestFileDownloadApi.as_view(),
+        name="access-request-file",
     ),
     path(
         "access-requests/<uuid:request_id>/withdraw",

@@ -46,6 +46,23 @@ class AccessRequest(models.Model):
         related_name="reviewed_requests",
     )
     decision_reason = models.TextField(max_length=2000, blank=True)
+    # On chain the request is keccak256 of its UUID's bytes (AccessMarket's bytes32 id).
+    chain_request_id = models.CharField(max_length=66, blank=True, db_index=True)
+    # The voucher, once the worker has signed it (approved -> payable).
+    buyer = models.CharField(max_length=42, blank=True)
+    payee = models.CharField(max_length=42, blank=True)
+    voucher_valid_until = models.BigIntegerField(null=True, blank=True)
+    voucher_refund_after = models.BigIntegerField(null=True, blank=True)
+    voucher_signature = models.CharField(max_length=132, blank=True)
+    voucher_chain_id = models.BigIntegerField(null=True, blank=True)
+    voucher_market = models.CharField(max_length=42, blank=True)
+    # Why the worker could not sign yet (e.g. no linked wallet), shown to the people concerned.
+    voucher_error = models.CharField(max_length=300, blank=True)
+    paid_tx = models.CharField(max_length=66, blank=True)
+    # Set when a payment does not match its voucher: never granted, an admin decides.
+    flagged = models.CharField(max_length=300, blank=True)
+    granted_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

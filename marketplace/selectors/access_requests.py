@@ -8,6 +8,7 @@ from uuid import UUID
 from django.db.models import Q, QuerySet
 
 from core.errors import NotFound
+from ledger.vouchers import typed_data
 from marketplace.models import AccessRequest, AuditEntry, Role, User
 
 
@@ -38,3 +39,59 @@ def request_timeline(*, request: AccessRequest) -> list[dict[str, object]]:
         }
         for entry in entries.order_by("seq")
     ]
+
+
+def request_voucher(*, request: AccessRequest) -> dict[str, object] | None:
+    """What a wallet needs to pay (API.md): amount, token, market, the EIP-712 typed data
+    and signature, and `call`, the ready calldata of `AccessMarket.pay`."""
+    if request.state != AccessRequest.State.PAYABLE or not request.voucher_signature:
+        return None
+    from web3 import Web3
+
+    from ledger.artifacts import load_artifact
+    from ledger.models import Deployment
+    from ledger.selectors.deployments import TOKEN
+    from marketplace.services.settlement import voucher_for
+
+    voucher = voucher_for(request)
+    token = Deployment.objects.filter(chain_id=request.voucher_chain_id or 0, name=TOKEN).first()
+    market = Web3().eth.contract(
+        address=Web3.to_checksum_address(request.voucher_market),
+        abi=load_artifact("AccessMarket")["abi"],
+    )
+    return {
+        "amount": str(int(request.amount)),
+        "token": token.address if token else None,
+        "market": request.voucher_market,
+        "chain_id": request.voucher_chain_id,
+        "valid_until": request.voucher_valid_until,
+        "refund_after": request.voucher_refund_after,
+        "typed_data": typed_data(
+            chain_id=int(request.voucher_chain_id or 0),
+            market=request.voucher_market,
+            voucher=voucher,
+        ),
+        "signature": request.voucher_signature,
+        "call": {
+            "to": market.address,
+            "data": market.encode_abi("pay", args=[voucher.as_tuple(), request.voucher_signature]),
+        },
+    }
+
+
+def request_grant_view(*, request: AccessRequest) -> dict[str, object] | None:
+    if request.state not in (AccessRequest.State.GRANTED, AccessRequest.State.SETTLED):
+        return None
+    return {
+        "expires_at": request.expires_at,
+        "files": [
+            {
+                "id": str(f.pk),
+                "filename": f.filename,
+                "size": f.plaintext_size,
+                "plaintext_sha256": f.plaintext_sha256,
+                "download_url": f"/api/v1/access-requests/{request.pk}/files/{f.pk}",
+            }
+            for f in request.dataset.files.all()
+        ],
+    }

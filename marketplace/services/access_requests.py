@@ -88,6 +88,7 @@ def request_submit(
                 request.state = State.APPROVED
                 request.save(update_fields=["state", "updated_at"])
                 _record(request, action="approve", actor=None, data={"automatic": True})
+                _sign_on_commit(request)
     return request
 
 
@@ -115,7 +116,16 @@ def request_approve(*, reviewer: User, request_id: UUID | str, reason: str = "")
         request.state, request.reviewer, request.decision_reason = State.APPROVED, reviewer, reason
         request.save(update_fields=["state", "reviewer", "decision_reason", "updated_at"])
         _record(request, action="approve", actor=reviewer, data={"reason": reason})
+        _sign_on_commit(request)
     return request
+
+
+def _sign_on_commit(request: AccessRequest) -> None:
+    """The worker signs the voucher once the approval is committed."""
+    from marketplace.tasks import sign_voucher
+
+    request_id = str(request.pk)
+    transaction.on_commit(lambda: sign_voucher.delay(request_id))
 
 
 def request_reject(*, reviewer: User, request_id: UUID | str, reason: str) -> AccessRequest:

@@ -1,0 +1,17 @@
+"""The marketplace's answers to ledger events (connected in MarketplaceConfig.ready)."""
+
+from __future__ import annotations
+
+from django.dispatch import receiver
+
+from ledger.models import ChainEvent
+from ledger.signals import chain_event_applied
+from marketplace.services.settlement import request_apply_payment, request_apply_settlement
+
+
+@receiver(chain_event_applied, dispatch_uid="marketplace.chain_event_applied")
+def on_chain_event(sender: object, event: ChainEvent, **_: object) -> None:
+    if event.name == "Paid":
+        request_apply_payment(event=event)
+    elif event.name in ("Released", "Refunded"):
+        request_apply_settlement(event=event)

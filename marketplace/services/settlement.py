@@ -1,0 +1,221 @@
+"""The access-request transitions that involve the chain and the vault (worker side).
+
+approved --voucher signed--> payable --Paid event--> paid --grant made--> granted
+--Released event--> settled; paid --cannot grant--> refunding --Refunded event--> refunded.
+
+Vouchers are signed with the operator key and grants made with the archive key, so these
+functions run in the worker only (core.worker_secrets refuses elsewhere). Chain events
+arrive through the ledger's indexer signals, inside its transaction; Celery work is
+enqueued on commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from web3 import Web3
+
+from core.errors import Conflict
+from genomics.services.grants import grant_create
+from ledger import chain, vouchers
+from ledger.models import ChainEvent
+from ledger.operator import operator_account
+from ledger.selectors.deployments import MARKET, deployment_get
+from ledger.selectors.wallets import wallet_address_of
+from ledger.services.sender import operator_transaction_send
+from marketplace.models import AccessRequest, Dataset
+from marketplace.services.audit import audit_append
+
+logger = logging.getLogger(__name__)
+State = AccessRequest.State
+
+
+def chain_request_id(request_id: UUID) -> str:
+    return Web3.to_hex(Web3.keccak(request_id.bytes))
+
+
+def _record(request: AccessRequest, action: str, data: dict[str, object] | None = None) -> None:
+    audit_append(
+        action=f"request.{action}",
+        actor=None,
+        object_type="access_request",
+        object_id=request.pk,
+        data={"state": request.state, **(data or {})},
+    )
+
+
+def voucher_for(request: AccessRequest) -> vouchers.Voucher:
+    assert request.voucher_valid_until is not None and request.voucher_refund_after is not None
+    return vouchers.Voucher(
+        requestId=request.chain_request_id,
+        buyer=request.buyer,
+        payee=request.payee,
+        amount=int(request.amount),
+        validUntil=request.voucher_valid_until,
+        refundAfter=request.voucher_refund_after,
+    )
+
+
+def request_sign_voucher(*, request_id: UUID | str) -> AccessRequest:
+    """approved -> payable: the operator signs the EIP-712 voucher the researcher pays."""
+    with transaction.atomic():
+        request = (
+            AccessRequest.objects.select_for_update()
+            .select_related("dataset", "researcher")
+            .get(pk=request_id)
+        )
+        if request.state != State.APPROVED:
+            return request  # already signed, or no longer wanted
+        buyer = wallet_address_of(user=request.researcher)
+        payee = wallet_address_of(user=request.dataset.donor)
+        missing = [
+            who
+            for who, address in (("the researcher", buyer), ("the donor", payee))
+            if address is None
+        ]
+        if missing:
+            request.voucher_error = f"Waiting for {' and '.join(missing)} to link a wallet."
+            request.save(update_fields=["voucher_error", "updated_at"])
+            return request
+        market = deployment_get(name=MARKET)
+        now = int(time.time())
+        request.chain_request_id = chain_request_id(request.pk)
+        request.buyer, request.payee = str(buyer), str(payee)
+        request.voucher_valid_until = now + settings.VOUCHER_VALID_S
+        request.voucher_refund_after = request.voucher_valid_until + settings.REFUND_GRACE_S
+        request.voucher_chain_id, request.voucher_market = market.chain_id, market.address
+        request.voucher_signature = vouchers.sign(
+            operator_account(),
+            chain_id=market.chain_id,
+            market=market.address,
+            voucher=voucher_for(request),
+        )
+        request.voucher_error = ""
+        request.state = State.PAYABLE
+        request.save()
+        _record(request, "voucher", {"valid_until": request.voucher_valid_until})
+    return request
+
+
+def request_apply_payment(*, event: ChainEvent) -> AccessRequest | None:
+    """A confirmed `Paid` event: payable -> paid, if it matches the voucher exactly."""
+    request = (
+        AccessRequest.objects.select_for_update().filter(chain_request_id=event.request_id).first()
+    )
+    if request is None:
+        logger.warning("Paid event %s for an unknown request", event)
+        return None
+    if request.state not in (State.PAYABLE, State.LAPSED, State.WITHDRAWN):
+        return request
+    amount, buyer = int(event.args["amount"]), str(event.args["buyer"])
+    if amount != int(request.amount) or buyer.lower() != request.buyer.lower():
+        request.flagged = (
+            f"Paid {amount} from {buyer}; the voucher says {int(request.amount)} "
+            f"from {request.buyer}."
+        )
+        request.save(update_fields=["flagged", "updated_at"])
+        _record(request, "flag", {"reason": request.flagged, "tx": event.tx_hash})
+        return request
+    wanted = request.state == State.PAYABLE
+    request.state, request.paid_tx = State.PAID, event.tx_hash
+    request.save(update_fields=["state", "paid_tx", "updated_at"])
+    _record(request, "paid", {"tx": event.tx_hash})
+    if wanted and request.dataset.state == Dataset.State.LISTED:
+        transaction.on_commit(lambda: _enqueue("grant_access", request.pk))
+    else:  # paid after withdrawing, lapsing or a consent withdrawal: give it back
+        transaction.on_commit(lambda: _enqueue("refund_access", request.pk))
+    return request
+
+
+def request_grant(*, request_id: UUID | str) -> AccessRequest:
+    """paid -> granted: a header per file for the researcher's key; then release."""
+    with transaction.atomic():
+        request = (
+            AccessRequest.objects.select_for_update()
+            .select_related("dataset", "researcher")
+            .get(pk=request_id)
+        )
+        if request.state != State.PAID:
+            return request
+        key = request.researcher.crypt4gh_public_key
+        problem = None
+        if request.dataset.state != Dataset.State.LISTED:
+            problem = "the donor withdrew consent before the grant"
+        elif not key:
+            problem = "the researcher has no Crypt4GH public key"
+        if problem is None:
+            try:
+                for stored in request.dataset.files.all():
+                    grant_create(file=stored, recipient_public_key=bytes(key or b""))
+            except Conflict as exc:
+                problem = exc.message
+        if problem is not None:
+            request.state = State.REFUNDING
+            request.save(update_fields=["state", "updated_at"])
+            _record(request, "refunding", {"reason": problem})
+            transaction.on_commit(lambda: _enqueue("refund_access", request.pk))
+            return request
+        request.state = State.GRANTED
+        request.granted_at = timezone.now()
+        request.expires_at = request.granted_at + timedelta(days=request.dataset.access_days)
+        request.save(update_fields=["state", "granted_at", "expires_at", "updated_at"])
+        _record(request, "grant", {"expires_at": request.expires_at.isoformat()})
+    operator_transaction_send(
+        action="release",
+        key=str(request.pk),
+        function="release",
+        args=[vouchers.request_id_bytes(request.chain_request_id)],
+    )
+    return request
+
+
+def request_refund(*, request_id: UUID | str) -> AccessRequest:
+    """Ask the market to return the escrow (idempotent: one refund transaction)."""
+    request = AccessRequest.objects.get(pk=request_id)
+    if request.state in (State.PAID, State.WITHDRAWN, State.LAPSED):
+        with transaction.atomic():
+            AccessRequest.objects.filter(pk=request.pk).update(state=State.REFUNDING)
+            request.state = State.REFUNDING
+            _record(request, "refunding", {"reason": "paid but not to be granted"})
+    if request.state == State.REFUNDING:
+        operator_transaction_send(
+            action="refund",
+            key=str(request.pk),
+            function="refund",
+            args=[vouchers.request_id_bytes(request.chain_request_id)],
+        )
+    return request
+
+
+def request_apply_settlement(*, event: ChainEvent) -> AccessRequest | None:
+    """Released -> settled, Refunded -> refunded."""
+    request = (
+        AccessRequest.objects.select_for_update().filter(chain_request_id=event.request_id).first()
+    )
+    if request is None:
+        return None
+    if event.name == "Released" and request.state == State.GRANTED:
+        request.state = State.SETTLED
+    elif event.name == "Refunded" and request.state not in (State.REFUNDED, State.SETTLED):
+        request.state = State.REFUNDED
+    else:
+        return request
+    request.save(update_fields=["state", "updated_at"])
+    _record(request, request.state, {"tx": event.tx_hash})
+    return request
+
+
+def _enqueue(task: str, request_id: UUID) -> None:
+    from marketplace import tasks
+
+    getattr(tasks, task).delay(str(request_id))
+
+
+def chain_head_time() -> int:
+    return int(chain.web3().eth.get_block("latest")["timestamp"])

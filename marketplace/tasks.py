@@ -1,0 +1,22 @@
+"""Marketplace Celery tasks: ids in, services do the work."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from marketplace.services.settlement import request_grant, request_refund, request_sign_voucher
+
+
+@shared_task(name="marketplace.tasks.sign_voucher", ignore_result=True)
+def sign_voucher(request_id: str) -> None:
+    request_sign_voucher(request_id=request_id)
+
+
+@shared_task(name="marketplace.tasks.grant_access", ignore_result=True)
+def grant_access(request_id: str) -> None:
+    request_grant(request_id=request_id)
+
+
+@shared_task(name="marketplace.tasks.refund_access", ignore_result=True)
+def refund_access(request_id: str) -> None:
+    request_refund(request_id=request_id)

@@ -1,0 +1,11 @@
+"""The whole flow needs the vault's and the ledger's fixtures together."""
+
+from tests.genomics.conftest import archive_key, worker  # noqa: F401
+from tests.ledger.conftest import (  # noqa: F401
+    _deployed,
+    chain_db,
+    env,
+    operator_key,
+    session_anvil,
+    session_w3,
+)
