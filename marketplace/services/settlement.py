@@ -23,7 +23,7 @@ from web3 import Web3
 
 from core.errors import Conflict
 from genomics.services.grants import grant_create
-from ledger import chain, vouchers
+from ledger import vouchers
 from ledger.models import ChainEvent
 from ledger.operator import operator_account
 from ledger.selectors.deployments import MARKET, deployment_get
@@ -215,7 +215,3 @@ def _enqueue(task: str, request_id: UUID) -> None:
     from marketplace import tasks
 
     getattr(tasks, task).delay(str(request_id))
-
-
-def chain_head_time() -> int:
-    return int(chain.web3().eth.get_block("latest")["timestamp"])
