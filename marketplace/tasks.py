@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from marketplace.services.settlement import request_grant, request_refund, request_sign_voucher
+from marketplace.services.settlement import (
+    request_grant,
+    request_refund,
+    request_sign_voucher,
+    requests_lapse_and_expire,
+)
 
 
 @shared_task(name="marketplace.tasks.sign_voucher", ignore_result=True)
@@ -20,3 +25,8 @@ def grant_access(request_id: str) -> None:
 @shared_task(name="marketplace.tasks.refund_access", ignore_result=True)
 def refund_access(request_id: str) -> None:
     request_refund(request_id=request_id)
+
+
+@shared_task(name="marketplace.tasks.lapse_and_expire", ignore_result=True)
+def lapse_and_expire() -> None:
+    requests_lapse_and_expire()

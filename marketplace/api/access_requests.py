@@ -30,6 +30,7 @@ from marketplace.services.access_requests import (
     request_withdraw,
 )
 from marketplace.services.downloads import request_download_grant
+from marketplace.services.settlement import request_revoke
 
 
 class RequestOutputSerializer(serializers.Serializer):
@@ -183,3 +184,24 @@ class AccessRequestFileDownloadApi(APIView):
             byte_range=request.headers.get("Range", ""),
         )
         return grant_download_response(request._request, grant=grant, filename=grant.file.filename)
+
+
+class AccessRequestRevokeApi(APIView):
+    """The donor (or an admin) revokes granted access: downloads stop at once."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=DecisionInputSerializer,
+        responses={200: RequestOutputSerializer},
+        tags=["access requests"],
+    )
+    def post(self, request: Request, request_id: str) -> Response:
+        serializer = DecisionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticated_user(request)
+        request_get(viewer=user, request_id=request_id)  # 404 for requests the caller cannot see
+        revoked = request_revoke(
+            actor=user, request_id=request_id, reason=serializer.validated_data["reason"]
+        )
+        return Response(RequestOutputSerializer(revoked).data)

@@ -7,6 +7,7 @@ from marketplace.api.access_requests import (
     AccessRequestDetailApi,
     AccessRequestFileDownloadApi,
     AccessRequestRejectApi,
+    AccessRequestRevokeApi,
     AccessRequestsApi,
     AccessRequestWithdrawApi,
 )
@@ -40,6 +41,11 @@ urlpatterns = [
         "access-requests/<uuid:request_id>/files/<uuid:file_id>",
         AccessRequestFileDownloadApi.as_view(),
         name="access-request-file",
+    ),
+    path(
+        "access-requests/<uuid:request_id>/revoke",
+        AccessRequestRevokeApi.as_view(),
+        name="access-request-revoke",
     ),
     path(
         "access-requests/<uuid:request_id>/withdraw",

@@ -17,6 +17,7 @@ from marketplace.consent import parse_codes
 from marketplace.consent.terms import term
 from marketplace.models import Dataset, Role, User
 from marketplace.services.audit import audit_append
+from marketplace.services.settlement import requests_close_for_withdrawn_consent
 
 MAX_ACCESS_DAYS = 3650
 
@@ -153,8 +154,8 @@ def dataset_create(
 
 
 def dataset_withdraw(*, dataset: Dataset, actor: User) -> Dataset:
-    """Withdraw consent: unlisted at once, no new grants. (Refunds of open requests follow
-    the access-request lifecycle.)"""
+    """Withdraw consent: unlisted at once, no new grants; open requests are closed, paid
+    ones refunded on chain, granted ones revoked."""
     if actor.pk != dataset.donor_id and actor.role != Role.ADMIN:
         raise PermissionDenied("Only the donor can withdraw consent.")
     with transaction.atomic():
@@ -169,4 +170,5 @@ def dataset_withdraw(*, dataset: Dataset, actor: User) -> Dataset:
         audit_append(
             action="dataset.withdraw", actor=actor, object_type="dataset", object_id=locked.pk
         )
+        requests_close_for_withdrawn_consent(dataset=locked, actor=actor)
     return locked

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from functools import partial
 from uuid import UUID
 
 from django.conf import settings
@@ -21,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 from web3 import Web3
 
-from core.errors import Conflict
+from core.errors import Conflict, NotFound, PermissionDenied
 from genomics.services.grants import grant_create
 from ledger import vouchers
 from ledger.models import ChainEvent
@@ -29,7 +30,7 @@ from ledger.operator import operator_account
 from ledger.selectors.deployments import MARKET, deployment_get
 from ledger.selectors.wallets import wallet_address_of
 from ledger.services.sender import operator_transaction_send
-from marketplace.models import AccessRequest, Dataset
+from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.services.audit import audit_append
 
 logger = logging.getLogger(__name__)
@@ -215,3 +216,105 @@ def _enqueue(task: str, request_id: UUID) -> None:
     from marketplace import tasks
 
     getattr(tasks, task).delay(str(request_id))
+
+
+LIVE = (State.GRANTED, State.SETTLED)
+
+
+def _drop_grants(request: AccessRequest) -> int:
+    """Delete the headers made for this request, unless another live request of the same
+    researcher still needs the same file."""
+    from genomics.models import Grant
+
+    key = request.researcher.crypt4gh_public_key
+    if not key:
+        return 0
+    still_needed = set(
+        AccessRequest.objects.filter(researcher=request.researcher, state__in=LIVE)
+        .exclude(pk=request.pk)
+        .values_list("dataset__files", flat=True)
+    )
+    files = [f for f in request.dataset.files.values_list("pk", flat=True) if f not in still_needed]
+    deleted, _ = Grant.objects.filter(file_id__in=files, recipient_public_key=bytes(key)).delete()
+    return deleted
+
+
+def request_revoke(*, actor: User, request_id: UUID | str, reason: str) -> AccessRequest:
+    """granted/settled -> revoked (the donor or an admin): downloads stop and the
+    request's grant headers are deleted."""
+    with transaction.atomic():
+        request = (
+            AccessRequest.objects.select_for_update()
+            .select_related("dataset", "researcher")
+            .filter(pk=request_id)
+            .first()
+        )
+        if request is None:
+            raise NotFound("No such request.")
+        if actor.pk != request.dataset.donor_id and actor.role != Role.ADMIN:
+            raise PermissionDenied("Only the dataset's donor or an admin can revoke access.")
+        if request.state == State.REVOKED:
+            return request
+        if request.state not in LIVE:
+            raise Conflict("Only granted access can be revoked.")
+        request.state = State.REVOKED
+        request.decision_reason = reason.strip() or request.decision_reason
+        request.save(update_fields=["state", "decision_reason", "updated_at"])
+        audit_append(
+            action="request.revoke",
+            actor=actor,
+            object_type="access_request",
+            object_id=request.pk,
+            data={
+                "state": request.state,
+                "reason": reason,
+                "grants_deleted": _drop_grants(request),
+            },
+        )
+    return request
+
+
+def requests_close_for_withdrawn_consent(*, dataset: Dataset, actor: User) -> None:
+    """Consent withdrawn: open requests end; paid ones are refunded on chain, granted ones
+    revoked. Called inside the withdrawal's transaction."""
+    for request in AccessRequest.objects.select_for_update().filter(dataset=dataset):
+        if request.state in (State.SUBMITTED, State.APPROVED, State.PAYABLE):
+            request.state, request.decision_reason = State.REJECTED, "The donor withdrew consent."
+            request.save(update_fields=["state", "decision_reason", "updated_at"])
+            _record(request, "reject", {"reason": "consent withdrawn"})
+        elif request.state == State.PAID:
+            request.state = State.REFUNDING
+            request.save(update_fields=["state", "updated_at"])
+            _record(request, "refunding", {"reason": "consent withdrawn before the grant"})
+            transaction.on_commit(partial(_enqueue, "refund_access", request.pk))
+        elif request.state in LIVE:
+            request_revoke(actor=actor, request_id=request.pk, reason="The donor withdrew consent.")
+
+
+def requests_lapse_and_expire(*, now: int | None = None) -> tuple[int, int]:
+    """Periodic: unpaid vouchers past their validity lapse; grants past their access period
+    expire (downloads stop). Returns (lapsed, expired)."""
+    moment = timezone.now()
+    seconds = now if now is not None else int(moment.timestamp())
+    lapsed = expired = 0
+    for request_id in AccessRequest.objects.filter(
+        state=State.PAYABLE, voucher_valid_until__lt=seconds
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            request = AccessRequest.objects.select_for_update().get(pk=request_id)
+            if request.state == State.PAYABLE:
+                request.state = State.LAPSED
+                request.save(update_fields=["state", "updated_at"])
+                _record(request, "lapse")
+                lapsed += 1
+    for request_id in AccessRequest.objects.filter(
+        state__in=LIVE, expires_at__lte=moment
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            request = AccessRequest.objects.select_for_update().get(pk=request_id)
+            if request.state in LIVE:
+                request.state = State.EXPIRED
+                request.save(update_fields=["state", "updated_at"])
+                _record(request, "expire")
+                expired += 1
+    return lapsed, expired
