@@ -4,8 +4,8 @@ Each transition locks the request's row, checks who may make it and from which s
 changes the state and writes one audit entry, all in one transaction; asking for a
 transition the request already made returns it unchanged (idempotent).
 
-This module holds the transitions before payment (submit, approve, reject, withdraw);
-the voucher, payment, grant and settlement transitions join it with the ledger wiring.
+This module holds the researcher's and the committee's transitions (submit, approve,
+reject, withdraw); `settlement` holds those the worker and the chain drive.
 """
 
 from __future__ import annotations
@@ -147,18 +147,36 @@ def request_reject(*, reviewer: User, request_id: UUID | str, reason: str) -> Ac
 
 
 def request_withdraw(*, researcher: User, request_id: UUID | str) -> AccessRequest:
-    """The researcher takes the request back before paying."""
+    """The researcher takes the request back: before paying it simply ends; after paying
+    but before the grant the escrow is refunded (the grant task then finds nothing to do,
+    the row lock orders the two)."""
     with transaction.atomic():
         request = _locked(request_id)
         if request.researcher_id != researcher.pk:
             raise NotFound("No such request.")
-        if request.state == State.WITHDRAWN:
+        if request.state in (State.WITHDRAWN, State.REFUNDING):
+            return request
+        if request.state == State.PAID:
+            request.state = State.REFUNDING
+            request.save(update_fields=["state", "updated_at"])
+            _record(
+                request,
+                action="refunding",
+                actor=researcher,
+                data={"reason": "withdrawn by the researcher after paying"},
+            )
+            _refund_on_commit(request)
             return request
         if request.state not in (State.SUBMITTED, State.APPROVED, State.PAYABLE):
-            raise Conflict(
-                f"A {request.get_state_display().lower()} request cannot be withdrawn here."
-            )
+            raise Conflict(f"A {request.get_state_display().lower()} request cannot be withdrawn.")
         request.state = State.WITHDRAWN
         request.save(update_fields=["state", "updated_at"])
         _record(request, action="withdraw", actor=researcher)
     return request
+
+
+def _refund_on_commit(request: AccessRequest) -> None:
+    from marketplace.tasks import refund_access
+
+    request_id = str(request.pk)
+    transaction.on_commit(lambda: refund_access.delay(request_id))

@@ -95,7 +95,9 @@ def flow(
             return AccessRequest.objects.get(pk=created["id"])
 
         @staticmethod
-        def pay() -> None:
+        def pay(*, grant: bool = True) -> None:
+            """Pay from the buyer's wallet and index the event; with grant=False the
+            enqueued grant is dropped, as if the worker had not reached it yet."""
             voucher = Flow.researcher_api.get(f"/api/v1/access-requests/{created['id']}").json()[
                 "voucher"
             ]
@@ -105,7 +107,7 @@ def flow(
                 env.market.functions.pay(Flow.request_voucher_tuple(), voucher["signature"]),
             )
             mine(env)
-            with django_capture_on_commit_callbacks(execute=True):
+            with django_capture_on_commit_callbacks(execute=grant):
                 indexer_run()
 
         @staticmethod
@@ -166,23 +168,7 @@ def test_consent_withdrawal_refunds_a_paid_request_on_chain(
 ) -> None:
     env = operator_key
     before = env.balance(env.buyer.address)
-    # Paid, but consent is withdrawn before the worker makes the grant.
-    from config.celery import app as celery_app
-
-    celery_app.conf.task_always_eager = False
-    try:
-        voucher = flow.researcher_api.get(f"/api/v1/access-requests/{flow.request_id}").json()[
-            "voucher"
-        ]
-        env.approve(env.buyer, int(voucher["amount"]))
-        env.send(
-            env.buyer, env.market.functions.pay(flow.request_voucher_tuple(), voucher["signature"])
-        )
-        mine(env)
-        with django_capture_on_commit_callbacks(execute=False):
-            indexer_run()  # paid; the grant task is not run
-    finally:
-        celery_app.conf.task_always_eager = True
+    flow.pay(grant=False)  # paid; the worker has not made the grant yet
     assert flow.request().state == "paid"
     paid_balance = env.balance(env.buyer.address)
     assert paid_balance == before - 1000
@@ -203,3 +189,20 @@ def test_consent_withdrawal_closes_unpaid_requests(
         flow.donor_api.post(f"/api/v1/datasets/{flow.dataset_id}/withdraw")
     request = flow.request()
     assert request.state == "rejected" and "withdrew consent" in request.decision_reason
+
+
+def test_withdrawing_after_paying_before_the_grant_refunds(
+    flow, operator_key: MarketEnv, django_capture_on_commit_callbacks
+) -> None:
+    env = operator_key
+    before = env.balance(env.buyer.address)
+    flow.pay(grant=False)  # paid; the worker has not made the grant yet
+    assert flow.request().state == "paid"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = flow.researcher_api.post(f"/api/v1/access-requests/{flow.request_id}/withdraw")
+    assert response.json()["state"] == "refunding"
+    operator_transactions_poll()
+    mine(env)
+    indexer_run()
+    assert flow.request().state == "refunded"
+    assert env.balance(env.buyer.address) == before
