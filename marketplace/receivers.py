@@ -6,6 +6,7 @@ from django.dispatch import receiver
 
 from ledger.models import ChainEvent
 from ledger.signals import chain_event_applied
+from marketplace.services.anchoring import anchor_confirm
 from marketplace.services.settlement import request_apply_payment, request_apply_settlement
 
 
@@ -15,3 +16,5 @@ def on_chain_event(sender: object, event: ChainEvent, **_: object) -> None:
         request_apply_payment(event=event)
     elif event.name in ("Released", "Refunded"):
         request_apply_settlement(event=event)
+    elif event.name == "Anchored":
+        anchor_confirm(event=event)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from celery import shared_task
 
+from core.errors import ServiceUnavailable
+from marketplace.services.anchoring import anchors_create
 from marketplace.services.settlement import (
     request_grant,
     request_refund,
@@ -30,3 +34,9 @@ def refund_access(request_id: str) -> None:
 @shared_task(name="marketplace.tasks.lapse_and_expire", ignore_result=True)
 def lapse_and_expire() -> None:
     requests_lapse_and_expire()
+
+
+@shared_task(name="marketplace.tasks.anchor", ignore_result=True)
+def anchor() -> None:
+    with contextlib.suppress(ServiceUnavailable):  # contracts not deployed yet
+        anchors_create()

@@ -220,6 +220,7 @@ ARCHIVE_KEY_PASSPHRASE_FILE = env.str(
 VOUCHER_VALID_S = env.int("VOUCHER_VALID_S", default=2 * 86400)
 REFUND_GRACE_S = env.int("REFUND_GRACE_S", default=7 * 86400)
 LIFECYCLE_INTERVAL_S = env.float("LIFECYCLE_INTERVAL_S", default=60.0)
+ANCHOR_INTERVAL_S = env.float("ANCHOR_INTERVAL_S", default=3600.0)
 
 # --- Celery --------------------------------------------------------------------------------
 # Without CELERY_BROKER_URL the embedded run uses kombu's filesystem transport: a real
@@ -277,6 +278,11 @@ SENDER_POLL_INTERVAL_S = env.float("SENDER_POLL_INTERVAL_S", default=2.0)
 # Worker-only key material is never in settings: only where to find it (core.worker_secrets).
 # OPERATOR_PRIVATE_KEY, if used instead of a file, is read from the worker's own environment.
 OPERATOR_KEY_FILE = env.str("OPERATOR_KEY_FILE", default="")
+CELERY_BEAT_SCHEDULE["anchor"] = {
+    "task": "marketplace.tasks.anchor",
+    "schedule": ANCHOR_INTERVAL_S,
+    "options": {"expires": ANCHOR_INTERVAL_S},
+}
 CELERY_BEAT_SCHEDULE["lapse-and-expire"] = {
     "task": "marketplace.tasks.lapse_and_expire",
     "schedule": LIFECYCLE_INTERVAL_S,

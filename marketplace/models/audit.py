@@ -54,3 +54,28 @@ class AuditHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head at #{self.last_seq}"
+
+
+class Anchor(models.Model):
+    """A Merkle root put on chain through `AccessMarket.anchor`: a batch of audit entries
+    (kind 2, entries first_seq..last_seq) or of dataset records (kind 1, `datasets`)."""
+
+    class Kind(models.IntegerChoices):
+        DATASETS = 1, "Dataset records"
+        AUDIT = 2, "Audit entries"
+
+    kind = models.PositiveSmallIntegerField(choices=Kind.choices)
+    root = models.CharField(max_length=66, unique=True)
+    first_seq = models.BigIntegerField(null=True, blank=True)
+    last_seq = models.BigIntegerField(null=True, blank=True)
+    datasets = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Filled from the confirmed `Anchored` event.
+    tx_hash = models.CharField(max_length=66, blank=True)
+    block_number = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} root {self.root[:12]}…"

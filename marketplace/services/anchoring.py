@@ -1,0 +1,150 @@
+"""Anchoring: Merkle roots of new audit entries and new dataset records go on chain, so
+neither the log nor a listing can be rewritten later without the chain disagreeing.
+
+The tree is SHA-256 over pairs of child hashes, the last node carried up unpaired; the
+leaves are the entries' hashes (audit) or the records' hashes (datasets), in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Max
+from web3 import Web3
+
+from ledger import chain
+from ledger.models import ChainEvent
+from ledger.selectors.deployments import MARKET, deployed_contract
+from ledger.services.sender import operator_transaction_send
+from marketplace.models import Anchor, AuditEntry, Dataset
+
+logger = logging.getLogger(__name__)
+BATCH = 10_000
+
+
+def merkle_root(leaves: list[str]) -> str:
+    """0x-hex root of hex leaves (a single leaf is its own root)."""
+    if not leaves:
+        raise ValueError("no leaves")
+    level = [bytes.fromhex(leaf.removeprefix("0x")) for leaf in leaves]
+    while len(level) > 1:
+        level = [
+            hashlib.sha256(level[i] + level[i + 1]).digest() if i + 1 < len(level) else level[i]
+            for i in range(0, len(level), 2)
+        ]
+    return "0x" + level[0].hex()
+
+
+def _send(anchor: Anchor) -> None:
+    operator_transaction_send(
+        action="anchor",
+        key=anchor.root,
+        function="anchor",
+        args=[bytes.fromhex(anchor.root[2:]), anchor.kind],
+    )
+
+
+def anchors_create() -> list[Anchor]:
+    """Periodic (worker): anchor the audit entries and dataset records not anchored yet."""
+    made: list[Anchor] = []
+    with transaction.atomic():
+        done = (
+            Anchor.objects.filter(kind=Anchor.Kind.AUDIT).aggregate(last=Max("last_seq"))["last"]
+            or 0
+        )
+        entries = list(
+            AuditEntry.objects.filter(seq__gt=done)
+            .order_by("seq")
+            .values_list("seq", "hash")[:BATCH]
+        )
+        if entries:
+            made.append(
+                Anchor.objects.create(
+                    kind=Anchor.Kind.AUDIT,
+                    root=merkle_root([h for _, h in entries]),
+                    first_seq=entries[0][0],
+                    last_seq=entries[-1][0],
+                )
+            )
+        anchored = {d for a in Anchor.objects.filter(kind=Anchor.Kind.DATASETS) for d in a.datasets}
+        datasets = [
+            (str(pk), digest)
+            for pk, digest in Dataset.objects.order_by("created_at").values_list(
+                "pk", "record_hash"
+            )
+            if str(pk) not in anchored
+        ][:BATCH]
+        if datasets:
+            made.append(
+                Anchor.objects.create(
+                    kind=Anchor.Kind.DATASETS,
+                    root=merkle_root([h for _, h in datasets]),
+                    datasets=[pk for pk, _ in datasets],
+                )
+            )
+    for anchor in made:
+        _send(anchor)
+    return made
+
+
+def anchor_confirm(*, event: ChainEvent) -> Anchor | None:
+    """A confirmed `Anchored` event: record where the root is; datasets show the tx."""
+    anchor = Anchor.objects.select_for_update().filter(root=event.args["root"]).first()
+    if anchor is None:
+        return None
+    anchor.tx_hash, anchor.block_number = event.tx_hash, event.block_number
+    anchor.save(update_fields=["tx_hash", "block_number"])
+    if anchor.kind == Anchor.Kind.DATASETS:
+        Dataset.objects.filter(pk__in=anchor.datasets).update(
+            anchor_tx=event.tx_hash, anchored_at=anchor.created_at
+        )
+    return anchor
+
+
+@dataclass(frozen=True)
+class AnchorCheck:
+    ok: bool
+    checked: int
+    problem: str = ""
+
+
+def anchors_verify() -> AnchorCheck:
+    """Every confirmed audit anchor: its root recomputed from the entries now in the
+    database, and found in an `Anchored` log of the market on the chain itself."""
+    anchors = list(Anchor.objects.exclude(tx_hash="").order_by("created_at"))
+    if not anchors:
+        return AnchorCheck(True, 0)
+    _, market = deployed_contract(name=MARKET)
+    w3 = chain.web3()
+    checked = 0
+    for anchor in anchors:
+        if anchor.kind == Anchor.Kind.AUDIT:
+            hashes = list(
+                AuditEntry.objects.filter(seq__gte=anchor.first_seq, seq__lte=anchor.last_seq)
+                .order_by("seq")
+                .values_list("hash", flat=True)
+            )
+            expected = (anchor.last_seq or 0) - (anchor.first_seq or 0) + 1
+            if len(hashes) != expected or merkle_root(hashes) != anchor.root:
+                return AnchorCheck(
+                    False,
+                    checked,
+                    f"entries #{anchor.first_seq} to #{anchor.last_seq} "
+                    "no longer match the root anchored on chain",
+                )
+        topic = Web3.to_hex(Web3.keccak(text=market.events.Anchored().signature))
+        logs = w3.eth.get_logs(
+            {
+                "address": market.address,
+                "fromBlock": anchor.block_number or 0,
+                "toBlock": anchor.block_number or 0,
+                "topics": [topic, anchor.root],
+            }
+        )
+        if not logs:
+            return AnchorCheck(False, checked, f"root {anchor.root} is not on the chain")
+        checked += 1
+    return AnchorCheck(True, checked)
