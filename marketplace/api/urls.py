@@ -13,6 +13,7 @@ from marketplace.api.access_requests import (
 )
 from marketplace.api.accounts import Crypt4ghKeyApi, MeApi, RegisterApi, TokenApi
 from marketplace.api.datasets import DatasetDetailApi, DatasetsApi, DatasetWithdrawApi
+from marketplace.api.notifications import NotificationsApi, NotificationsReadApi
 
 app_name = "api"
 
@@ -21,6 +22,8 @@ urlpatterns = [
     path("auth/token", TokenApi.as_view(), name="token"),
     path("me", MeApi.as_view(), name="me"),
     path("me/crypt4gh-key", Crypt4ghKeyApi.as_view(), name="crypt4gh-key"),
+    path("notifications", NotificationsApi.as_view(), name="notifications"),
+    path("notifications/read", NotificationsReadApi.as_view(), name="notifications-read"),
     path("datasets", DatasetsApi.as_view(), name="datasets"),
     path("datasets/<uuid:dataset_id>", DatasetDetailApi.as_view(), name="dataset"),
     path("access-requests", AccessRequestsApi.as_view(), name="access-requests"),

@@ -1,6 +1,16 @@
 from marketplace.models.audit import Anchor, AuditEntry, AuditHead
 from marketplace.models.datasets import Dataset
+from marketplace.models.notifications import Notification
 from marketplace.models.requests import AccessRequest
 from marketplace.models.users import Role, User
 
-__all__ = ["AccessRequest", "Anchor", "AuditEntry", "AuditHead", "Dataset", "Role", "User"]
+__all__ = [
+    "AccessRequest",
+    "Anchor",
+    "AuditEntry",
+    "AuditHead",
+    "Dataset",
+    "Notification",
+    "Role",
+    "User",
+]

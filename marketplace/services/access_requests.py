@@ -20,6 +20,7 @@ from marketplace.consent import parse_codes, purpose_fits
 from marketplace.consent.codes import ConsentCode
 from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.services.audit import audit_append
+from marketplace.services.notifications import notify_request_change
 
 State = AccessRequest.State
 REVIEWERS = (Role.REVIEWER, Role.ADMIN)
@@ -43,6 +44,7 @@ def _record(
         object_id=request.pk,
         data={"state": request.state, **(data or {})},
     )
+    notify_request_change(request=request)
 
 
 def request_submit(

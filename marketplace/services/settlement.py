@@ -32,6 +32,7 @@ from ledger.selectors.wallets import wallet_address_of
 from ledger.services.sender import operator_transaction_send
 from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.services.audit import audit_append
+from marketplace.services.notifications import notify_request_change
 
 logger = logging.getLogger(__name__)
 State = AccessRequest.State
@@ -49,6 +50,8 @@ def _record(request: AccessRequest, action: str, data: dict[str, object] | None 
         object_id=request.pk,
         data={"state": request.state, **(data or {})},
     )
+    if action != "flag":  # a flag is for admins; the state has not changed
+        notify_request_change(request=request)
 
 
 def voucher_for(request: AccessRequest) -> vouchers.Voucher:
@@ -271,6 +274,7 @@ def request_revoke(*, actor: User, request_id: UUID | str, reason: str) -> Acces
                 "grants_deleted": _drop_grants(request),
             },
         )
+        notify_request_change(request=request)
     return request
 
 

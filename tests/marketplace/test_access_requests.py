@@ -177,3 +177,22 @@ def test_who_sees_and_does_what(listing, client_for) -> None:
         ).status_code
         == 403
     )
+
+
+def test_donor_and_researcher_are_notified_in_app_and_by_email(
+    listing, client_for, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    dataset, (donor, _) = listing()
+    researcher, _ = client_for(Role.RESEARCHER)
+    with django_capture_on_commit_callbacks(execute=True):
+        request_id = ask(researcher, dataset, FITTING).json()["id"]
+    for client in (researcher, donor):
+        items = client.get("/api/v1/notifications").json()["results"]
+        assert items[0]["request"] == request_id and "waiting for review" in items[0]["message"]
+    assert len(mailoutbox) == 1 and len(mailoutbox[0].to) == 2
+    reviewer, _ = client_for(Role.REVIEWER)
+    with django_capture_on_commit_callbacks(execute=True):
+        reviewer.post(f"{REQUESTS}/{request_id}/reject", {"reason": "No."}, format="json")
+    assert "rejected" in researcher.get("/api/v1/notifications").json()["results"][0]["message"]
+    assert researcher.post("/api/v1/notifications/read").json() == {"marked": 2}
+    assert all(n["read_at"] for n in researcher.get("/api/v1/notifications").json()["results"])

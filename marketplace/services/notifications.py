@@ -1,0 +1,66 @@
+"""Telling donors and researchers when a request changes state: an in-app notification
+and an email (Django's mail backend; the console in the dev profile)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+
+from marketplace.models import AccessRequest, Notification, User
+
+logger = logging.getLogger(__name__)
+
+MESSAGES = {
+    AccessRequest.State.SUBMITTED: "A new access request for “{title}” is waiting for review.",
+    AccessRequest.State.APPROVED: "Your request for “{title}” was approved.",
+    AccessRequest.State.REJECTED: "The request for “{title}” was rejected.",
+    AccessRequest.State.WITHDRAWN: "The request for “{title}” was withdrawn.",
+    AccessRequest.State.PAYABLE: "Your request for “{title}” is ready to pay.",
+    AccessRequest.State.LAPSED: "The payment window for “{title}” closed unpaid.",
+    AccessRequest.State.PAID: "Payment for “{title}” arrived.",
+    AccessRequest.State.GRANTED: "Access to “{title}” is granted: the files can be downloaded.",
+    AccessRequest.State.REFUNDING: "The payment for “{title}” is being refunded.",
+    AccessRequest.State.REFUNDED: "The payment for “{title}” was refunded.",
+    AccessRequest.State.SETTLED: "The payment for “{title}” was released to the donor.",
+    AccessRequest.State.EXPIRED: "Access to “{title}” has expired.",
+    AccessRequest.State.REVOKED: "Access to “{title}” was revoked.",
+}
+
+
+def notify_request_change(*, request: AccessRequest) -> list[Notification]:
+    """Notify the researcher and the donor of the request's new state."""
+    template = MESSAGES.get(AccessRequest.State(request.state))
+    if template is None:
+        return []
+    message = template.format(title=request.dataset.title)
+    people: list[User] = [request.researcher, request.dataset.donor]
+    made = [
+        Notification.objects.create(user=person, request=request, message=message)
+        for person in people
+    ]
+    recipients = [person.email for person in people if person.email]
+    if recipients:
+        transaction.on_commit(lambda: _email(message, recipients))
+    return made
+
+
+def _email(message: str, recipients: list[str]) -> None:
+    try:
+        send_mail(
+            "GeneMarket: " + message[:80],
+            message,
+            settings.DEFAULT_FROM_EMAIL,
+            recipients,
+            fail_silently=False,
+        )
+    except OSError:  # the in-app notification stands; the mail server can be retried later
+        logger.warning("could not email a notification to %d people", len(recipients))
+
+
+def notifications_mark_read(*, user: User) -> int:
+    from django.utils import timezone
+
+    return Notification.objects.filter(user=user, read_at=None).update(read_at=timezone.now())
