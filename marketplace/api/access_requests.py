@@ -114,8 +114,11 @@ class DecisionInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, allow_blank=True, default="")
 
 
-class AccessRequestApproveApi(APIView):
+class _CommitteeDecisionApi(APIView):
+    """A reviewer's decision with a reason; subclasses name the service that makes it."""
+
     permission_classes = [IsReviewer]
+    decide: staticmethod
 
     @extend_schema(
         request=DecisionInputSerializer,
@@ -125,31 +128,20 @@ class AccessRequestApproveApi(APIView):
     def post(self, request: Request, request_id: str) -> Response:
         serializer = DecisionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        approved = request_approve(
+        decided = self.decide(
             reviewer=authenticated_user(request),
             request_id=request_id,
             reason=serializer.validated_data["reason"],
         )
-        return Response(RequestOutputSerializer(approved).data)
+        return Response(RequestOutputSerializer(decided).data)
 
 
-class AccessRequestRejectApi(APIView):
-    permission_classes = [IsReviewer]
+class AccessRequestApproveApi(_CommitteeDecisionApi):
+    decide = staticmethod(request_approve)
 
-    @extend_schema(
-        request=DecisionInputSerializer,
-        responses={200: RequestOutputSerializer},
-        tags=["access requests"],
-    )
-    def post(self, request: Request, request_id: str) -> Response:
-        serializer = DecisionInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        rejected = request_reject(
-            reviewer=authenticated_user(request),
-            request_id=request_id,
-            reason=serializer.validated_data["reason"],
-        )
-        return Response(RequestOutputSerializer(rejected).data)
+
+class AccessRequestRejectApi(_CommitteeDecisionApi):
+    decide = staticmethod(request_reject)
 
 
 class AccessRequestWithdrawApi(APIView):
