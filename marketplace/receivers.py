@@ -5,9 +5,13 @@ from __future__ import annotations
 from django.dispatch import receiver
 
 from ledger.models import ChainEvent
-from ledger.signals import chain_event_applied
-from marketplace.services.anchoring import anchor_confirm
-from marketplace.services.settlement import request_apply_payment, request_apply_settlement
+from ledger.signals import chain_event_applied, chain_event_reverted
+from marketplace.services.anchoring import anchor_confirm, anchor_unconfirm
+from marketplace.services.settlement import (
+    request_apply_payment,
+    request_apply_settlement,
+    request_revert_event,
+)
 
 
 @receiver(chain_event_applied, dispatch_uid="marketplace.chain_event_applied")
@@ -18,3 +22,11 @@ def on_chain_event(sender: object, event: ChainEvent, **_: object) -> None:
         request_apply_settlement(event=event)
     elif event.name == "Anchored":
         anchor_confirm(event=event)
+
+
+@receiver(chain_event_reverted, dispatch_uid="marketplace.chain_event_reverted")
+def on_chain_event_reverted(sender: object, event: ChainEvent, **_: object) -> None:
+    if event.name in ("Paid", "Released", "Refunded"):
+        request_revert_event(event=event)
+    elif event.name == "Anchored":
+        anchor_unconfirm(event=event)

@@ -13,10 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import NotFound
 from marketplace.api.permissions import IsDonor, authenticated_user
 from marketplace.consent import term
-from marketplace.models import Dataset, User
+from marketplace.models import Dataset, Role, User
 from marketplace.selectors.datasets import DatasetFilters, dataset_get, dataset_list
+from marketplace.selectors.earnings import dataset_earnings
 from marketplace.services.datasets import dataset_create, dataset_withdraw
 
 
@@ -141,3 +143,23 @@ class DatasetWithdrawApi(APIView):
         user = authenticated_user(request)
         dataset = dataset_get(dataset_id=dataset_id, viewer=user)
         return Response(DatasetOutputSerializer(dataset_withdraw(dataset=dataset, actor=user)).data)
+
+
+class EarningsSerializer(serializers.Serializer):
+    paid = serializers.CharField()
+    released = serializers.CharField()
+    fee = serializers.CharField()
+    refunded = serializers.CharField()
+    in_escrow = serializers.CharField()
+
+
+class DatasetEarningsApi(APIView):
+    """A dataset's earnings in token base units: for its donor, reviewers and admins."""
+
+    @extend_schema(responses={200: EarningsSerializer}, tags=["datasets"])
+    def get(self, request: Request, dataset_id: str) -> Response:
+        user = authenticated_user(request)
+        dataset = dataset_get(dataset_id=dataset_id, viewer=user)
+        if user.pk != dataset.donor_id and user.role not in (Role.REVIEWER, Role.ADMIN):
+            raise NotFound("No such dataset.")
+        return Response(dataset_earnings(dataset=dataset).as_dict())

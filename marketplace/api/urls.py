@@ -12,7 +12,12 @@ from marketplace.api.access_requests import (
     AccessRequestWithdrawApi,
 )
 from marketplace.api.accounts import Crypt4ghKeyApi, MeApi, RegisterApi, TokenApi
-from marketplace.api.datasets import DatasetDetailApi, DatasetsApi, DatasetWithdrawApi
+from marketplace.api.datasets import (
+    DatasetDetailApi,
+    DatasetEarningsApi,
+    DatasetsApi,
+    DatasetWithdrawApi,
+)
 from marketplace.api.notifications import NotificationsApi, NotificationsReadApi
 
 app_name = "api"
@@ -54,6 +59,9 @@ urlpatterns = [
         "access-requests/<uuid:request_id>/withdraw",
         AccessRequestWithdrawApi.as_view(),
         name="access-request-withdraw",
+    ),
+    path(
+        "datasets/<uuid:dataset_id>/earnings", DatasetEarningsApi.as_view(), name="dataset-earnings"
     ),
     path(
         "datasets/<uuid:dataset_id>/withdraw", DatasetWithdrawApi.as_view(), name="dataset-withdraw"

@@ -104,6 +104,20 @@ def anchor_confirm(*, event: ChainEvent) -> Anchor | None:
     return anchor
 
 
+def anchor_unconfirm(*, event: ChainEvent) -> Anchor | None:
+    """A reorg took the `Anchored` log back: the root waits for its transaction again."""
+    anchor = Anchor.objects.select_for_update().filter(root=event.args["root"]).first()
+    if anchor is None or anchor.tx_hash != event.tx_hash:
+        return anchor
+    anchor.tx_hash, anchor.block_number = "", None
+    anchor.save(update_fields=["tx_hash", "block_number"])
+    if anchor.kind == Anchor.Kind.DATASETS:
+        Dataset.objects.filter(pk__in=anchor.datasets, anchor_tx=event.tx_hash).update(
+            anchor_tx="", anchored_at=None
+        )
+    return anchor
+
+
 @dataclass(frozen=True)
 class AnchorCheck:
     ok: bool

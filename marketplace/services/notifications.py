@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 
-from marketplace.models import AccessRequest, Notification, User
+from marketplace.models import AccessRequest, Notification, Role, User
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,23 @@ def notify_request_change(*, request: AccessRequest) -> list[Notification]:
         for person in people
     ]
     recipients = [person.email for person in people if person.email]
+    if recipients:
+        transaction.on_commit(lambda: _email(message, recipients))
+    return made
+
+
+def notify_admins_of_flag(*, request: AccessRequest, reason: str) -> list[Notification]:
+    """A payment that does not match its voucher, or one a reorg took back after the
+    grant: admins decide, so each of them is told in the app and by email."""
+    message = f"Request {request.pk} for “{request.dataset.title}” needs an admin: {reason}"
+    admins = list(User.objects.filter(is_active=True, role=Role.ADMIN)) + list(
+        User.objects.filter(is_active=True, is_superuser=True).exclude(role=Role.ADMIN)
+    )
+    made = [
+        Notification.objects.create(user=admin, request=request, message=message)
+        for admin in admins
+    ]
+    recipients = [admin.email for admin in admins if admin.email]
     if recipients:
         transaction.on_commit(lambda: _email(message, recipients))
     return made

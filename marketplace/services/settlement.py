@@ -32,7 +32,7 @@ from ledger.selectors.wallets import wallet_address_of
 from ledger.services.sender import operator_transaction_send
 from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.services.audit import audit_append
-from marketplace.services.notifications import notify_request_change
+from marketplace.services.notifications import notify_admins_of_flag, notify_request_change
 
 logger = logging.getLogger(__name__)
 State = AccessRequest.State
@@ -50,7 +50,9 @@ def _record(request: AccessRequest, action: str, data: dict[str, object] | None 
         object_id=request.pk,
         data={"state": request.state, **(data or {})},
     )
-    if action != "flag":  # a flag is for admins; the state has not changed
+    if action == "flag":  # for admins; the state has not changed
+        notify_admins_of_flag(request=request, reason=str((data or {}).get("reason", "")))
+    else:
         notify_request_change(request=request)
 
 
@@ -212,6 +214,46 @@ def request_apply_settlement(*, event: ChainEvent) -> AccessRequest | None:
         return request
     request.save(update_fields=["state", "updated_at"])
     _record(request, request.state, {"tx": event.tx_hash})
+    return request
+
+
+def request_revert_event(*, event: ChainEvent) -> AccessRequest | None:
+    """A reorg took back a confirmed event: undo what it did, so nothing stands on a
+    payment that is not in the canonical chain. If the same transaction is mined again,
+    the indexer applies its event anew.
+
+    Reverting a `Paid` after the grant means the reorg went deeper than CONFIRMATIONS:
+    the grant's headers are deleted at once and admins are told.
+    """
+    request = (
+        AccessRequest.objects.select_for_update()
+        .select_related("dataset", "researcher")
+        .filter(chain_request_id=event.request_id)
+        .first()
+    )
+    if request is None:
+        return None
+    before = request.state
+    if event.name == "Paid" and before in (State.PAID, State.REFUNDING, *LIVE):
+        if before in LIVE:
+            _drop_grants(request)
+        request.state, request.paid_tx = State.PAYABLE, ""
+        request.granted_at = request.expires_at = None
+    elif event.name == "Released" and before == State.SETTLED:
+        request.state = State.GRANTED
+    elif event.name == "Refunded" and before == State.REFUNDED:
+        request.state = State.REFUNDING
+    else:
+        return request
+    request.save()
+    _record(request, "reverted", {"event": event.name, "tx": event.tx_hash, "was": before})
+    if event.name == "Paid" and before in LIVE:
+        request.flagged = (
+            f"The payment {event.tx_hash} left the canonical chain after the grant "
+            "(a reorg deeper than the confirmations); the grant was withdrawn."
+        )
+        request.save(update_fields=["flagged", "updated_at"])
+        _record(request, "flag", {"reason": request.flagged, "tx": event.tx_hash})
     return request
 
 

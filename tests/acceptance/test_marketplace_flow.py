@@ -1,0 +1,181 @@
+"""Issue 5's acceptance: the whole flow across real processes.
+
+PostgreSQL, a private Redis as the Celery broker, a Celery worker and beat, anvil, and the
+web server, all started as `make run` starts them; the test talks to them only as users
+do: over HTTP, with a key made by `crypt4gh-keygen`, a wallet linked by SIWE, a payment
+sent from the researcher's own wallet with nothing but the voucher's `call`, and a
+download decrypted by the reference `crypt4gh` command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from ledger.artifacts import load_artifact
+from ledger.localchain import anvil_accounts
+from tests.genomics import samples
+from tests.support.stack import ApiUser, LiveStack
+
+pytestmark = pytest.mark.integration
+PRICE = 40 * 10**18
+FEE_BPS = 250
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LiveStack]:
+    live = LiveStack(tmp_path)
+    try:
+        live.start()
+        yield live
+    finally:
+        live.stop()
+
+
+def send(w3: Web3, account: LocalAccount, to: str, data: str) -> Any:
+    tx = {
+        "from": account.address,
+        "to": Web3.to_checksum_address(to),
+        "data": data,
+        "nonce": w3.eth.get_transaction_count(account.address),
+        "gas": 400_000,
+        "maxFeePerGas": w3.eth.gas_price * 2 + 10**9,
+        "maxPriorityFeePerGas": 10**9,
+        "chainId": w3.eth.chain_id,
+    }
+    signed = account.sign_transaction(tx)  # type: ignore[arg-type]
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(signed.raw_transaction)
+    )
+    assert receipt["status"] == 1, receipt
+    return receipt
+
+
+def keygen(tmp: Path) -> tuple[Path, Path]:
+    secret, public = tmp / "researcher.sec", tmp / "researcher.pub"
+    subprocess.run(
+        ["crypt4gh-keygen", "--nocrypt", "-f", "--sk", str(secret), "--pk", str(public)],
+        check=True,
+        capture_output=True,
+        env={"PATH": str(Path(__import__("sys").executable).parent)},
+    )
+    return secret, public
+
+
+def test_upload_list_request_approve_pay_grant_download_settle(
+    stack: LiveStack, tmp_path: Path
+) -> None:
+    base = stack.base
+    w3 = Web3(Web3.HTTPProvider(stack.chain_url))
+    accounts = anvil_accounts()
+    researcher_wallet, donor_wallet = accounts[3], accounts[4]
+
+    # The donor uploads a VCF through tus; the worker ingests it.
+    donor = ApiUser.register(base, "acceptance-donor", "donor")
+    vcf = samples.write_variants(tmp_path / "donor.vcf", "w", records=3000).read_bytes()
+    file_id = donor.upload(vcf, "donor.vcf")
+    ready = donor.wait_for(
+        f"/api/v1/files/{file_id}",
+        lambda f: f["state"] in ("ready", "failed"),
+        what="the worker to ingest the VCF",
+    )
+    assert ready["state"] == "ready", ready
+    donor.link_wallet(donor_wallet)
+    dataset = donor.json(
+        "POST",
+        "/api/v1/datasets",
+        expect=201,
+        json={
+            "title": "Acceptance genome",
+            "description": "One donor's variants.",
+            "files": [file_id],
+            "duo_codes": ["DUO:0000042"],
+            "price": str(PRICE),
+            "access_days": 30,
+            "review": "committee",
+        },
+    )
+
+    # The researcher registers a key from crypt4gh-keygen and links a wallet with SIWE.
+    researcher = ApiUser.register(base, "acceptance-researcher", "researcher")
+    secret, public = keygen(tmp_path)
+    researcher.json("PUT", "/api/v1/me/crypt4gh-key", json={"public_key": public.read_text()})
+    researcher.link_wallet(researcher_wallet)
+    created = researcher.json(
+        "POST",
+        "/api/v1/access-requests",
+        expect=201,
+        json={
+            "dataset": dataset["id"],
+            "purpose_codes": ["DUO:0000042"],
+            "statement": "Population allele frequencies.",
+            "accept_terms": True,
+        },
+    )
+    assert created["state"] == "submitted" and created["duo_match"]["fits"], created
+    request_path = f"/api/v1/access-requests/{created['id']}"
+
+    # A committee member approves; the worker signs the voucher.
+    reviewer = ApiUser(base, "demo-reviewer", "demo-password-123")
+    reviewer.json("POST", f"{request_path}/approve", json={"reason": "Fits the consent."})
+    payable = researcher.wait_for(
+        request_path, lambda r: r["state"] == "payable", what="the worker to sign the voucher"
+    )
+    voucher = payable["voucher"]
+    assert int(voucher["amount"]) == PRICE
+
+    # The researcher's own wallet: approve the amount, then send exactly the voucher's call.
+    token = w3.eth.contract(
+        address=Web3.to_checksum_address(voucher["token"]), abi=load_artifact("GeneToken")["abi"]
+    )
+    donor_before = token.functions.balanceOf(donor_wallet.address).call()
+    send(
+        w3,
+        researcher_wallet,
+        voucher["token"],
+        token.encode_abi("approve", args=[Web3.to_checksum_address(voucher["market"]), PRICE]),
+    )
+    send(w3, researcher_wallet, voucher["call"]["to"], voucher["call"]["data"])
+
+    granted = researcher.wait_for(
+        request_path,
+        lambda r: r["state"] in ("granted", "settled"),
+        what="the indexer to see the payment and the worker to grant",
+    )
+    download = researcher.call("GET", granted["grant"]["files"][0]["download_url"])
+    assert download.status_code == 200, download.text
+    encrypted = tmp_path / "download.c4gh"
+    encrypted.write_bytes(download.content)
+    decrypted = subprocess.run(
+        ["crypt4gh", "decrypt", "--sk", str(secret)],
+        stdin=encrypted.open("rb"),
+        capture_output=True,
+        check=True,
+        env={"PATH": str(Path(__import__("sys").executable).parent)},
+    ).stdout
+    assert hashlib.sha256(decrypted).hexdigest() == hashlib.sha256(vcf).hexdigest()
+    assert ready["plaintext_sha256"] == hashlib.sha256(vcf).hexdigest()
+
+    settled = researcher.wait_for(
+        request_path,
+        lambda r: r["state"] == "settled",
+        what="the operator's release to be mined and indexed",
+    )
+    fee = PRICE * FEE_BPS // 10_000
+    assert token.functions.balanceOf(donor_wallet.address).call() == donor_before + PRICE - fee
+    actions = [step["action"] for step in settled["timeline"]]
+    assert actions[:3] == ["submit", "approve", "voucher"], actions
+    assert {"paid", "grant", "download", "settled"} <= set(actions), actions
+
+    # The donor sees the earnings; the audit chain verifies.
+    earnings = donor.json("GET", f"/api/v1/datasets/{dataset['id']}/earnings")
+    assert int(earnings["released"]) == PRICE - fee and int(earnings["fee"]) == fee, earnings
+    audit = stack.manage("verify_audit")
+    assert audit.returncode == 0, audit.stdout + audit.stderr

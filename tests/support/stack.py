@@ -1,0 +1,243 @@
+"""The whole system as `make run` starts it (web, Celery worker, beat, anvil), but on a
+fresh PostgreSQL database and a private Redis, for tests that must cross real process
+boundaries: the acceptance flow of the marketplace and the browser journeys.
+
+Everything listens on free loopback ports and is stopped, and the database dropped, when
+the test ends; a service that cannot start fails the test loudly.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import requests
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+
+from tests.support.processes import RedisServer, free_port, wait_until
+
+PROJECT = Path(__file__).resolve().parents[2]
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def _server_url(database_url: str, name: str) -> str:
+    parts = urlsplit(database_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+class LiveDatabase:
+    """A PostgreSQL database of its own, on the server DATABASE_URL names."""
+
+    def __init__(self) -> None:
+        base = os.environ.get("DATABASE_URL", "")
+        if not base.startswith(("postgres://", "postgresql://")):
+            raise RuntimeError(
+                "the live stack needs PostgreSQL: set DATABASE_URL (make test does) to "
+                f"postgres://…, not {base!r}"
+            )
+        self.name = f"genemarket_live_{uuid.uuid4().hex[:10]}"
+        self.admin_url = _server_url(base, "postgres")
+        self.url = _server_url(base, self.name)
+
+    def create(self) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+
+    def drop(self) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+@dataclass
+class LiveStack:
+    tmp: Path
+    port: int = field(default_factory=free_port)
+    chain_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.database = LiveDatabase()
+        self.redis = RedisServer(self.tmp)
+        self.log_path = self.tmp / "stack.log"
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def chain_url(self) -> str:
+        return f"http://127.0.0.1:{self.chain_port}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "CHAIN_"))}
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings.dev",
+                "VAR_DIR": str(self.tmp / "var"),
+                "PORT": str(self.port),
+                "DATABASE_URL": self.database.url,
+                "CELERY_BROKER_URL": self.redis.url,
+                "CHAIN_RPC_URL": self.chain_url,
+                "HEARTBEAT_INTERVAL_S": "1",
+                "INDEXER_INTERVAL_S": "0.5",
+                "SENDER_POLL_INTERVAL_S": "0.5",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    def start(self) -> None:
+        self.redis.start()
+        self.database.create()
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runstack"],
+            cwd=PROJECT,
+            env=self.env(),
+            stdout=self.log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+        def ready() -> bool:
+            assert self.process is not None and self.process.poll() is None, self.log()
+            try:
+                health = requests.get(f"{self.base}/health", timeout=5)
+            except requests.RequestException:
+                return False
+            return health.status_code == 200 and health.json()["worker_last_seen"] is not None
+
+        wait_until(ready, timeout_s=120, interval_s=0.5, what="the live stack to be healthy")
+
+    def manage(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """A management command against the stack's database, as an operator would run it."""
+        return subprocess.run(
+            [sys.executable, "manage.py", *argv],
+            cwd=PROJECT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        try:
+            if self.process is not None:
+                self.process.send_signal(signal.SIGINT)
+                try:
+                    self.process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                    self.process.wait()
+        finally:
+            self.redis.stop()
+            self.database.drop()
+
+
+class ApiUser:
+    """A person using the REST API of a live stack with their token."""
+
+    def __init__(self, base: str, username: str, password: str) -> None:
+        self.base = base
+        token = requests.post(
+            f"{base}/api/v1/auth/token",
+            json={"username": username, "password": password},
+            timeout=10,
+        )
+        assert token.status_code == 200, token.text
+        self.headers = {"Authorization": f"Token {token.json()['token']}"}
+
+    @classmethod
+    def register(cls, base: str, username: str, role: str) -> ApiUser:
+        password = "correct horse battery 42"
+        created = requests.post(
+            f"{base}/api/v1/auth/register",
+            json={
+                "username": username,
+                "password": password,
+                "email": f"{username}@example.org",
+                "role": role,
+            },
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+        return cls(base, username, password)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return requests.request(method, f"{self.base}{path}", headers=headers, timeout=30, **kwargs)
+
+    def json(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
+        response = self.call(method, path, **kwargs)
+        assert response.status_code == expect, (response.status_code, response.text)
+        return response.json()
+
+    def upload(self, data: bytes, filename: str, chunk: int = 256 * 1024) -> str:
+        """A tus upload in chunks; returns the file id."""
+        name = base64.b64encode(filename.encode()).decode()
+        created = self.call(
+            "POST",
+            "/api/v1/uploads/",
+            headers={**TUS, "Upload-Length": str(len(data)), "Upload-Metadata": f"filename {name}"},
+        )
+        assert created.status_code == 201, created.text
+        location = created.headers["Location"]
+        for offset in range(0, len(data), chunk):
+            sent = requests.patch(
+                location,
+                data=data[offset : offset + chunk],
+                headers={
+                    **self.headers,
+                    **TUS,
+                    "Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream",
+                },
+                timeout=30,
+            )
+            assert sent.status_code == 204, sent.text
+        return location.rstrip("/").rsplit("/", 1)[1]
+
+    def link_wallet(self, account: LocalAccount) -> None:
+        """Sign-In with Ethereum: the challenge signed by the wallet, as a browser wallet would."""
+        message = self.json(
+            "POST", "/api/v1/me/wallet/challenge", expect=201, json={"address": account.address}
+        )["message"]
+        signature = account.sign_message(encode_defunct(text=message)).signature.hex()
+        linked = self.json(
+            "POST",
+            "/api/v1/me/wallet",
+            json={"message": message, "signature": "0x" + signature.removeprefix("0x")},
+        )
+        assert linked["wallet_address"] == account.address
+
+    def wait_for(self, path: str, predicate: Any, *, what: str, timeout_s: float = 60) -> Any:
+        seen: dict[str, Any] = {}
+
+        def check() -> bool:
+            seen["body"] = self.json("GET", path)
+            return bool(predicate(seen["body"]))
+
+        try:
+            wait_until(check, timeout_s=timeout_s, interval_s=0.25, what=what)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; last seen: {json.dumps(seen.get('body'))[:2000]}") from None
+        return seen["body"]
+
+
+def elapsed(since: float) -> float:
+    return time.monotonic() - since
