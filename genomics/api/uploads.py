@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from core.api.auth import request_user
 from core.api.throttling import ScopedThrottle
-from core.errors import DomainError, ValidationError
+from core.errors import DomainError, PermissionDenied, ValidationError
 from genomics.services.uploads import upload_append, upload_create, upload_get, upload_terminate
 
 TUS_VERSION = "1.0.0"
@@ -103,6 +103,10 @@ class UploadCreateApi(TusApiView):
     )
     def post(self, request: Request) -> Response:
         _require_tus(request)
+        user = request_user(request)
+        # Roles live on the marketplace's user model; only donors bring genomes in.
+        if getattr(user, "role", None) != "donor":
+            raise PermissionDenied("Only donors upload genomic files.")
         metadata = parse_metadata(request.headers.get("Upload-Metadata", ""))
         upload = upload_create(
             owner=request_user(request),

@@ -206,3 +206,70 @@ def test_withdrawing_after_paying_before_the_grant_refunds(
     indexer_run()
     assert flow.request().state == "refunded"
     assert env.balance(env.buyer.address) == before
+
+
+def test_earnings_come_from_the_chain_and_are_the_donors_alone(
+    flow, operator_key: MarketEnv, make_user
+) -> None:
+    env = operator_key
+    flow.pay()
+    operator_transactions_poll()  # the release is mined
+    mine(env)
+    indexer_run()
+    assert flow.request().state == "settled"
+    url = f"/api/v1/datasets/{flow.dataset_id}/earnings"
+    earnings = flow.donor_api.get(url).json()
+    fee = 1000 * 250 // 10_000
+    assert earnings == {
+        "paid": "1000",
+        "released": str(1000 - fee),
+        "fee": str(fee),
+        "refunded": "0",
+        "in_escrow": "0",
+    }
+    assert flow.researcher_api.get(url).status_code == 404
+    assert api(make_user(Role.DONOR)).get(url).status_code == 404
+    assert api(make_user(Role.REVIEWER)).get(url).status_code == 200
+
+
+def test_a_reorg_that_takes_the_payment_back_before_the_grant_makes_it_payable_again(
+    flow, operator_key: MarketEnv
+) -> None:
+    env = operator_key
+    snapshot = env.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    flow.pay(grant=False)
+    assert flow.request().state == "paid"
+    env.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    mine(env, 8)  # a longer chain without the payment
+    indexer_run()
+    request = flow.request()
+    assert request.state == "payable" and request.paid_tx == ""
+    assert "reverted" in [e.action.removeprefix("request.") for e in _audit_of(request.pk)]
+
+
+def test_a_reorg_deeper_than_the_confirmations_withdraws_the_grant_and_tells_admins(
+    flow, operator_key: MarketEnv, make_user
+) -> None:
+    from marketplace.models import Notification
+
+    env = operator_key
+    admin = make_user(Role.ADMIN)
+    snapshot = env.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    flow.pay()
+    assert flow.request().state == "granted" and Grant.objects.count() == 1
+    env.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    mine(env, 12)
+    indexer_run()
+    request = flow.request()
+    assert request.state == "payable" and "canonical chain" in request.flagged
+    assert Grant.objects.count() == 0
+    file_id = request.dataset.files.get().pk
+    download = flow.researcher_api.get(f"/api/v1/access-requests/{request.pk}/files/{file_id}")
+    assert download.status_code == 403
+    assert Notification.objects.filter(user=admin, message__contains="canonical chain").exists()
+
+
+def _audit_of(request_id):
+    from marketplace.models import AuditEntry
+
+    return AuditEntry.objects.filter(object_id=str(request_id)).order_by("seq")

@@ -156,6 +156,7 @@ def test_a_payment_of_the_wrong_amount_is_flagged_never_granted(
 
     env = operator_key
     donor, researcher = make_user(Role.DONOR), make_user(Role.RESEARCHER)
+    admin = make_user(Role.ADMIN, email="admin@example.org")
     dataset = (
         api(donor)
         .post(
@@ -206,4 +207,11 @@ def test_a_payment_of_the_wrong_amount_is_flagged_never_granted(
         request_apply_payment(event=event)
     request.refresh_from_db()
     assert request.state == "payable" and "999" in request.flagged
+    from django.core import mail
+
+    from marketplace.models import Notification
+
+    told = Notification.objects.get(user=admin)
+    assert "needs an admin" in told.message and "999" in told.message
+    assert [m.to for m in mail.outbox] == [["admin@example.org"]]
     assert Web3.is_address(request.buyer)
