@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -62,7 +62,7 @@ def world(archive_key: object) -> World:  # noqa: F811
         "reviewer": Role.REVIEWER,
         "admin": Role.ADMIN,
     }
-    users = {name: UserFactory(role=role) for name, role in roles.items()}
+    users = {name: cast(User, UserFactory(role=role)) for name, role in roles.items()}
     for name in ("researcher", "other_researcher"):
         users[name].crypt4gh_public_key = c4gh.generate_keypair()[1]
         users[name].save()
@@ -126,7 +126,7 @@ def _req(w: World, tail: str = "") -> str:
     return f"/api/v1/access-requests/{w.request.pk}{tail}"
 
 
-TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
+TUS: dict[str, Any] = {"HTTP_TUS_RESUMABLE": "1.0.0"}
 ROLE_ONLY_403 = {"donor": 403, "other_donor": 403, "reviewer": 403, "admin": 403}
 
 CASES = [
