@@ -7,6 +7,11 @@ Vouchers are signed with the operator key and grants made with the archive key, 
 functions run in the worker only (core.worker_secrets refuses elsewhere). Chain events
 arrive through the ledger's indexer signals, inside its transaction; Celery work is
 enqueued on commit.
+
+Requests are locked with `select_for_update(of=("self",))`: without `of`, the joined
+dataset row is locked too, and a request being submitted for the same dataset (whose
+deferred foreign-key check takes a share lock on that row at commit, after it has taken
+the audit head) deadlocks against it (found by bench/pipeline.py).
 """
 
 from __future__ import annotations
@@ -72,7 +77,7 @@ def request_sign_voucher(*, request_id: UUID | str) -> AccessRequest:
     """approved -> payable: the operator signs the EIP-712 voucher the researcher pays."""
     with transaction.atomic():
         request = (
-            AccessRequest.objects.select_for_update()
+            AccessRequest.objects.select_for_update(of=("self",))
             .select_related("dataset", "researcher")
             .get(pk=request_id)
         )
@@ -143,7 +148,7 @@ def request_grant(*, request_id: UUID | str) -> AccessRequest:
     """paid -> granted: a header per file for the researcher's key; then release."""
     with transaction.atomic():
         request = (
-            AccessRequest.objects.select_for_update()
+            AccessRequest.objects.select_for_update(of=("self",))
             .select_related("dataset", "researcher")
             .get(pk=request_id)
         )
@@ -226,7 +231,7 @@ def request_revert_event(*, event: ChainEvent) -> AccessRequest | None:
     the grant's headers are deleted at once and admins are told.
     """
     request = (
-        AccessRequest.objects.select_for_update()
+        AccessRequest.objects.select_for_update(of=("self",))
         .select_related("dataset", "researcher")
         .filter(chain_request_id=event.request_id)
         .first()
@@ -289,7 +294,7 @@ def request_revoke(*, actor: User, request_id: UUID | str, reason: str) -> Acces
     request's grant headers are deleted."""
     with transaction.atomic():
         request = (
-            AccessRequest.objects.select_for_update()
+            AccessRequest.objects.select_for_update(of=("self",))
             .select_related("dataset", "researcher")
             .filter(pk=request_id)
             .first()

@@ -61,7 +61,7 @@ class Command(BaseCommand):
                     "--loglevel",
                     "INFO",
                     "--concurrency",
-                    "2",
+                    os.environ.get("WORKER_CONCURRENCY", "2"),
                 ],
                 env=worker_env,
             )
