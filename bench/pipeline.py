@@ -14,6 +14,7 @@ same run. Target: p95 under 2 s to `granted`. Needs the local PostgreSQL and red
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -57,7 +58,7 @@ class BlockClock:
 
     def block_time(self) -> float:
         numbers = sorted(self.seen)[-30:]
-        gaps = [self.seen[b] - self.seen[a] for a, b in zip(numbers, numbers[1:], strict=False)]
+        gaps = [self.seen[b] - self.seen[a] for a, b in itertools.pairwise(numbers)]
         return statistics.median(gaps)
 
 
@@ -114,15 +115,15 @@ def run(stack: LiveStack, count: int, rate: float) -> None:
         address=Web3.to_checksum_address(chain["token"]), abi=load_artifact("GeneToken")["abi"]
     )
     wallets, people = [], []
-    nonce = w3.eth.get_transaction_count(deployer.address)
+    nonce = int(w3.eth.get_transaction_count(deployer.address))
     for index in range(RESEARCHERS):
         wallet = Account.create()
         w3.provider.make_request("anvil_setBalance", [wallet.address, hex(10**21)])  # type: ignore[arg-type]
         transfer = token.functions.transfer(wallet.address, count * 10**18).build_transaction(
-            {"from": deployer.address, "nonce": nonce, "gas": 100_000}
+            {"from": deployer.address, "nonce": nonce, "gas": 100_000}  # type: ignore[arg-type]
         )
         nonce += 1
-        w3.eth.send_raw_transaction(deployer.sign_transaction(transfer).raw_transaction)
+        w3.eth.send_raw_transaction(deployer.sign_transaction(transfer).raw_transaction)  # type: ignore[arg-type]
         person = ApiUser.register(base, f"bench-researcher-{index}", "researcher")
         person.json(
             "PUT",
@@ -132,10 +133,10 @@ def run(stack: LiveStack, count: int, rate: float) -> None:
         person.link_wallet(wallet)
         wallets.append(wallet)
         people.append(person)
-    nonces = {}
+    nonces: dict[str, int] = {}
     for wallet in wallets:
         approve = token.functions.approve(chain["market"], 2**255).build_transaction(
-            {"from": wallet.address, "nonce": 0, "gas": 100_000}
+            {"from": wallet.address, "nonce": 0, "gas": 100_000}  # type: ignore[arg-type]
         )
         w3.eth.wait_for_transaction_receipt(
             w3.eth.send_raw_transaction(wallet.sign_transaction(approve).raw_transaction)
@@ -170,7 +171,7 @@ def run(stack: LiveStack, count: int, rate: float) -> None:
     clock = BlockClock(w3)
     print(f"paying {count} requests at {rate}/s…")
     sent = {}
-    for person, wallet, request_id in requests:
+    for _, wallet, request_id in requests:
         call = vouchers[request_id]["call"]
         tx = {
             "from": wallet.address,

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, FloatField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from core.errors import NotFound
 from marketplace.models import Dataset, Role, User
@@ -26,23 +26,51 @@ class DatasetFilters:
 def dataset_list(*, filters: DatasetFilters) -> QuerySet[Dataset]:
     """Listed datasets matching the filters; full-text ranked on PostgreSQL."""
     datasets = Dataset.objects.filter(state=Dataset.State.LISTED).select_related("donor")
-    if filters.format:
-        datasets = datasets.filter(format_index__icontains=f" {filters.format} ")
-    if filters.duo:
-        datasets = datasets.filter(duo_index__contains=f" {filters.duo} ")
-    if filters.reference:
-        datasets = datasets.filter(reference_index__icontains=f" {filters.reference} ")
+    postgres = connection.vendor == "postgresql"
+    for column, value, lower in (
+        ("format_index", filters.format, True),
+        ("duo_index", filters.duo, False),
+        ("reference_index", filters.reference, True),
+    ):
+        if not value:
+            continue
+        if postgres:  # the GIN token indexes of migration 0010
+            qualified = f"marketplace_dataset.{column}"
+            tokens = f"lower(btrim({qualified}))" if lower else f"btrim({qualified})"
+            datasets = datasets.annotate(
+                **{
+                    f"{column}_hit": RawSQL(  # noqa: S611 - constant SQL; value is a parameter
+                        f"string_to_array({tokens}, ' ') @> ARRAY[%s]::text[]",
+                        [value.lower() if lower else value],
+                        output_field=BooleanField(),
+                    )
+                }
+            ).filter(**{f"{column}_hit": True})
+        elif lower:
+            datasets = datasets.filter(**{f"{column}__icontains": f" {value} "})
+        else:
+            datasets = datasets.filter(**{f"{column}__contains": f" {value} "})
     if filters.max_price is not None:
         datasets = datasets.filter(price__lte=filters.max_price)
     if filters.q:
-        if connection.vendor == "postgresql":
-            vector = SearchVector("title", weight="A", config="english") + SearchVector(
-                "description", weight="B", config="english"
-            )
-            query = SearchQuery(filters.q, search_type="websearch", config="english")
+        if postgres:
+            # `search` is a stored tsvector with a GIN index (migration 0010), not a model
+            # field: Django cannot declare a generated column that SQLite lacks.
+            query = "websearch_to_tsquery('english'::regconfig, %s)"
             datasets = (
-                datasets.annotate(rank=SearchRank(vector, query))
-                .filter(rank__gt=0)
+                datasets.annotate(
+                    hit=RawSQL(  # noqa: S611 - constant SQL; the text is a parameter
+                        f"marketplace_dataset.search @@ {query}",
+                        [filters.q],
+                        output_field=BooleanField(),
+                    ),
+                    rank=RawSQL(  # noqa: S611 - constant SQL; the text is a parameter
+                        f"ts_rank(marketplace_dataset.search, {query})",
+                        [filters.q],
+                        output_field=FloatField(),
+                    ),
+                )
+                .filter(hit=True)
                 .order_by("-rank", "-created_at")
             )
         else:
