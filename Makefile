@@ -51,6 +51,8 @@ bench: install
 	scripts/ensure-services.sh
 	$(PY) bench/gas.py
 	$(PY) bench/indexer.py
+	$(PY) bench/pipeline.py
+	$(PY) bench/catalogue.py
 
 clean:
 	rm -rf $(VENV) node_modules var .mypy_cache .ruff_cache .pytest_cache .coverage
