@@ -5,6 +5,10 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.views import HealthApi, api_not_found
+from marketplace.web.twofactor import VerifiedAdminSite
+
+# Staff reach the admin only after the second factor (django-otp's documented pattern).
+admin.site.__class__ = VerifiedAdminSite
 
 urlpatterns = [
     path("", include("marketplace.web.urls")),

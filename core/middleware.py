@@ -27,3 +27,27 @@ class PrivateCacheControlMiddleware:
         ):
             patch_cache_control(response, no_store=True, private=True)
         return response
+
+
+class DomainErrorPageMiddleware:
+    """A domain error escaping a web page becomes that page's plain-words answer: 404 for
+    what the visitor may not see, 403 for what their role may not do, and the message
+    itself for a refused action. API views answer through DRF's handler before this."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.shortcuts import render
+
+        from core.errors import DomainError
+
+        if not isinstance(exception, DomainError) or request.path.startswith("/api/"):
+            return None
+        template = {404: "errors/404.html", 403: "errors/403.html"}.get(
+            exception.status, "errors/refused.html"
+        )
+        return render(request, template, {"message": exception.message}, status=exception.status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http.response import HttpResponseBase
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import NotFound
 from genomics.downloads import grant_download_response
 from marketplace.api.permissions import IsResearcher, IsReviewer, authenticated_user
 from marketplace.models import AccessRequest
@@ -20,6 +21,7 @@ from marketplace.selectors.access_requests import (
     request_get,
     request_grant_view,
     request_list,
+    request_permit_call,
     request_timeline,
     request_voucher,
 )
@@ -197,3 +199,33 @@ class AccessRequestRevokeApi(APIView):
             actor=user, request_id=request_id, reason=serializer.validated_data["reason"]
         )
         return Response(RequestOutputSerializer(revoked).data)
+
+
+class AccessRequestPermitCallApi(APIView):
+    """The ready calldata of `AccessMarket.payWithPermit` for the buyer's EIP-2612 permit
+    signature: approve and pay in one transaction, from any wallet."""
+
+    permission_classes = [IsResearcher]
+
+    class InputSerializer(serializers.Serializer):
+        signature = serializers.CharField(max_length=140)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: inline_serializer(
+                "PermitCall", {"to": serializers.CharField(), "data": serializers.CharField()}
+            )
+        },
+        tags=["access requests"],
+    )
+    def post(self, request: Request, request_id: str) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticated_user(request)
+        found = request_get(viewer=user, request_id=request_id)
+        if found.researcher_id != user.pk:
+            raise NotFound("No such request.")
+        return Response(
+            request_permit_call(request=found, signature=serializer.validated_data["signature"])
+        )

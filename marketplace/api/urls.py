@@ -6,6 +6,7 @@ from marketplace.api.access_requests import (
     AccessRequestApproveApi,
     AccessRequestDetailApi,
     AccessRequestFileDownloadApi,
+    AccessRequestPermitCallApi,
     AccessRequestRejectApi,
     AccessRequestRevokeApi,
     AccessRequestsApi,
@@ -54,6 +55,11 @@ urlpatterns = [
         "access-requests/<uuid:request_id>/revoke",
         AccessRequestRevokeApi.as_view(),
         name="access-request-revoke",
+    ),
+    path(
+        "access-requests/<uuid:request_id>/permit-call",
+        AccessRequestPermitCallApi.as_view(),
+        name="access-request-permit-call",
     ),
     path(
         "access-requests/<uuid:request_id>/withdraw",

@@ -69,6 +69,9 @@ class Anchor(models.Model):
     first_seq = models.BigIntegerField(null=True, blank=True)
     last_seq = models.BigIntegerField(null=True, blank=True)
     datasets = models.JSONField(default=list, blank=True)
+    # The dataset record hashes under the root: an edited listing has a new record hash
+    # and is anchored again.
+    records = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Filled from the confirmed `Anchored` event.
     tx_hash = models.CharField(max_length=66, blank=True)

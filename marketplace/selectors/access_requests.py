@@ -95,3 +95,77 @@ def request_grant_view(*, request: AccessRequest) -> dict[str, object] | None:
             for f in request.dataset.files.all()
         ],
     }
+
+
+def request_permit(*, request: AccessRequest) -> dict[str, object] | None:
+    """EIP-2612 typed data for paying in one signature (`payWithPermit`), when the token
+    supports permits; None otherwise (the wallet approves, then pays). The permit lasts
+    as long as the voucher."""
+    if request.state != AccessRequest.State.PAYABLE or not request.voucher_signature:
+        return None
+    from web3 import Web3
+    from web3.exceptions import Web3Exception
+
+    from ledger import chain
+    from ledger.artifacts import load_artifact
+    from ledger.models import Deployment
+    from ledger.permits import permit_typed_data
+    from ledger.selectors.deployments import TOKEN
+
+    token_row = Deployment.objects.filter(
+        chain_id=request.voucher_chain_id or 0, name=TOKEN
+    ).first()
+    if token_row is None:
+        return None
+    token = chain.web3().eth.contract(
+        address=Web3.to_checksum_address(token_row.address), abi=load_artifact("GeneToken")["abi"]
+    )
+    try:
+        name = token.functions.name().call()
+        nonce = token.functions.nonces(Web3.to_checksum_address(request.buyer)).call()
+    except (Web3Exception, ValueError, OSError):
+        return None  # no permit on this token, or the node is away: approve and pay
+    return permit_typed_data(
+        chain_id=int(request.voucher_chain_id or 0),
+        token=token_row.address,
+        token_name=str(name),
+        owner=request.buyer,
+        spender=request.voucher_market,
+        value=int(request.amount),
+        nonce=int(nonce),
+        deadline=int(request.voucher_valid_until or 0),
+    )
+
+
+def request_permit_call(*, request: AccessRequest, signature: str) -> dict[str, str]:
+    """The calldata of `payWithPermit` with the buyer's permit signature (65 bytes)."""
+    from web3 import Web3
+
+    from core.errors import Conflict, ValidationError
+    from ledger.artifacts import load_artifact
+    from marketplace.services.settlement import voucher_for
+
+    if request.state != AccessRequest.State.PAYABLE or not request.voucher_signature:
+        raise Conflict("This request is not waiting for a payment.")
+    raw = signature.removeprefix("0x")
+    if len(raw) != 130 or any(c not in "0123456789abcdefABCDEF" for c in raw):
+        raise ValidationError(
+            "The permit signature must be 65 bytes of hex.", fields={"signature": ["Invalid."]}
+        )
+    r, s, v = bytes.fromhex(raw[:64]), bytes.fromhex(raw[64:128]), int(raw[128:], 16)
+    market = Web3().eth.contract(
+        address=Web3.to_checksum_address(request.voucher_market),
+        abi=load_artifact("AccessMarket")["abi"],
+    )
+    data = market.encode_abi(
+        "payWithPermit",
+        args=[
+            voucher_for(request).as_tuple(),
+            request.voucher_signature,
+            int(request.voucher_valid_until or 0),
+            v if v >= 27 else v + 27,
+            r,
+            s,
+        ],
+    )
+    return {"to": market.address, "data": data}

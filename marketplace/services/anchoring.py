@@ -69,13 +69,13 @@ def anchors_create() -> list[Anchor]:
                     last_seq=entries[-1][0],
                 )
             )
-        anchored = {d for a in Anchor.objects.filter(kind=Anchor.Kind.DATASETS) for d in a.datasets}
+        anchored = {r for a in Anchor.objects.filter(kind=Anchor.Kind.DATASETS) for r in a.records}
         datasets = [
             (str(pk), digest)
             for pk, digest in Dataset.objects.order_by("created_at").values_list(
                 "pk", "record_hash"
             )
-            if str(pk) not in anchored
+            if digest not in anchored
         ][:BATCH]
         if datasets:
             made.append(
@@ -83,6 +83,7 @@ def anchors_create() -> list[Anchor]:
                     kind=Anchor.Kind.DATASETS,
                     root=merkle_root([h for _, h in datasets]),
                     datasets=[pk for pk, _ in datasets],
+                    records=[digest for _, digest in datasets],
                 )
             )
     for anchor in made:
@@ -98,7 +99,7 @@ def anchor_confirm(*, event: ChainEvent) -> Anchor | None:
     anchor.tx_hash, anchor.block_number = event.tx_hash, event.block_number
     anchor.save(update_fields=["tx_hash", "block_number"])
     if anchor.kind == Anchor.Kind.DATASETS:
-        Dataset.objects.filter(pk__in=anchor.datasets).update(
+        Dataset.objects.filter(pk__in=anchor.datasets, record_hash__in=anchor.records).update(
             anchor_tx=event.tx_hash, anchored_at=anchor.created_at
         )
     return anchor

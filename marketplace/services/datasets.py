@@ -1,11 +1,13 @@
-"""Listing datasets and withdrawing consent."""
+"""Listing datasets, editing listings and withdrawing consent."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from uuid import UUID
 
 from django.db import transaction
@@ -14,6 +16,7 @@ from django.utils import timezone
 from core.errors import Conflict, PermissionDenied, ValidationError
 from genomics.models import GenomicFile
 from marketplace.consent import parse_codes
+from marketplace.consent.codes import ConsentCode
 from marketplace.consent.terms import term
 from marketplace.models import Dataset, Role, User
 from marketplace.services.audit import audit_append
@@ -83,7 +86,20 @@ def record_hash(dataset: Dataset) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def dataset_create(
+@dataclass(frozen=True)
+class _Listing:
+    """A listing's terms, checked: what creating and editing share."""
+
+    title: str
+    description: str
+    files: list[GenomicFile]
+    consent: list[ConsentCode]
+    price: Decimal
+    access_days: int
+    review: str
+
+
+def _listing_validate(
     *,
     donor: User,
     title: str,
@@ -93,9 +109,11 @@ def dataset_create(
     price: str | int,
     access_days: int,
     review: str,
-) -> Dataset:
+) -> _Listing:
     if donor.role != Role.DONOR:
         raise PermissionDenied("Only donors list datasets.")
+    if not title.strip():
+        raise ValidationError("Give the dataset a title.", fields={"title": ["Required."]})
     consent = parse_codes(duo_codes, field="duo_codes")
     permissions = [c for c in consent if (t := term(c.code)) is not None and t.is_permission]
     if len(permissions) != 1:
@@ -124,25 +142,41 @@ def dataset_create(
             f"Files not ready yet: {', '.join(not_ready)}.",
             fields={"files": ["Only ready files can be listed."]},
         )
+    return _Listing(
+        title=title.strip(),
+        description=description.strip(),
+        files=owned,
+        consent=consent,
+        price=_price(price),
+        access_days=access_days,
+        review=review,
+    )
+
+
+def _apply(dataset: Dataset, listing: _Listing) -> None:
+    dataset.title, dataset.description = listing.title, listing.description
+    dataset.price, dataset.access_days = listing.price, listing.access_days
+    dataset.review = listing.review
+    dataset.duo_codes = [{"code": c.code, "value": c.value} for c in listing.consent]
+    dataset.duo_index = " " + " ".join(c.code for c in listing.consent) + " "
+    dataset.format_index = " " + " ".join(sorted({f.format for f in listing.files})) + " "
+    dataset.reference_index = (
+        " "
+        + " ".join(sorted({str(f.metadata.get("reference_build")) for f in listing.files}))
+        + " "
+    )
+    dataset.metadata = public_metadata(listing.files)
+    dataset.record_hash = record_hash(dataset)
+
+
+def dataset_create(*, donor: User, **terms: Any) -> Dataset:
+    """List ready files with consent codes, a price, an access period and a review policy."""
+    listing = _listing_validate(donor=donor, **terms)
     with transaction.atomic():
-        dataset = Dataset(
-            donor=donor,
-            title=title.strip(),
-            description=description.strip(),
-            price=_price(price),
-            access_days=access_days,
-            review=review,
-            duo_codes=[{"code": c.code, "value": c.value} for c in consent],
-            duo_index=" " + " ".join(c.code for c in consent) + " ",
-            format_index=" " + " ".join(sorted({f.format for f in owned})) + " ",
-            reference_index=" "
-            + " ".join(sorted({str(f.metadata.get("reference_build")) for f in owned}))
-            + " ",
-            metadata=public_metadata(owned),
-        )
-        dataset.record_hash = record_hash(dataset)
+        dataset = Dataset(donor=donor)
+        _apply(dataset, listing)
         dataset.save()
-        dataset.files.set(owned)
+        dataset.files.set(listing.files)
         audit_append(
             action="dataset.create",
             actor=donor,
@@ -151,6 +185,33 @@ def dataset_create(
             data={"record_hash": dataset.record_hash},
         )
     return dataset
+
+
+def dataset_update(*, dataset: Dataset, actor: User, **terms: Any) -> Dataset:
+    """Change a listing. Requests already made keep the price and consent check they were
+    made under; the new record gets a new hash, which is anchored again."""
+    if actor.pk != dataset.donor_id:
+        raise PermissionDenied("Only the donor can edit the listing.")
+    listing = _listing_validate(donor=actor, **terms)
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        if locked.state != Dataset.State.LISTED:
+            raise Conflict("A withdrawn listing cannot be edited.")
+        before = locked.record_hash
+        _apply(locked, listing)
+        if locked.record_hash == before:
+            return locked
+        locked.anchor_tx, locked.anchored_at = "", None
+        locked.save()
+        locked.files.set(listing.files)
+        audit_append(
+            action="dataset.update",
+            actor=actor,
+            object_type="dataset",
+            object_id=locked.pk,
+            data={"record_hash": locked.record_hash, "previous": before},
+        )
+    return locked
 
 
 def dataset_withdraw(*, dataset: Dataset, actor: User) -> Dataset:

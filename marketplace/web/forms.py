@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from marketplace.models import Role
+from marketplace.consent import all_terms, term
+from marketplace.models import Dataset, Role
 
 
 class LoginForm(AuthenticationForm):
@@ -40,4 +44,176 @@ class RegisterForm(forms.Form):
             (Role.RESEARCHER.value, "Researcher: I request access to data"),
         ],
         widget=forms.RadioSelect,
+    )
+
+
+# --- Consent codes, as people pick them ----------------------------------------------------
+VALUE_FIELDS = {  # DUO terms that take a value, and the form field that carries it
+    "DUO:0000007": "disease",
+    "DUO:0000022": "region",
+    "DUO:0000024": "moratorium",
+    "DUO:0000025": "months",
+}
+
+
+def _term_choices(kind: str) -> list[tuple[str, str]]:
+    return [
+        (t.id, f"{t.shorthand}: {t.label}")
+        for t in all_terms()
+        if t.kind == kind and t.id not in DEPRECATED
+    ]
+
+
+# NPUNCU is the older combined term; NPU and NCU replace it in DUO.
+DEPRECATED = {"DUO:0000018"}
+
+
+class ConsentFields(forms.Form):
+    """A permission, its modifiers and the values some of them take."""
+
+    permission = forms.ChoiceField(widget=forms.RadioSelect, choices=())
+    modifiers = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple, choices=(), required=False
+    )
+    disease = forms.CharField(
+        required=False,
+        max_length=20,
+        label="Disease (for DS)",
+        help_text="A MONDO id, e.g. MONDO:0005148 for type 2 diabetes.",
+    )
+    region = forms.CharField(
+        required=False, max_length=64, label="Region (for GS)", help_text="e.g. EU"
+    )
+    moratorium = forms.DateField(
+        required=False,
+        label="No publication before (for MOR)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    months = forms.IntegerField(
+        required=False, min_value=1, max_value=999, label="Months of use allowed (for TS)"
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        permission = self.fields["permission"]
+        modifiers = self.fields["modifiers"]
+        assert isinstance(permission, forms.ChoiceField)
+        assert isinstance(modifiers, forms.MultipleChoiceField)
+        permission.choices = _term_choices("permission")
+        modifiers.choices = _term_choices("modifier")
+
+    def consent_codes(self) -> list[object]:
+        """The codes as the services take them: "DUO:…" or {"code", "value"}."""
+        data = self.cleaned_data
+        codes: list[object] = []
+        for code in [data["permission"], *data.get("modifiers", [])]:
+            field = VALUE_FIELDS.get(code)
+            if field is None:
+                codes.append(code)
+            else:
+                value = data.get(field)
+                codes.append({"code": code, "value": "" if value is None else str(value)})
+        return codes
+
+    @staticmethod
+    def initial_from(codes: list[dict[str, str]]) -> dict[str, object]:
+        modifiers: list[str] = []
+        initial: dict[str, object] = {"modifiers": modifiers}
+        for entry in codes:
+            found = term(entry["code"])
+            if found is None:
+                continue
+            if found.is_permission:
+                initial["permission"] = entry["code"]
+            else:
+                modifiers.append(entry["code"])
+            if entry.get("value") and entry["code"] in VALUE_FIELDS:
+                initial[VALUE_FIELDS[entry["code"]]] = entry["value"]
+        return initial
+
+
+class ListingForm(ConsentFields):
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(
+        max_length=10_000, required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    # Not `files`: a Django form's `files` holds its uploads.
+    file_ids = forms.MultipleChoiceField(
+        label="Files", widget=forms.CheckboxSelectMultiple, choices=()
+    )
+    price = forms.DecimalField(
+        label="Price (GENE)",
+        min_value=Decimal("0.000000000000000001"),
+        max_digits=60,
+        decimal_places=18,
+        help_text="What a researcher pays for one access period; the market keeps 2.5%.",
+    )
+    access_days = forms.IntegerField(
+        label="Access period (days)", min_value=1, max_value=3650, initial=365
+    )
+    review = forms.ChoiceField(
+        widget=forms.RadioSelect, choices=Dataset.Review.choices, initial="committee"
+    )
+    field_order = ["title", "description", "file_ids", "permission", "disease", "modifiers"]
+
+    def __init__(self, *args: Any, files: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["file_ids"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = files
+
+    def terms(self) -> dict[str, object]:
+        data = self.cleaned_data
+        return {
+            "title": data["title"],
+            "description": data.get("description", ""),
+            "files": data["file_ids"],
+            "duo_codes": self.consent_codes(),
+            "price": str(int(data["price"] * 10**18)),
+            "access_days": data["access_days"],
+            "review": data["review"],
+        }
+
+
+class AccessRequestForm(ConsentFields):
+    statement = forms.CharField(
+        max_length=5000,
+        label="Research statement",
+        help_text="What you will do with the data, and who will see it.",
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
+    accept_terms = forms.BooleanField(
+        label="I accept the data access terms: use only for the stated purpose, no attempt "
+        "to re-identify anyone, no sharing of the files, deletion when access ends."
+    )
+    field_order = ["permission", "disease", "modifiers", "statement", "accept_terms"]
+
+
+class DecisionForm(forms.Form):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class Crypt4ghKeyForm(forms.Form):
+    public_key = forms.CharField(
+        required=False,
+        label="Paste your public key",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text="The text of the .pub file crypt4gh-keygen wrote.",
+    )
+    key_file = forms.FileField(required=False, label="…or upload the .pub file")
+
+    def key_text(self) -> str:
+        upload = self.cleaned_data.get("key_file")
+        if upload is not None:
+            return bytes(upload.read(4096)).decode("utf-8", "replace")
+        return str(self.cleaned_data.get("public_key") or "")
+
+
+class TokenForm(forms.Form):
+    token = forms.RegexField(
+        regex=r"^\d{6}$",
+        label="Code from your authenticator app",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
     )

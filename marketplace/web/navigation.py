@@ -1,7 +1,4 @@
-"""The navigation bar, by role: each role sees the places it can act in.
-
-Entries appear as later issues add their pages; an entry names a URL that exists.
-"""
+"""The navigation bar, by role: each role sees the places it can act in."""
 
 from __future__ import annotations
 
@@ -19,11 +16,26 @@ class NavItem:
 
 
 def nav_items(user: User | None) -> list[NavItem]:
-    items = [NavItem("Home", reverse("web:home"))]
+    items = [NavItem("Catalogue", reverse("web:catalogue"))]
     if user is None:
         return items
     if user.role == Role.DONOR:
-        items.append(NavItem("My files", reverse("web:files")))
+        items += [
+            NavItem("Dashboard", reverse("web:dashboard")),
+            NavItem("My files", reverse("web:files")),
+            NavItem("Requests", reverse("web:requests")),
+        ]
+    elif user.role == Role.RESEARCHER:
+        items += [
+            NavItem("My requests", reverse("web:requests")),
+            NavItem("Profile", reverse("web:profile")),
+        ]
+    else:  # reviewers and admins
+        items += [
+            NavItem("Review queue", reverse("web:review")),
+            NavItem("Audit log", reverse("web:audit")),
+            NavItem("Chain", reverse("web:chain")),
+        ]
     if user.role == Role.ADMIN:
         items.append(NavItem("Admin", reverse("admin:index")))
     return items

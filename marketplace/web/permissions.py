@@ -4,23 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from marketplace.models import Role
+from marketplace.web.twofactor import needs_second_factor
 
 View = Callable[..., HttpResponse]
 
 
 def role_required(*roles: Role) -> Callable[[View], View]:
-    """Log in first (redirect), then 403 for a role that may not see the page."""
+    """Log in first (redirect), pass the second factor if staff (redirect), then 403 for
+    a role that may not see the page."""
 
     def decorate(view: View) -> View:
         @login_required
         @wraps(view)
         def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+            if needs_second_factor(request.user):
+                query = urlencode({"next": request.get_full_path()})
+                return redirect(f"{reverse('web:second-factor')}?{query}")
             if getattr(request.user, "role", None) not in roles:
                 raise PermissionDenied
             return view(request, *args, **kwargs)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from core.errors import ValidationError
@@ -25,6 +28,13 @@ class LoginView(auth_views.LoginView):
     form_class = LoginForm
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+
+    def get_success_url(self) -> str:
+        """Staff go through the second factor on their way to where they were going."""
+        target = super().get_success_url()
+        if getattr(self.request.user, "is_staff", False):
+            return f"{reverse('web:second-factor')}?{urlencode({'next': target})}"
+        return target
 
 
 class LogoutView(auth_views.LogoutView):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
@@ -11,6 +10,7 @@ from marketplace.api.permissions import IsAdmin, IsDonor, IsResearcher, IsReview
 from marketplace.models import Role
 from marketplace.services.accounts import user_set_role
 from marketplace.web.navigation import nav_items
+from tests.support.web import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -41,17 +41,21 @@ def test_changing_role_updates_staff_flags(make_user) -> None:
     [(Role.DONOR, 302), (Role.RESEARCHER, 302), (Role.REVIEWER, 200), (Role.ADMIN, 200)],
 )
 def test_only_staff_reach_the_django_admin(make_user, role: Role, status: int) -> None:
-    client = Client()
-    client.force_login(make_user(role))
-    assert client.get("/admin/").status_code == status
+    assert logged_in(make_user(role)).get("/admin/").status_code == status
+
+
+@pytest.mark.parametrize("role", [Role.REVIEWER, Role.ADMIN])
+def test_staff_without_the_second_factor_are_sent_to_it(make_user, role: Role) -> None:
+    client = logged_in(make_user(role), second_factor=False)
+    for page in ("/admin/", "/review/"):
+        response = client.get(page, follow=True)
+        assert response.redirect_chain[-1][0].startswith("/accounts/second-factor/?next=")
+        assert response.status_code == 200 and b"authenticator app" in response.content
 
 
 def test_only_admins_manage_accounts_in_the_admin(make_user) -> None:
-    client = Client()
-    client.force_login(make_user(Role.REVIEWER))
-    assert client.get("/admin/marketplace/user/").status_code == 403
-    client.force_login(make_user(Role.ADMIN))
-    assert client.get("/admin/marketplace/user/").status_code == 200
+    assert logged_in(make_user(Role.REVIEWER)).get("/admin/marketplace/user/").status_code == 403
+    assert logged_in(make_user(Role.ADMIN)).get("/admin/marketplace/user/").status_code == 200
 
 
 PERMISSIONS = {

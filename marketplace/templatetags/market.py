@@ -1,0 +1,42 @@
+"""Template filters for amounts, consent codes and chain addresses."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import template
+
+from marketplace.consent import term
+
+register = template.Library()
+DECIMALS = 18  # GeneToken, like most ERC-20 tokens
+
+
+@register.filter
+def tokens(base_units: object) -> str:
+    """Token base units as a human amount: 1500000000000000000 -> "1.5"."""
+    try:
+        value = Decimal(str(base_units)) / (Decimal(10) ** DECIMALS)
+    except ArithmeticError:
+        return str(base_units)
+    text = format(value.normalize(), "f")
+    return text if "." not in text else text.rstrip("0").rstrip(".")
+
+
+@register.filter
+def duo_label(code: str) -> str:
+    found = term(code)
+    return f"{found.shorthand}: {found.label}" if found else code
+
+
+@register.filter
+def duo_description(code: str) -> str:
+    found = term(code)
+    return found.description if found else ""
+
+
+@register.filter
+def short_hex(value: str, keep: int = 10) -> str:
+    """0x1234…abcd: enough to recognise, with the whole value in a title attribute."""
+    text = str(value or "")
+    return text if len(text) <= 2 * keep else f"{text[:keep]}…{text[-4:]}"

@@ -1,0 +1,85 @@
+"""The public catalogue and dataset pages."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from marketplace.consent import all_terms
+from marketplace.models import AccessRequest, Role, User
+from marketplace.selectors.datasets import DatasetFilters, dataset_get, dataset_list
+from marketplace.selectors.earnings import dataset_earnings
+
+FORMATS = ("VCF", "BCF", "BAM", "CRAM", "SAM", "FASTQ", "FASTA", "23andMe", "AncestryDNA")
+PAGE_SIZE = 20
+
+
+def _viewer(request: HttpRequest) -> User | None:
+    return request.user if isinstance(request.user, User) else None
+
+
+def _filters(request: HttpRequest) -> tuple[DatasetFilters, dict[str, str]]:
+    """Filters from the query string; a malformed price is ignored and said so."""
+    raw = {key: request.GET.get(key, "").strip()[:200] for key in ("q", "format", "duo", "max")}
+    raw["reference"] = request.GET.get("reference", "").strip()[:32]
+    max_price = None
+    if raw["max"]:
+        try:
+            max_price = (Decimal(raw["max"]) * 10**18).to_integral_value()
+        except InvalidOperation:
+            raw["max_error"] = "Enter the most you would pay as a number of GENE, e.g. 25."
+    duo = raw["duo"] if raw["duo"].startswith("DUO:") else ""
+    return (
+        DatasetFilters(
+            q=raw["q"],
+            format=raw["format"],
+            duo=duo,
+            max_price=max_price,
+            reference=raw["reference"],
+        ),
+        raw,
+    )
+
+
+def catalogue(request: HttpRequest) -> HttpResponse:
+    filters, raw = _filters(request)
+    page = Paginator(dataset_list(filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "filters": raw,
+        "query": query.urlencode(),
+        "formats": FORMATS,
+        "permissions": [t for t in all_terms() if t.is_permission],
+        "references": ("GRCh37", "GRCh38", "T2T-CHM13"),
+    }
+    # htmx asks for the results alone as the visitor types; without JS the form submits.
+    template = (
+        "marketplace/catalogue/_results.html"
+        if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results"
+        else "marketplace/catalogue/index.html"
+    )
+    return render(request, template, context)
+
+
+def dataset_page(request: HttpRequest, dataset_id: str) -> HttpResponse:
+    viewer = _viewer(request)
+    dataset = dataset_get(dataset_id=dataset_id, viewer=viewer)
+    owner = viewer is not None and viewer.pk == dataset.donor_id
+    context: dict[str, object] = {"dataset": dataset, "owner": owner}
+    if owner or (viewer is not None and viewer.role in (Role.REVIEWER, Role.ADMIN)):
+        context["earnings"] = dataset_earnings(dataset=dataset)
+        context["requests"] = (
+            AccessRequest.objects.filter(dataset=dataset)
+            .select_related("researcher")
+            .order_by("-created_at")[:50]
+        )
+    if viewer is not None and viewer.role == Role.RESEARCHER:
+        context["my_requests"] = AccessRequest.objects.filter(
+            dataset=dataset, researcher=viewer
+        ).order_by("-created_at")
+    return render(request, "marketplace/datasets/detail.html", context)

@@ -1,0 +1,343 @@
+"""The web UI without a browser: every page for every kind of visitor, and each form doing
+what it says (and saying in place what is wrong)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+from django.test import Client
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from genomics import c4gh
+from marketplace.models import AccessRequest, Dataset, Role, User
+from marketplace.services.datasets import dataset_create
+from tests.factories import UserFactory, ready_file
+from tests.support.web import logged_in
+
+pytestmark = pytest.mark.django_db
+
+VISITORS = (
+    "anonymous",
+    "donor",
+    "other_donor",
+    "researcher",
+    "other_researcher",
+    "reviewer",
+    "admin",
+)
+
+
+@pytest.fixture
+def world() -> dict[str, Any]:
+    roles = {
+        "donor": Role.DONOR,
+        "other_donor": Role.DONOR,
+        "researcher": Role.RESEARCHER,
+        "other_researcher": Role.RESEARCHER,
+        "reviewer": Role.REVIEWER,
+        "admin": Role.ADMIN,
+    }
+    users = {name: cast(User, UserFactory(role=role)) for name, role in roles.items()}
+    stored = ready_file(users["donor"])
+    dataset = dataset_create(
+        donor=users["donor"],
+        title="Cardiomyopathy trio exomes",
+        description="Three exomes from one family.",
+        files=[stored.pk],
+        duo_codes=["DUO:0000006", "DUO:0000021"],
+        price=str(25 * 10**18),
+        access_days=90,
+        review="committee",
+    )
+    request = AccessRequest.objects.create(
+        dataset=dataset,
+        researcher=users["researcher"],
+        purpose_codes=[{"code": "DUO:0000006", "value": ""}],
+        statement="Heart disease variants.",
+        amount=dataset.price,
+        duo_match={"fits": True, "reasons": [], "committee_checks": ["Ethics approval"]},
+    )
+    return {"users": users, "file": stored, "dataset": dataset, "request": request}
+
+
+def client_for(world: dict[str, Any], visitor: str) -> Client:
+    return Client() if visitor == "anonymous" else logged_in(world["users"][visitor])
+
+
+PAGES: list[tuple[str, str, dict[str, int]]] = [
+    # (name, path template, status by visitor; missing visitors answer 200)
+    ("home", "/", {}),
+    ("catalogue", "/datasets/", {}),
+    ("dataset", "/datasets/{dataset}/", {}),
+    ("how-to keys", "/how-to/keys/", {}),
+    ("how-to decrypt", "/how-to/decrypt/", {}),
+    (
+        "dashboard",
+        "/dashboard/",
+        {
+            "anonymous": 302,
+            "researcher": 403,
+            "other_researcher": 403,
+            "reviewer": 403,
+            "admin": 403,
+        },
+    ),
+    (
+        "files",
+        "/files/",
+        {
+            "anonymous": 302,
+            "researcher": 403,
+            "other_researcher": 403,
+            "reviewer": 403,
+            "admin": 403,
+        },
+    ),
+    (
+        "new listing",
+        "/datasets/new/",
+        {
+            "anonymous": 302,
+            "researcher": 403,
+            "other_researcher": 403,
+            "reviewer": 403,
+            "admin": 403,
+        },
+    ),
+    (
+        "edit listing",
+        "/datasets/{dataset}/edit/",
+        {
+            "anonymous": 302,
+            "other_donor": 404,
+            "researcher": 403,
+            "other_researcher": 403,
+            "reviewer": 403,
+            "admin": 403,
+        },
+    ),
+    (
+        "withdraw listing",
+        "/datasets/{dataset}/withdraw/",
+        {
+            "anonymous": 302,
+            "other_donor": 404,
+            "researcher": 403,
+            "other_researcher": 403,
+            "reviewer": 403,
+        },
+    ),
+    (
+        "request form",
+        "/datasets/{dataset}/request/",
+        {"anonymous": 302, "donor": 403, "other_donor": 403, "reviewer": 403, "admin": 403},
+    ),
+    ("profile", "/profile/", {"anonymous": 302}),
+    (
+        "my requests",
+        "/requests/",
+        {"anonymous": 302, "reviewer": 403, "admin": 403},
+    ),
+    (
+        "request",
+        "/requests/{request}/",
+        {"anonymous": 302, "other_donor": 404, "other_researcher": 404},
+    ),
+    (
+        "request status",
+        "/requests/{request}/status",
+        {"anonymous": 302, "other_donor": 404, "other_researcher": 404},
+    ),
+    (
+        "review queue",
+        "/review/",
+        {
+            "anonymous": 302,
+            "donor": 403,
+            "other_donor": 403,
+            "researcher": 403,
+            "other_researcher": 403,
+        },
+    ),
+    (
+        "audit log",
+        "/audit/",
+        {
+            "anonymous": 302,
+            "donor": 403,
+            "other_donor": 403,
+            "researcher": 403,
+            "other_researcher": 403,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("visitor", VISITORS)
+@pytest.mark.parametrize(("name", "path", "expect"), PAGES, ids=[p[0] for p in PAGES])
+def test_page_access(world, visitor: str, name: str, path: str, expect: dict[str, int]) -> None:
+    url = path.format(dataset=world["dataset"].pk, request=world["request"].pk)
+    response = client_for(world, visitor).get(url)
+    assert response.status_code == expect.get(visitor, 200), (name, visitor, response.status_code)
+    if response.status_code == 302:
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_the_catalogue_searches_and_filters_without_javascript(world) -> None:
+    page = Client().get("/datasets/", {"q": "cardiomyopathy", "duo": "DUO:0000006"})
+    html = page.content.decode()
+    assert "Cardiomyopathy trio exomes" in html and "25 GENE" in html
+    assert "HMB: health or medical or biomedical research" in html
+    none = Client().get("/datasets/", {"q": "glioma"}).content.decode()
+    assert "No dataset matches" in none
+    bad = Client().get("/datasets/", {"max": "cheap"}).content.decode()
+    assert "Enter the most you would pay" in bad
+
+
+def test_htmx_gets_only_the_results(world) -> None:
+    partial = Client().get(
+        "/datasets/", {"q": "exomes"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="results"
+    )
+    html = partial.content.decode()
+    assert html.lstrip().startswith('<section id="results"') and "<html" not in html
+
+
+def test_the_dataset_page_shows_consent_in_words_price_and_provenance(world) -> None:
+    html = Client().get(f"/datasets/{world['dataset'].pk}/").content.decode()
+    assert "ethics approval required" in html and "25 <span>GENE</span>" in html
+    assert world["dataset"].record_hash in html and "not yet" in html
+    assert "sample" not in world["dataset"].metadata["files"][0]  # never sample ids
+
+
+def test_a_donor_lists_edits_and_withdraws(world) -> None:
+    donor = world["users"]["donor"]
+    client = logged_in(donor)
+    form = {
+        "title": "Diabetes panel",
+        "description": "",
+        "file_ids": [str(world["file"].pk)],
+        "permission": "DUO:0000007",
+        "disease": "MONDO:0005148",
+        "modifiers": ["DUO:0000046"],
+        "price": "1.5",
+        "access_days": "30",
+        "review": "auto",
+    }
+    created = client.post("/datasets/new/", form)
+    assert created.status_code == 302
+    dataset = Dataset.objects.get(title="Diabetes panel")
+    assert dataset.price == 15 * 10**17
+    assert {"code": "DUO:0000007", "value": "MONDO:0005148"} in dataset.duo_codes
+    missing = client.post("/datasets/new/", {**form, "disease": ""})
+    assert missing.status_code == 400 and "needs a value" in missing.content.decode()
+    edited = client.post(f"/datasets/{dataset.pk}/edit/", {**form, "price": "2"})
+    assert edited.status_code == 302
+    dataset.refresh_from_db()
+    assert dataset.price == 2 * 10**18
+    confirm = client.get(f"/datasets/{dataset.pk}/withdraw/").content.decode()
+    assert "This cannot be undone" in confirm
+    assert client.post(f"/datasets/{dataset.pk}/withdraw/").status_code == 302
+    dataset.refresh_from_db()
+    assert dataset.state == "withdrawn"
+
+
+def test_a_researcher_requests_with_a_purpose_and_sees_why_it_does_not_fit(world) -> None:
+    client = logged_in(world["users"]["other_researcher"])
+    url = f"/datasets/{world['dataset'].pk}/request/"
+    refused = client.post(url, {"permission": "DUO:0000006", "statement": "x"})
+    assert refused.status_code == 400 and "This field is required" in refused.content.decode()
+    sent = client.post(
+        url,
+        {
+            "permission": "DUO:0000006",
+            "modifiers": ["DUO:0000021"],
+            "statement": "Heart disease variants.",
+            "accept_terms": "on",
+        },
+    )
+    assert sent.status_code == 302
+    made = AccessRequest.objects.get(researcher=world["users"]["other_researcher"])
+    assert made.state == "submitted" and made.duo_match["fits"]
+    page = client.get(sent["Location"]).content.decode()
+    assert "The purpose fits the donor" in page and "Withdraw the request" in page
+
+
+def test_a_reviewer_must_give_a_reason_and_then_decides(world) -> None:
+    client = logged_in(world["users"]["reviewer"])
+    request = world["request"]
+    queue = client.get("/review/").content.decode()
+    assert "Cardiomyopathy trio exomes" in queue and "fits" in queue
+    without = client.post(f"/requests/{request.pk}/reject", {"reason": ""})
+    assert without.status_code == 400 and "This field is required" in without.content.decode()
+    rejected = client.post(f"/requests/{request.pk}/reject", {"reason": "No ethics approval."})
+    assert rejected.status_code == 302
+    request.refresh_from_db()
+    assert request.state == "rejected" and request.decision_reason == "No ethics approval."
+
+
+def test_the_profile_takes_a_key_file_or_text_and_explains_a_bad_one(world, tmp_path) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    researcher = world["users"]["other_researcher"]
+    client = logged_in(researcher)
+    _, public = c4gh.generate_keypair()
+    import base64
+
+    pub_text = (
+        "-----BEGIN CRYPT4GH PUBLIC KEY-----\n"
+        + base64.b64encode(public).decode()
+        + "\n-----END CRYPT4GH PUBLIC KEY-----\n"
+    )
+    saved = client.post("/profile/", {"key_file": SimpleUploadedFile("me.pub", pub_text.encode())})
+    assert saved.status_code == 302
+    researcher.refresh_from_db()
+    assert bytes(researcher.crypt4gh_public_key) == public
+    bad = client.post("/profile/", {"public_key": "not a key"})
+    assert bad.status_code == 400 and 'class="field-error"' in bad.content.decode()
+
+
+def test_staff_set_up_totp_and_pass_it(world) -> None:
+    reviewer = world["users"]["reviewer"]
+    client = logged_in(reviewer, second_factor=False)
+    setup = client.get("/accounts/second-factor/?next=/review/")
+    html = setup.content.decode()
+    assert "<svg" in html and "data-totp-secret" in html
+    device = TOTPDevice.objects.get(user=reviewer, confirmed=False)
+    wrong = client.post("/accounts/second-factor/", {"token": "000000", "next": "/review/"})
+    assert wrong.status_code == 400 and "not right" in wrong.content.decode()
+    slowed = client.post("/accounts/second-factor/", {"token": "000000", "next": "/review/"})
+    assert "Too many wrong codes" in slowed.content.decode()
+    device.refresh_from_db()
+    device.throttle_reset()  # as the wait would
+    code = TOTP(device.bin_key, step=device.step, t0=device.t0, digits=device.digits).token()
+    passed = client.post("/accounts/second-factor/", {"token": f"{code:06d}", "next": "/review/"})
+    assert passed.status_code == 302 and passed["Location"] == "/review/"
+    assert client.get("/review/").status_code == 200
+    device.refresh_from_db()
+    assert device.confirmed
+
+
+def test_logging_in_as_staff_leads_to_the_second_factor(world) -> None:
+    from tests.factories import TEST_PASSWORD
+
+    reviewer = world["users"]["reviewer"]
+    response = Client().post(
+        "/accounts/login/?next=/review/",
+        {"username": reviewer.username, "password": TEST_PASSWORD},
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/second-factor/?next=")
+
+
+def test_an_open_redirect_is_refused_after_the_second_factor(world) -> None:
+    reviewer = world["users"]["reviewer"]
+    client = logged_in(reviewer, second_factor=False)
+    client.get("/accounts/second-factor/")
+    device = TOTPDevice.objects.get(user=reviewer)
+    code = TOTP(device.bin_key, step=device.step, t0=device.t0, digits=device.digits).token()
+    passed = client.post(
+        "/accounts/second-factor/", {"token": f"{code:06d}", "next": "https://evil.example/"}
+    )
+    assert passed["Location"] == "/"
