@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django import template
@@ -40,3 +41,20 @@ def short_hex(value: str, keep: int = 10) -> str:
     """0x1234…abcd: enough to recognise, with the whole value in a title attribute."""
     text = str(value or "")
     return text if len(text) <= 2 * keep else f"{text[:keep]}…{text[-4:]}"
+
+
+@register.filter
+def from_unix(seconds: object) -> datetime | None:
+    """A chain timestamp (seconds since 1970, UTC) as a datetime for the `date` filter."""
+    try:
+        return datetime.fromtimestamp(int(str(seconds)), tz=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+@register.filter
+def permission_first(codes: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Consent codes with the data use permission before its modifiers."""
+    return sorted(
+        codes, key=lambda entry: not ((found := term(entry["code"])) and found.is_permission)
+    )

@@ -171,7 +171,15 @@ def request_page(request: HttpRequest, request_id: str) -> HttpResponse:
 def request_status(request: HttpRequest, request_id: str) -> HttpResponse:
     """The live part of the page (state, timeline, downloads), for htmx polling."""
     found = request_get(viewer=_user(request), request_id=request_id)
-    return render(request, "marketplace/requests/_status.html", _detail_context(request, found))
+    response = render(request, "marketplace/requests/_status.html", _detail_context(request, found))
+    # The voucher arrived while the researcher watched: reload for the payment panel.
+    if (
+        found.state == AccessRequest.State.PAYABLE
+        and request.GET.get("shown") != found.state
+        and found.researcher_id == _user(request).pk
+    ):
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @role_required(Role.REVIEWER, Role.ADMIN)

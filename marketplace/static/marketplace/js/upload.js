@@ -24,6 +24,7 @@
     bar.hidden = false;
     bar.value = 0;
     status.textContent = "Starting…";
+    let resumedFrom = null;
     const upload = new window.tus.Upload(file, {
       endpoint: form.dataset.endpoint,
       chunkSize: 8 * 1024 * 1024,
@@ -42,11 +43,14 @@
       onProgress: function (sent, total) {
         bar.max = total;
         bar.value = sent;
-        status.textContent = "Uploading: " + formatBytes(sent) + " of " + formatBytes(total) +
+        if (resumedFrom === null) { resumedFrom = sent; }
+        status.textContent = (resumedFrom > 0 ? "Resumed from " + formatBytes(resumedFrom) + ". " : "") +
+          "Uploading: " + formatBytes(sent) + " of " + formatBytes(total) +
           " (" + Math.floor((sent / total) * 100) + "%)";
       },
       onSuccess: function () {
-        status.textContent = "Uploaded. The vault is checking the file…";
+        status.textContent = (resumedFrom > 0 ? "Resumed and uploaded. " : "Uploaded. ") +
+          "The vault is checking the file…";
         button.disabled = false;
         form.reset();
         document.body.dispatchEvent(new Event("files-changed"));
@@ -56,6 +60,8 @@
       if (previous.length) {
         status.textContent = "Resuming an earlier upload of this file…";
         upload.resumeFromPreviousUpload(previous[0]);
+      } else {
+        resumedFrom = 0;
       }
       upload.start();
     });

@@ -1,0 +1,101 @@
+"""Real-browser journeys: Playwright driving Debian's chromium against the whole system
+started by the test (web, worker, beat, anvil on PostgreSQL and Redis). Every page must
+load without a console error or a failed request; screenshots of the main pages go to
+tests/e2e/artifacts/ (not committed)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.support.stack import LiveStack
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    stack = LiveStack(tmp_path_factory.mktemp("e2e-stack"))
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if shutil.which(CHROMIUM) is None:
+        raise RuntimeError(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Watch:
+    """What went wrong in the page: console errors and failed requests."""
+
+    problems: list[str] = field(default_factory=list)
+
+    def attach(self, page: Page) -> None:
+        page.on(
+            "console",
+            lambda message: self.problems.append(f"console {message.type}: {message.text}")
+            if message.type == "error"
+            else None,
+        )
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        # net::ERR_ABORTED is the browser cancelling its own request (a navigation, a
+        # reload, a download taking over): not a failure of the server. Anything else is.
+        page.on(
+            "requestfailed",
+            lambda request: None
+            if request.failure == "net::ERR_ABORTED"
+            else self.problems.append(f"request failed: {request.url} {request.failure}"),
+        )
+        page.on(
+            "response",
+            lambda response: self.problems.append(f"HTTP {response.status}: {response.url}")
+            if response.status >= 400
+            else None,
+        )
+
+
+@pytest.fixture
+def watched(browser: Browser, request: pytest.FixtureRequest) -> Iterator[tuple[Page, Watch]]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    watch = Watch()
+    watch.attach(page)
+    yield page, watch
+    if not watch.problems:
+        context.close()
+        return
+    shot(page, f"{request.node.name}-failure")
+    context.close()
+    raise AssertionError("the page reported problems:\n" + "\n".join(watch.problems))
+
+
+def shot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
