@@ -101,10 +101,11 @@ def test_donor_uploads_resumes_after_a_reload_lists_and_finds_it(
     page.get_by_role("button", name="Upload").click()
     status = page.locator("[data-upload-status]")
     expect(status).to_contain_text("Uploading", timeout=30_000)
-    page.wait_for_function(
-        "document.querySelector('progress:not([hidden])') && "
-        "document.querySelector('progress:not([hidden])').value > 0"
-    )
+    bar = page.locator("progress:not([hidden])")
+    deadline = time.monotonic() + 30
+    while bar.evaluate("el => el.value") <= 0:  # (wait_for_function would need eval: CSP)
+        assert time.monotonic() < deadline, "the progress bar never moved"
+        page.wait_for_timeout(100)
     shot(page, "upload-progress")
     page.reload()  # the upload stops here, part of it stored
 
@@ -140,6 +141,15 @@ def test_donor_uploads_resumes_after_a_reload_lists_and_finds_it(
     shot(page, "catalogue")
     page.goto(f"{base}/dashboard/")
     expect(page.locator("table").first).to_contain_text("Family trio variants")
+
+    # A phone-width screen: nothing wider than the screen, the menu still reachable.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/datasets/?q=trio", "/dashboard/", "/files/"):
+        page.goto(f"{base}{path}")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, (path, overflow)
+    expect(page.get_by_role("link", name="Catalogue")).to_be_visible()
+    shot(page, "catalogue-phone")
 
 
 def test_reviewer_passes_totp_and_approves_with_a_reason(
