@@ -331,9 +331,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     # `?format=` is the catalogue's file-format filter (API.md), not a renderer switch.
     "URL_FORMAT_OVERRIDE": None,
+    # Atomic fixed-window counters (core/api/throttling.py), not DRF's racy ones.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "core.api.throttling.AnonThrottle",
+        "core.api.throttling.UserThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON", default="120/minute"),
@@ -373,6 +374,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="GeneMarket <noreply@
 
 # --- Security headers that hold in every profile -------------------------------------------
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "core.views.csrf_failure"
 # Content Security Policy (django-csp): scripts only from our own static files, never
 # inline (templates pass data through <script type="application/json">). Inline styles
 # stay allowed for the Django admin, Swagger UI and htmx's indicator style; no style can

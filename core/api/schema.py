@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import drf_spectacular.openapi
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 ERROR_SCHEMA = {
@@ -65,3 +66,17 @@ class AutoSchema(drf_spectacular.openapi.AutoSchema):
             return str(super().get_serializer_name(serializer, direction))
         owner = owner.split(".")[-1].removesuffix("Api")
         return owner + name.removesuffix("Serializer")
+
+
+def paginated(serializer: type[serializers.Serializer], name: str) -> serializers.Serializer:
+    """The schema of a page from DRF's PageNumberPagination around `serializer`, for views
+    that paginate by hand (drf-spectacular only sees the pagination of generic views)."""
+    return inline_serializer(
+        name,
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer(many=True),
+        },
+    )

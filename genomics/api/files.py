@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.auth import request_user
+from core.api.schema import paginated
 from core.errors import ServiceUnavailable
 from genomics import c4gh
 from genomics.models import GenomicFile
@@ -53,7 +54,9 @@ class FileOutputSerializer(serializers.ModelSerializer):
 class FileListApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: FileOutputSerializer(many=True)}, tags=["files"])
+    @extend_schema(
+        responses={200: paginated(FileOutputSerializer, "PaginatedFiles")}, tags=["files"]
+    )
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         files: QuerySet[GenomicFile] = file_list(owner=request_user(request))

@@ -33,6 +33,13 @@ class TusVersionMismatch(DomainError):
     code = "tus_version_unsupported"
 
 
+class ConnectionLost(DomainError):
+    """Answered to nobody, usually: it keeps a dropped client from logging as a 500."""
+
+    status = 400
+    code = "connection_lost"
+
+
 class WrongContentType(DomainError):
     status = 415
     code = "unsupported_media_type"
@@ -153,13 +160,18 @@ class UploadApi(TusApiView):
         if request.content_type.split(";")[0].strip() != OFFSET_CONTENT_TYPE:
             raise WrongContentType(f"PATCH bodies must be {OFFSET_CONTENT_TYPE}.")
         length = request.headers.get("Content-Length")
-        upload = upload_append(
-            owner=request_user(request),
-            file_id=upload_id,
-            offset=_int_header(request, "Upload-Offset"),
-            read=request._request.read,
-            content_length=int(length) if length and length.isdigit() else None,
-        )
+        try:
+            upload = upload_append(
+                owner=request_user(request),
+                file_id=upload_id,
+                offset=_int_header(request, "Upload-Offset"),
+                read=request._request.read,
+                content_length=int(length) if length and length.isdigit() else None,
+            )
+        except OSError as exc:  # the client went away mid-body; what arrived is kept
+            raise ConnectionLost(
+                "The connection broke during the upload; resume from the offset HEAD reports."
+            ) from exc
         response = Response(status=status.HTTP_204_NO_CONTENT)
         response["Upload-Offset"] = str(upload.upload_offset)
         return response

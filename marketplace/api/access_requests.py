@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.schema import paginated
 from core.errors import NotFound
 from genomics.downloads import grant_download_response
 from marketplace.api.permissions import IsResearcher, IsReviewer, authenticated_user
@@ -78,7 +79,10 @@ class AccessRequestsApi(APIView):
     def get_permissions(self) -> list[Any]:
         return [IsResearcher()] if self.request.method == "POST" else [IsAuthenticated()]
 
-    @extend_schema(responses={200: RequestOutputSerializer(many=True)}, tags=["access requests"])
+    @extend_schema(
+        responses={200: paginated(RequestOutputSerializer, "PaginatedAccessRequests")},
+        tags=["access requests"],
+    )
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(

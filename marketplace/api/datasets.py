@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.schema import paginated
 from core.errors import NotFound
 from marketplace.api.permissions import IsDonor, authenticated_user
 from marketplace.consent import term
@@ -98,7 +99,7 @@ class DatasetsApi(APIView):
 
     @extend_schema(
         parameters=[FilterSerializer],
-        responses={200: DatasetOutputSerializer(many=True)},
+        responses={200: paginated(DatasetOutputSerializer, "PaginatedDatasets")},
         tags=["datasets"],
     )
     def get(self, request: Request) -> Response:

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.schema import paginated
 from marketplace.api.permissions import authenticated_user
 from marketplace.models import Notification
 from marketplace.services.notifications import notifications_mark_read
@@ -24,7 +25,10 @@ class NotificationOutputSerializer(serializers.ModelSerializer):
 class NotificationsApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: NotificationOutputSerializer(many=True)}, tags=["notifications"])
+    @extend_schema(
+        responses={200: paginated(NotificationOutputSerializer, "PaginatedNotifications")},
+        tags=["notifications"],
+    )
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(

@@ -179,3 +179,26 @@ def test_upload_list_request_approve_pay_grant_download_settle(
     assert int(earnings["released"]) == PRICE - fee and int(earnings["fee"]) == fee, earnings
     audit = stack.manage("verify_audit")
     assert audit.returncode == 0, audit.stdout + audit.stderr
+
+    # Nothing secret reached the logs of the whole run (web, worker, beat, anvil).
+    log = stack.log_path.read_text(errors="replace")
+    assert "marketplace.tasks.grant_access" in log  # the worker's lines are in it
+    var = stack.tmp / "var"
+    archive_key_body = "".join(
+        line
+        for line in (var / "keys" / "archive.sec").read_text().splitlines()
+        if not line.startswith("-----")
+    )
+    secrets = {
+        "operator key": accounts[1].key.hex().removeprefix("0x"),
+        "SECRET_KEY": (var / "secret_key").read_text().strip(),
+        "archive key passphrase": (var / "keys" / "archive.passphrase").read_text().strip(),
+        "archive secret key": archive_key_body,
+        "researcher's secret key": "".join(secret.read_text().splitlines()[1:-1]),
+        "donor's API token": donor.headers["Authorization"].split()[1],
+        "researcher's API token": researcher.headers["Authorization"].split()[1],
+        "a password": "correct horse battery 42",
+    }
+    assert all(len(value) >= 16 for value in secrets.values()), secrets.keys()
+    leaked = [name for name, value in secrets.items() if value in log]
+    assert not leaked, f"secrets in the logs: {leaked}"
