@@ -55,5 +55,18 @@ bench: install
 	$(PY) bench/pipeline.py
 	$(PY) bench/catalogue.py
 
+# About ten minutes, not in CI: hypothesis with many examples, then atheris on the format
+# validators and the Crypt4GH parsers (no crash, no hang: -timeout stops a slow input).
+FUZZ_SECONDS ?= 240
+fuzz: install
+	scripts/ensure-services.sh
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-fuzz.txt
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL) FUZZ_EXAMPLES=2000 \
+	  $(BIN)/pytest -p no:cacheprovider tests/fuzz
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL) FUZZ_EXAMPLES=100 \
+	  $(BIN)/pytest -p no:cacheprovider tests/faults/test_upload_cuts.py
+	$(PY) fuzz/run.py formats -max_total_time=$(FUZZ_SECONDS) -timeout=10
+	$(PY) fuzz/run.py crypt4gh -max_total_time=$(FUZZ_SECONDS) -timeout=10
+
 clean:
 	rm -rf $(VENV) node_modules var .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -55,7 +55,9 @@ class FileListApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        responses={200: paginated(FileOutputSerializer, "PaginatedFiles")}, tags=["files"]
+        operation_id="files_list",
+        responses={200: paginated(FileOutputSerializer, "PaginatedFiles")},
+        tags=["files"],
     )
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()

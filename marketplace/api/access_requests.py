@@ -80,6 +80,7 @@ class AccessRequestsApi(APIView):
         return [IsResearcher()] if self.request.method == "POST" else [IsAuthenticated()]
 
     @extend_schema(
+        operation_id="access_requests_list",
         responses={200: paginated(RequestOutputSerializer, "PaginatedAccessRequests")},
         tags=["access requests"],
     )

@@ -98,6 +98,7 @@ class DatasetsApi(APIView):
         return [IsDonor()] if self.request.method == "POST" else [AllowAny()]
 
     @extend_schema(
+        operation_id="datasets_list",
         parameters=[FilterSerializer],
         responses={200: paginated(DatasetOutputSerializer, "PaginatedDatasets")},
         tags=["datasets"],

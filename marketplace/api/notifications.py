@@ -26,6 +26,7 @@ class NotificationsApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
+        operation_id="notifications_list",
         responses={200: paginated(NotificationOutputSerializer, "PaginatedNotifications")},
         tags=["notifications"],
     )
