@@ -54,6 +54,8 @@ bench: install
 	$(PY) bench/indexer.py
 	$(PY) bench/pipeline.py
 	$(PY) bench/catalogue.py
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(PY) bench/load.py
 
 # About ten minutes, not in CI: hypothesis with many examples, then atheris on the format
 # validators and the Crypt4GH parsers (no crash, no hang: -timeout stops a slow input).

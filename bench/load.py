@@ -1,0 +1,213 @@
+"""Load: 200 concurrent users browsing, searching and downloading for five minutes,
+against gunicorn (gthread) on PostgreSQL with Redis as the shared cache; locust headless.
+
+    .venv/bin/python bench/load.py [--users 200] [--minutes 5]
+
+Printed per request kind: requests, errors, p50/p95/p99 and throughput, and each p99 as a
+ratio to the p99 of a static file served by the same process in the same run (the
+anchor). Target: no errors, catalogue pages p99 under 500 ms. One machine plays every
+user, so the per-address rate limits are lifted for the run. Needs PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.support.common import MIB, PROJECT, table
+from tests.support.processes import free_port, port_open, wait_until
+
+DATABASE = "genemarket_bench_load"
+DATASETS = 2000
+GRANTS = 20
+
+
+def recreate_database() -> str:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
+        db.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        db.execute(f"CREATE DATABASE {DATABASE}")
+    return f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
+
+
+def prepare(scratch: Path) -> dict[str, object]:
+    """Datasets to browse, and researchers with a live grant on a real 1 MiB file."""
+    from rest_framework.authtoken.models import Token
+
+    from bench.catalogue import populate
+    from bench.support.vault import owner, stored_file
+    from genomics import c4gh
+    from genomics.services.grants import grant_create
+    from marketplace.models import AccessRequest, Dataset, Role, User
+    from marketplace.services.datasets import dataset_create
+
+    datasets = populate(DATASETS)
+    stored = stored_file(MIB, filename="load.vcf")
+    donor = owner()
+    stored.metadata = {"format": "VCF", "reference_build": "GRCh38"}
+    stored.format = "VCF"
+    stored.plaintext_sha256 = "0" * 64
+    stored.save()
+    dataset = dataset_create(
+        donor=donor,
+        title="Load test exome cohort",
+        description="Exomes for the load test.",
+        files=[stored.pk],
+        duo_codes=["DUO:0000042"],
+        price="1000",
+        access_days=30,
+        review="auto",
+    )
+    grants = []
+    for index in range(GRANTS):
+        researcher = User.objects.create(username=f"load-researcher-{index}", role=Role.RESEARCHER)
+        _, public = c4gh.generate_keypair()
+        researcher.crypt4gh_public_key = public
+        researcher.save()
+        grant_create(file=stored, recipient_public_key=public)
+        request = AccessRequest.objects.create(
+            dataset=dataset,
+            researcher=researcher,
+            purpose_codes=[{"code": "DUO:0000042", "value": ""}],
+            statement="Load.",
+            amount=1000,
+            state=AccessRequest.State.GRANTED,
+            duo_match={"fits": True},
+        )
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        AccessRequest.objects.filter(pk=request.pk).update(
+            granted_at=timezone.now(), expires_at=timezone.now() + timedelta(days=30)
+        )
+        grants.append(
+            {
+                "token": Token.objects.create(user=researcher).key,
+                "request": str(request.pk),
+                "url": f"/api/v1/access-requests/{request.pk}/files/{stored.pk}",
+            }
+        )
+    assert Dataset.objects.count() == DATASETS + 1
+    plan = {"datasets": [*datasets[:500], str(dataset.pk)], "grants": grants}
+    (scratch / "plan.json").write_text(json.dumps(plan))
+    return plan
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--minutes", type=float, default=5.0)
+    args = parser.parse_args()
+    os.environ["DATABASE_URL"] = recreate_database()
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
+    os.environ.update(
+        DEBUG="false",
+        CACHE_URL="redis://127.0.0.1:6379/14",
+        THROTTLE_ANON="10000000/minute",
+        THROTTLE_USER="10000000/minute",
+        LOG_LEVEL="WARNING",
+    )
+    from bench.support.common import django_scratch
+
+    scratch = django_scratch("config.settings.dev")
+    prepare(scratch)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "3",
+            "--threads",
+            "8",
+            "--worker-class",
+            "gthread",
+            "--log-level",
+            "warning",
+        ],
+        cwd=PROJECT,
+        env={**os.environ},
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: port_open(port), timeout_s=30, what="gunicorn")
+        prefix = scratch / "locust"
+        seconds = int(args.minutes * 60)
+        started = time.monotonic()
+        subprocess.run(
+            [
+                str(Path(sys.executable).with_name("locust")),
+                "-f",
+                str(PROJECT / "bench" / "locustfile.py"),
+                "--headless",
+                "--users",
+                str(args.users),
+                "--spawn-rate",
+                "50",
+                "--run-time",
+                f"{seconds}s",
+                "--host",
+                f"http://127.0.0.1:{port}",
+                "--csv",
+                str(prefix),
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+            ],
+            env={**os.environ, "LOAD_PLAN": str(scratch / "plan.json")},
+            check=False,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait()
+    report(prefix, args.users, elapsed)
+
+
+def report(prefix: Path, users: int, elapsed: float) -> None:
+    with open(f"{prefix}_stats.csv", newline="") as handle:  # noqa: PTH123
+        rows = list(csv.DictReader(handle))
+    by_name = {row["Name"]: row for row in rows}
+    anchor = float(by_name["anchor: static file"]["99%"] or 1)
+    lines = []
+    for row in rows:
+        count, failures = int(row["Request Count"]), int(row["Failure Count"])
+        lines.append(
+            [
+                row["Name"],
+                f"{count:,}",
+                f"{failures} ({failures / max(count, 1):.2%})",
+                f"{row['50%']} ms",
+                f"{row['95%']} ms",
+                f"{row['99%']} ms",
+                f"{float(row['Requests/s']):.1f}/s",
+                f"{float(row['99%'] or 0) / anchor:.1f}" if row["Name"] != "Aggregated" else "",
+            ]
+        )
+    table(
+        f"Load: {users} users for {elapsed / 60:.1f} min, gunicorn gthread 3x8, PostgreSQL, "
+        f"Redis cache; anchor: static file p99 {anchor:.0f} ms",
+        ["request", "count", "errors", "p50", "p95", "p99", "throughput", "p99 / anchor"],
+        lines,
+    )
+    total = by_name["Aggregated"]
+    pages = [by_name[n] for n in ("page: catalogue", "page: catalogue search") if n in by_name]
+    worst = max(float(p["99%"] or 0) for p in pages)
+    ok = int(total["Failure Count"]) == 0 and worst < 500
+    print(f"target 0 errors and catalogue p99 < 500 ms: {'met' if ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The crowd for bench/load.py: people browsing and searching the catalogue, opening
+datasets, and researchers downloading what they were granted. The plan (ids, tokens)
+comes from the JSON file named by LOAD_PLAN."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+from locust import HttpUser, between, task
+
+PLAN = json.loads(open(os.environ["LOAD_PLAN"]).read())  # noqa: PTH123, SIM115
+WORDS = ["cardiomyopathy", "diabetes", "asthma", "exome", "cohort", "trio", "genome", "panel"]
+
+
+class Visitor(HttpUser):
+    """Someone looking around, signed out."""
+
+    weight = 3
+    wait_time = between(0.5, 2.0)
+
+    @task(4)
+    def catalogue(self) -> None:
+        self.client.get("/datasets/", name="page: catalogue")
+
+    @task(4)
+    def search(self) -> None:
+        q = random.choice(WORDS)
+        self.client.get(f"/datasets/?q={q}&format=VCF", name="page: catalogue search")
+
+    @task(3)
+    def dataset(self) -> None:
+        dataset = random.choice(PLAN["datasets"])
+        self.client.get(f"/datasets/{dataset}/", name="page: dataset")
+
+    @task(3)
+    def api_search(self) -> None:
+        q = random.choice(WORDS)
+        self.client.get(f"/api/v1/datasets?q={q}&duo=DUO:0000042", name="api: search")
+
+    @task(1)
+    def static(self) -> None:
+        self.client.get("/static/marketplace/css/site.css", name="anchor: static file")
+
+
+class Researcher(HttpUser):
+    """A granted researcher fetching their file and checking their request."""
+
+    weight = 1
+    wait_time = between(1.0, 3.0)
+
+    def on_start(self) -> None:
+        self.grant = random.choice(PLAN["grants"])
+        self.client.headers["Authorization"] = f"Token {self.grant['token']}"
+
+    @task(2)
+    def request(self) -> None:
+        self.client.get(f"/api/v1/access-requests/{self.grant['request']}", name="api: request")
+
+    @task(1)
+    def download(self) -> None:
+        self.client.get(self.grant["url"], name="api: download 1 MiB")
