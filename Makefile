@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/genemarket
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint typecheck pytest bench fuzz clean
+.PHONY: install run test lint typecheck pytest bench fuzz slither clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,13 @@ fuzz: install
 	  $(BIN)/pytest -p no:cacheprovider tests/faults/test_upload_cuts.py
 	$(PY) fuzz/run.py formats -max_total_time=$(FUZZ_SECONDS) -timeout=10
 	$(PY) fuzz/run.py crypt4gh -max_total_time=$(FUZZ_SECONDS) -timeout=10
+
+# Slither on the contracts (not in CI), in its own virtualenv; fails on any high or medium
+# finding that ledger/contracts/SECURITY.md does not explain.
+slither: node_modules/.installed
+	test -x var/slither-venv/bin/python || $(PYTHON) -m venv var/slither-venv
+	var/slither-venv/bin/pip install --quiet --disable-pip-version-check -r requirements-slither.txt
+	var/slither-venv/bin/python scripts/run_slither.py
 
 clean:
 	rm -rf $(VENV) node_modules var .mypy_cache .ruff_cache .pytest_cache .coverage
