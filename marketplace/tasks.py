@@ -36,6 +36,15 @@ def lapse_and_expire() -> None:
     requests_lapse_and_expire()
 
 
+@shared_task(name="marketplace.tasks.reconcile", ignore_result=True)
+def reconcile() -> None:
+    from django.conf import settings
+
+    from marketplace.services.reconcile import work_reconcile
+
+    work_reconcile(waiting_for_s=settings.RECONCILE_AFTER_S)
+
+
 @shared_task(name="marketplace.tasks.anchor", ignore_result=True)
 def anchor() -> None:
     with contextlib.suppress(ServiceUnavailable):  # contracts not deployed yet

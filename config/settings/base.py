@@ -290,6 +290,15 @@ CELERY_BEAT_SCHEDULE["anchor"] = {
     "schedule": ANCHOR_INTERVAL_S,
     "options": {"expires": ANCHOR_INTERVAL_S},
 }
+# Work that waited this long in the database without a task in the queue is sent again
+# (core/queue.py, marketplace/services/reconcile.py).
+RECONCILE_AFTER_S = env.float("RECONCILE_AFTER_S", default=300.0)
+RECONCILE_INTERVAL_S = env.float("RECONCILE_INTERVAL_S", default=60.0)
+CELERY_BEAT_SCHEDULE["reconcile"] = {
+    "task": "marketplace.tasks.reconcile",
+    "schedule": RECONCILE_INTERVAL_S,
+    "options": {"expires": RECONCILE_INTERVAL_S},
+}
 CELERY_BEAT_SCHEDULE["lapse-and-expire"] = {
     "task": "marketplace.tasks.lapse_and_expire",
     "schedule": LIFECYCLE_INTERVAL_S,

@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from core.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
+from core.queue import enqueue
 from genomics import c4gh, payloads
 from genomics.filenames import clean_filename
 from genomics.keywrap import seal, unseal
@@ -229,7 +230,7 @@ def _commit(appender: _Appender, last_committed: int) -> int:
 def _enqueue_ingest(file_id: str) -> None:
     from genomics.tasks import ingest_file
 
-    ingest_file.delay(file_id)
+    enqueue(ingest_file, file_id)
 
 
 def upload_append(

@@ -16,6 +16,7 @@ from uuid import UUID
 from django.db import transaction
 
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from core.queue import enqueue
 from marketplace.consent import parse_codes, purpose_fits
 from marketplace.consent.codes import ConsentCode
 from marketplace.models import AccessRequest, Dataset, Role, User
@@ -127,7 +128,7 @@ def _sign_on_commit(request: AccessRequest) -> None:
     from marketplace.tasks import sign_voucher
 
     request_id = str(request.pk)
-    transaction.on_commit(lambda: sign_voucher.delay(request_id))
+    transaction.on_commit(lambda: enqueue(sign_voucher, request_id))
 
 
 def request_reject(*, reviewer: User, request_id: UUID | str, reason: str) -> AccessRequest:
@@ -181,4 +182,4 @@ def _refund_on_commit(request: AccessRequest) -> None:
     from marketplace.tasks import refund_access
 
     request_id = str(request.pk)
-    transaction.on_commit(lambda: refund_access.delay(request_id))
+    transaction.on_commit(lambda: enqueue(refund_access, request_id))

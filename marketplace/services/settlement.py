@@ -28,6 +28,7 @@ from django.utils import timezone
 from web3 import Web3
 
 from core.errors import Conflict, NotFound, PermissionDenied
+from core.queue import enqueue
 from genomics.services.grants import grant_create
 from ledger import vouchers
 from ledger.models import ChainEvent
@@ -265,7 +266,7 @@ def request_revert_event(*, event: ChainEvent) -> AccessRequest | None:
 def _enqueue(task: str, request_id: UUID) -> None:
     from marketplace import tasks
 
-    getattr(tasks, task).delay(str(request_id))
+    enqueue(getattr(tasks, task), str(request_id))
 
 
 LIVE = (State.GRANTED, State.SETTLED)

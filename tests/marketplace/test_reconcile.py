@@ -1,0 +1,102 @@
+"""Nothing is lost when the broker is away: sending a task fails softly, and the
+reconciler sends again the work that waits in the database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from core.queue import enqueue
+from genomics.models import GenomicFile
+from marketplace import tasks
+from marketplace.models import AccessRequest, Dataset, Role
+from marketplace.services.reconcile import work_reconcile
+from tests.factories import ready_file
+
+pytestmark = pytest.mark.django_db
+
+
+class BrokerDown:
+    name = "broken.task"
+
+    def delay(self, *args: object) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+
+def test_a_task_sent_while_the_broker_is_away_is_logged_not_raised(caplog) -> None:
+    assert enqueue(BrokerDown(), "abc") is False
+    assert "sent again later" in caplog.text
+
+
+def test_a_submission_while_the_broker_is_away_still_succeeds(
+    client_for, make_user, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    monkeypatch.setattr(tasks.sign_voucher, "delay", BrokerDown().delay)
+    donor = make_user(Role.DONOR)
+    dataset = Dataset.objects.create(
+        donor=donor,
+        title="t",
+        price=10,
+        access_days=5,
+        review="auto",
+        duo_codes=[{"code": "DUO:0000042", "value": ""}],
+        duo_index=" DUO:0000042 ",
+    )
+    dataset.files.set([ready_file(donor)])
+    client, _ = client_for(Role.RESEARCHER)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/api/v1/access-requests",
+            {
+                "dataset": str(dataset.pk),
+                "purpose_codes": ["DUO:0000042"],
+                "statement": "s",
+                "accept_terms": True,
+            },
+            format="json",
+        )
+    assert response.status_code == 201 and response.json()["state"] == "approved"
+
+
+def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
+    sent: list[tuple[str, str]] = []
+    for task in (tasks.sign_voucher, tasks.grant_access, tasks.refund_access):
+        monkeypatch.setattr(task, "delay", lambda pk, _n=task.name: sent.append((_n, pk)))
+    from genomics import tasks as genomics_tasks
+
+    monkeypatch.setattr(genomics_tasks.ingest_file, "delay", lambda pk: sent.append(("ingest", pk)))
+    donor, researcher = make_user(Role.DONOR), make_user(Role.RESEARCHER)
+    dataset = Dataset.objects.create(
+        donor=donor, title="t", price=10, access_days=5, duo_codes=[], duo_index=""
+    )
+    rows = {}
+    for state in ("approved", "paid", "refunding", "payable", "granted"):
+        rows[state] = AccessRequest.objects.create(
+            dataset=dataset, researcher=researcher, statement="s", amount=10, state=state
+        )
+    fresh = AccessRequest.objects.create(
+        dataset=dataset, researcher=researcher, statement="s", amount=10, state="paid"
+    )
+    old = timezone.now() - timedelta(minutes=10)
+    AccessRequest.objects.exclude(pk=fresh.pk).update(updated_at=old)
+    waiting = ready_file(donor)
+    started = ready_file(donor)
+    GenomicFile.objects.filter(pk__in=[waiting.pk, started.pk]).update(
+        state="ingesting", updated_at=old
+    )
+    GenomicFile.objects.filter(pk=started.pk).update(progress=0.4)  # being ingested
+
+    counts = work_reconcile(waiting_for_s=300)
+
+    assert counts == {"sign_voucher": 1, "grant_access": 1, "refund_access": 1, "ingest_file": 1}
+    assert sorted(sent) == sorted(
+        [
+            ("marketplace.tasks.sign_voucher", str(rows["approved"].pk)),
+            ("marketplace.tasks.grant_access", str(rows["paid"].pk)),
+            ("marketplace.tasks.refund_access", str(rows["refunding"].pk)),
+            ("ingest", str(waiting.pk)),
+        ]
+    )
