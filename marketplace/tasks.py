@@ -11,6 +11,7 @@ from marketplace.services.anchoring import anchors_create
 from marketplace.services.settlement import (
     request_grant,
     request_refund,
+    request_release,
     request_sign_voucher,
     requests_lapse_and_expire,
 )
@@ -24,6 +25,11 @@ def sign_voucher(request_id: str) -> None:
 @shared_task(name="marketplace.tasks.grant_access", ignore_result=True)
 def grant_access(request_id: str) -> None:
     request_grant(request_id=request_id)
+
+
+@shared_task(name="marketplace.tasks.release_access", ignore_result=True)
+def release_access(request_id: str) -> None:
+    request_release(request_id=request_id)
 
 
 @shared_task(name="marketplace.tasks.refund_access", ignore_result=True)

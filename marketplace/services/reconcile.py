@@ -2,8 +2,9 @@
 a task sent while the broker was away, or lost with a broker that kept nothing.
 
 Every task is idempotent and checks the row's state first, so a second copy of a task
-that is only slow does nothing. Files are re-sent for ingest only if their ingest never
-reported progress, so a long ingest is not started twice.
+that is only slow does nothing. A file is re-sent for ingest only when its ingest has
+not reported progress for the whole wait (a running ingest beats every few seconds), so
+a long ingest is not started twice.
 """
 
 from __future__ import annotations
@@ -30,12 +31,25 @@ def work_reconcile(*, waiting_for_s: float) -> dict[str, int]:
         "sign_voucher": (tasks.sign_voucher, stale.filter(state=State.APPROVED)),
         "grant_access": (tasks.grant_access, stale.filter(state=State.PAID)),
         "refund_access": (tasks.refund_access, stale.filter(state=State.REFUNDING)),
+        # Granted, but the worker stopped before it asked for the release.
+        "release_access": (
+            tasks.release_access,
+            stale.filter(state=State.GRANTED).exclude(
+                pk__in=_released_keys(),
+            ),
+        ),
     }
     sent: dict[str, int] = {}
     for name, (task, rows) in plan.items():
         sent[name] = sum(enqueue(task, str(pk)) for pk in rows.values_list("pk", flat=True))
     files = GenomicFile.objects.filter(
-        state=GenomicFile.State.INGESTING, updated_at__lt=cutoff, progress=0
+        state=GenomicFile.State.INGESTING, updated_at__lt=cutoff
     ).values_list("pk", flat=True)
     sent["ingest_file"] = sum(enqueue(ingest_file, str(pk)) for pk in files)
     return sent
+
+
+def _released_keys() -> list[str]:
+    from ledger.models import OperatorTransaction
+
+    return list(OperatorTransaction.objects.filter(action="release").values_list("key", flat=True))

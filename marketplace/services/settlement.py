@@ -178,12 +178,21 @@ def request_grant(*, request_id: UUID | str) -> AccessRequest:
         request.expires_at = request.granted_at + timedelta(days=request.dataset.access_days)
         request.save(update_fields=["state", "granted_at", "expires_at", "updated_at"])
         _record(request, "grant", {"expires_at": request.expires_at.isoformat()})
-    operator_transaction_send(
-        action="release",
-        key=str(request.pk),
-        function="release",
-        args=[vouchers.request_id_bytes(request.chain_request_id)],
-    )
+    return request_release(request_id=request.pk)
+
+
+def request_release(*, request_id: UUID | str) -> AccessRequest:
+    """Ask the market to pay the donor for a granted request: one release transaction per
+    request, whoever asks and however often (a worker killed between the grant and this
+    call is caught up by the reconciler)."""
+    request = AccessRequest.objects.get(pk=request_id)
+    if request.state == State.GRANTED:
+        operator_transaction_send(
+            action="release",
+            key=str(request.pk),
+            function="release",
+            args=[vouchers.request_id_bytes(request.chain_request_id)],
+        )
     return request
 
 

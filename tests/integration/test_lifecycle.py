@@ -273,3 +273,37 @@ def _audit_of(request_id):
     from marketplace.models import AuditEntry
 
     return AuditEntry.objects.filter(object_id=str(request_id)).order_by("seq")
+
+
+def test_a_worker_lost_between_grant_and_release_is_caught_up_once(
+    flow, operator_key: MarketEnv, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    """The grant commits, then the worker dies before asking for the release; the
+    reconciler asks, once, however often it runs; the escrow settles."""
+    from ledger.models import OperatorTransaction
+    from marketplace.services import settlement
+    from marketplace.services.reconcile import work_reconcile
+
+    env = operator_key
+    real_send = settlement.operator_transaction_send
+
+    class WorkerKilled(BaseException):
+        pass
+
+    def die(**kwargs):
+        raise WorkerKilled
+
+    monkeypatch.setattr(settlement, "operator_transaction_send", die)
+    with pytest.raises(WorkerKilled):
+        flow.pay()  # the grant task runs eagerly and dies after its commit
+    assert flow.request().state == "granted"
+    assert not OperatorTransaction.objects.filter(action="release").exists()
+    monkeypatch.setattr(settlement, "operator_transaction_send", real_send)
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            work_reconcile(waiting_for_s=0)
+    assert OperatorTransaction.objects.filter(action="release").count() == 1
+    operator_transactions_poll()
+    mine(env)
+    indexer_run()
+    assert flow.request().state == "settled"

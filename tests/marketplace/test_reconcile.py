@@ -63,7 +63,7 @@ def test_a_submission_while_the_broker_is_away_still_succeeds(
 
 def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
     sent: list[tuple[str, str]] = []
-    for task in (tasks.sign_voucher, tasks.grant_access, tasks.refund_access):
+    for task in (tasks.sign_voucher, tasks.grant_access, tasks.refund_access, tasks.release_access):
         monkeypatch.setattr(task, "delay", lambda pk, _n=task.name: sent.append((_n, pk)))
     from genomics import tasks as genomics_tasks
 
@@ -82,21 +82,46 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
     )
     old = timezone.now() - timedelta(minutes=10)
     AccessRequest.objects.exclude(pk=fresh.pk).update(updated_at=old)
-    waiting = ready_file(donor)
-    started = ready_file(donor)
-    GenomicFile.objects.filter(pk__in=[waiting.pk, started.pk]).update(
-        state="ingesting", updated_at=old
+    waiting = ready_file(donor)  # its ingest went quiet: lost
+    running = ready_file(donor)  # its ingest beat a moment ago
+    GenomicFile.objects.filter(pk=waiting.pk).update(state="ingesting", updated_at=old)
+    GenomicFile.objects.filter(pk=running.pk).update(state="ingesting", progress=0.4)
+    released = AccessRequest.objects.create(
+        dataset=dataset, researcher=researcher, statement="s", amount=10, state="granted"
     )
-    GenomicFile.objects.filter(pk=started.pk).update(progress=0.4)  # being ingested
+    AccessRequest.objects.filter(pk=released.pk).update(updated_at=old)
+    from ledger.models import OperatorTransaction
+
+    OperatorTransaction.objects.create(
+        chain_id=1,
+        action="release",
+        key=str(released.pk),
+        to="0x",
+        data="0x",
+        sender="0x",
+        nonce=0,
+        gas_limit=1,
+        max_fee_per_gas=1,
+        max_priority_fee_per_gas=1,
+        raw_tx="0x",
+        tx_hash="0x",
+    )
 
     counts = work_reconcile(waiting_for_s=300)
 
-    assert counts == {"sign_voucher": 1, "grant_access": 1, "refund_access": 1, "ingest_file": 1}
+    assert counts == {
+        "sign_voucher": 1,
+        "grant_access": 1,
+        "refund_access": 1,
+        "release_access": 1,
+        "ingest_file": 1,
+    }
     assert sorted(sent) == sorted(
         [
             ("marketplace.tasks.sign_voucher", str(rows["approved"].pk)),
             ("marketplace.tasks.grant_access", str(rows["paid"].pk)),
             ("marketplace.tasks.refund_access", str(rows["refunding"].pk)),
+            ("marketplace.tasks.release_access", str(rows["granted"].pk)),
             ("ingest", str(waiting.pk)),
         ]
     )

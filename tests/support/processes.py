@@ -124,3 +124,30 @@ class AnvilNode:
         if self.process is not None:
             stop(self.process)
             self.process = None
+
+
+def process_table() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command line) of every process, read from /proc."""
+    rows = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        rows.append((int(entry.name), parent, cmdline))
+    return rows
+
+
+def descendants(pid: int) -> list[tuple[int, int, str]]:
+    """Every process below `pid`, with its parent and command line."""
+    table = process_table()
+    found, frontier = [], {pid}
+    while frontier:
+        level = [row for row in table if row[1] in frontier]
+        found += level
+        frontier = {row[0] for row in level}
+    return found

@@ -1,0 +1,84 @@
+"""The Celery worker's processes are killed (SIGKILL) in the middle of an ingest: after
+they restart the ingest completes exactly once, with the right result and no stray
+payload. acks_late and task_reject_on_worker_lost put the task back; ingest is
+idempotent."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.genomics import samples
+from tests.support.processes import descendants
+from tests.support.stack import ApiUser, LiveStack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LiveStack]:
+    live = LiveStack(tmp_path)
+    try:
+        live.start()
+        yield live
+    finally:
+        live.stop()
+
+
+def pool_processes(stack: LiveStack) -> list[int]:
+    """The worker's pool processes: children of the `celery worker` main process."""
+    assert stack.process is not None
+    tree = descendants(stack.process.pid)
+    mains = {pid for pid, _, cmd in tree if "celery" in cmd and " worker" in cmd}
+    return [pid for pid, parent, _ in tree if parent in mains]
+
+
+def test_an_ingest_survives_its_worker_being_killed(stack: LiveStack, tmp_path: Path) -> None:
+    donor = ApiUser.register(stack.base, "killed-donor", "donor")
+    vcf = samples.write_variants(tmp_path / "big.vcf", "w", records=4_000_000).read_bytes()
+    file_id = donor.upload(vcf, "big.vcf", chunk=8 * 1024 * 1024)
+    path = f"/api/v1/files/{file_id}"
+    donor.wait_for(
+        path,
+        lambda f: f["state"] == "ingesting" and f["progress"] > 0,
+        what="the ingest to be under way",
+        timeout_s=60,
+    )
+    killed = pool_processes(stack)
+    assert killed, "no worker pool process found"
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(1)
+    assert set(pool_processes(stack)).isdisjoint(killed) or not pool_processes(stack)
+
+    ready = donor.wait_for(
+        path,
+        lambda f: f["state"] in ("ready", "failed"),
+        what="the ingest to finish",
+        timeout_s=180,
+    )
+    assert ready["state"] == "ready", ready
+    assert ready["plaintext_sha256"] == hashlib.sha256(vcf).hexdigest()
+    assert ready["metadata"]["records"] == 4_000_000
+    with psycopg.connect(stack.database.url) as db:
+        parts = {
+            name
+            for (name,) in db.execute(
+                "SELECT storage_name FROM genomics_payloadpart WHERE file_id = %s", [file_id]
+            )
+        }
+        files = db.execute("SELECT count(*) FROM genomics_genomicfile").fetchone()
+    assert files == (1,)
+    stored = {
+        str(p.relative_to(stack.tmp / "var" / "storage"))
+        for p in (stack.tmp / "var" / "storage").rglob("*")
+        if p.is_file()
+    }
+    assert stored == parts  # no orphan payload, nothing missing
