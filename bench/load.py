@@ -103,6 +103,20 @@ def prepare(scratch: Path) -> dict[str, object]:
     return plan
 
 
+def warm(port: int) -> None:
+    """A few rounds of every page before the clock starts: each worker thread opens its
+    database connection and fills its caches, as a server that has been up would have."""
+    import urllib.request
+
+    plan = json.loads((Path(os.environ["VAR_DIR"]) / "plan.json").read_text())
+    paths = ["/datasets/", "/datasets/?q=exome&format=VCF", "/api/v1/datasets?q=cohort"]
+    paths += [f"/datasets/{d}/" for d in plan["datasets"][:5]]
+    for _ in range(12):
+        for path in paths:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as answer:
+                answer.read()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=200)
@@ -134,6 +148,11 @@ def main() -> None:
             "8",
             "--worker-class",
             "gthread",
+            "--preload",
+            # Longer than a user's pause between requests: otherwise the server closes an
+            # idle keep-alive connection just as the client reuses it (connection reset).
+            "--keep-alive",
+            "30",
             "--log-level",
             "warning",
         ],
@@ -143,6 +162,7 @@ def main() -> None:
     )
     try:
         wait_until(lambda: port_open(port), timeout_s=30, what="gunicorn")
+        warm(port)
         prefix = scratch / "locust"
         seconds = int(args.minutes * 60)
         started = time.monotonic()
