@@ -1,0 +1,115 @@
+"""A reorg deeper than the confirmations takes a payment back after its grant, on the live
+system (anvil's `anvil_reorg` drops the blocks and their transactions): the indexer
+rewinds to the common ancestor, the grant is withdrawn at once, the request waits for a
+payment again, admins are told, and the researcher's tokens are back."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+
+from ledger.artifacts import load_artifact
+from ledger.localchain import anvil_accounts
+from tests.acceptance.test_marketplace_flow import send
+from tests.genomics import samples
+from tests.support.processes import wait_until
+from tests.support.stack import ApiUser, LiveStack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LiveStack]:
+    live = LiveStack(tmp_path)
+    try:
+        live.start()
+        yield live
+    finally:
+        live.stop()
+
+
+def test_a_payment_reorged_away_after_its_grant_loses_the_grant(
+    stack: LiveStack, tmp_path: Path
+) -> None:
+    base, accounts = stack.base, anvil_accounts()
+    donor = ApiUser.register(base, "reorg-donor", "donor")
+    vcf = samples.write_variants(tmp_path / "r.vcf", "w", records=300).read_bytes()
+    file_id = donor.upload(vcf, "r.vcf")
+    donor.wait_for(f"/api/v1/files/{file_id}", lambda f: f["state"] == "ready", what="ingest")
+    donor.link_wallet(accounts[4])
+    dataset = donor.json(
+        "POST",
+        "/api/v1/datasets",
+        expect=201,
+        json={
+            "title": "Reorg cohort",
+            "files": [file_id],
+            "duo_codes": ["DUO:0000042"],
+            "price": str(10**18),
+            "access_days": 30,
+            "review": "auto",
+        },
+    )
+    researcher = ApiUser.register(base, "reorg-researcher", "researcher")
+    researcher.json(
+        "PUT",
+        "/api/v1/me/crypt4gh-key",
+        json={"public_key": base64.b64encode(os.urandom(32)).decode()},
+    )
+    researcher.link_wallet(accounts[3])
+    created = researcher.json(
+        "POST",
+        "/api/v1/access-requests",
+        expect=201,
+        json={
+            "dataset": dataset["id"],
+            "purpose_codes": ["DUO:0000042"],
+            "statement": "s",
+            "accept_terms": True,
+        },
+    )
+    path = f"/api/v1/access-requests/{created['id']}"
+    voucher = researcher.wait_for(path, lambda r: r["state"] == "payable", what="voucher")[
+        "voucher"
+    ]
+    w3 = Web3(Web3.HTTPProvider(stack.chain_url))
+    token = w3.eth.contract(
+        address=Web3.to_checksum_address(voucher["token"]), abi=load_artifact("GeneToken")["abi"]
+    )
+    before = token.functions.balanceOf(accounts[3].address).call()
+    send(
+        w3,
+        accounts[3],
+        voucher["token"],
+        token.encode_abi("approve", args=[Web3.to_checksum_address(voucher["market"]), 10**18]),
+    )
+    paid = send(w3, accounts[3], voucher["call"]["to"], voucher["call"]["data"])
+    granted = researcher.wait_for(
+        path, lambda r: r["state"] in ("granted", "settled"), what="the grant"
+    )
+    url = granted["grant"]["files"][0]["download_url"]
+    assert researcher.call("GET", url).status_code == 200
+
+    # Take back every block from the approval on: deeper than CONFIRMATIONS (2).
+    depth = int(w3.eth.block_number) - int(paid["blockNumber"]) + 3
+    answer = w3.provider.make_request("anvil_reorg", [depth, []])  # type: ignore[arg-type]
+    assert "error" not in answer, answer
+    assert token.functions.balanceOf(accounts[3].address).call() == before
+
+    after = researcher.wait_for(
+        path, lambda r: r["state"] == "payable", what="the grant to be withdrawn", timeout_s=60
+    )
+    assert after["grant"] is None and after["voucher"] is not None
+    assert researcher.call("GET", url).status_code in (403, 404)
+    admin = ApiUser(base, "admin", "admin-change-me")
+
+    def admins_told() -> bool:
+        notes = admin.json("GET", "/api/v1/notifications")["results"]
+        return any("canonical chain" in note["message"] for note in notes)
+
+    wait_until(admins_told, timeout_s=30, what="the admins to be told")

@@ -1,0 +1,100 @@
+"""The web process starts and serves with no access to the archive's secret key, its
+passphrase or the operator key: it runs here as `nobody`, with those files readable by
+root alone, and the pages and API still answer (only workers hold secrets)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support.processes import free_port, spawn, stop, wait_until
+from tests.support.stack import PROJECT, LiveDatabase
+
+pytestmark = pytest.mark.integration
+AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+
+
+@pytest.fixture
+def database() -> Iterator[LiveDatabase]:
+    live = LiveDatabase()
+    live.create()
+    try:
+        yield live
+    finally:
+        live.drop()
+
+
+def test_the_web_serves_without_reading_any_secret(database: LiveDatabase) -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        raise RuntimeError("this test runs the web as another user: it needs root and setpriv")
+    # pytest's tmp_path sits under a folder only root may enter; nobody needs its own.
+    tmp_path = Path(tempfile.mkdtemp(prefix="web-no-secret-", dir="/tmp"))
+    tmp_path.chmod(0o755)
+    var = tmp_path / "var"
+    keys = tmp_path / "keys"
+    var.mkdir()
+    keys.mkdir(mode=0o700)
+    var.chmod(0o777)  # the web's own scratch space: its broker folder, its storage
+    tmp_path.chmod(0o755)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "CHAIN_"))},
+        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
+        "DATABASE_URL": database.url,
+        "VAR_DIR": str(var),
+        "SECRET_KEY": "web-process-test-" + "x" * 60,
+        "ARCHIVE_SECRET_KEY_FILE": str(keys / "archive.sec"),
+        "ARCHIVE_KEY_PASSPHRASE_FILE": str(keys / "archive.passphrase"),
+        "OPERATOR_KEY_FILE": str(keys / "operator.key"),
+        "CHAIN_RPC_URL": f"http://127.0.0.1:{free_port()}",
+        "HOME": str(var),
+    }
+    python = sys.executable
+    root_env = {**env, "VAR_DIR": str(tmp_path / "root-var")}  # the operator's own folder
+    for argv in (["migrate"], ["create_archive_key"]):
+        done = subprocess.run(
+            [python, "manage.py", *argv], cwd=PROJECT, env=root_env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    (keys / "operator.key").write_text("0x" + "11" * 32)
+    for secret in keys.iterdir():
+        secret.chmod(0o600)
+        refused = subprocess.run([*AS_NOBODY, "cat", str(secret)], capture_output=True, check=False)
+        assert refused.returncode != 0, f"{secret} is readable by nobody"
+
+    port = free_port()
+    web = spawn(
+        [*AS_NOBODY, python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        log=tmp_path / "web.log",
+        env=env,
+        cwd=PROJECT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return requests.get(f"{base}/", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        try:
+            wait_until(up, timeout_s=60, what="the web process running as nobody")
+        except TimeoutError:
+            raise AssertionError((tmp_path / "web.log").read_text()[-3000:]) from None
+        for path in ("/", "/datasets/", "/accounts/register/", "/api/v1/datasets"):
+            assert requests.get(f"{base}{path}", timeout=10).status_code == 200, path
+        archive = requests.get(f"{base}/api/v1/archive-key", timeout=10)
+        assert archive.status_code == 200 and archive.json()["public_key"]
+    finally:
+        stop(web)
+    log = (tmp_path / "web.log").read_text(errors="replace")
+    shutil.rmtree(tmp_path, ignore_errors=True)
+    assert "Traceback" not in log, log[-3000:]
