@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -89,7 +92,16 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """Generic on purpose: an error page never shows what failed inside (RELIABILITY 7)."""
+    """Generic on purpose: an error page never shows what failed inside (RELIABILITY 7).
+
+    The database going away (a restart, a failover) is not our bug and passes: it answers
+    503 in plain words, rendered without touching the database, and the next request
+    reconnects (CONN_HEALTH_CHECKS)."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        message = "The database is not answering right now; try again in a moment."
+        if request.path.startswith("/api/"):
+            return json_error_response(request, 503, "service_unavailable", message)
+        return render(request, "errors/unavailable.html", {"message": message}, status=503)
     if request.path.startswith("/api/"):
         return json_error_response(
             request, 500, "server_error", "Something went wrong on our side; it was logged."

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from marketplace.models import Role, User
 from tests.factories import UserFactory
 from tests.support.processes import AnvilNode, RedisServer
+from tests.support.stack import LiveStack, running_stack
 
 
 @pytest.fixture(autouse=True)
@@ -72,3 +73,10 @@ def anvil_node(tmp_path: Path) -> Iterator[AnvilNode]:
     node.start()
     yield node
     node.stop()
+
+
+@pytest.fixture
+def live_stack(tmp_path: Path) -> Iterator[LiveStack]:
+    """The whole system as `make run` starts it, on PostgreSQL and a private Redis."""
+    with running_stack(tmp_path) as live:
+        yield live

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,8 @@ FEE_BPS = 250
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[LiveStack]:
-    live = LiveStack(tmp_path)
-    try:
-        live.start()
-        yield live
-    finally:
-        live.stop()
+def stack(live_stack: LiveStack) -> LiveStack:
+    return live_stack
 
 
 def send(w3: Web3, account: LocalAccount, to: str, data: str) -> Any:

@@ -18,7 +18,7 @@ from ledger.artifacts import load_artifact
 from ledger.localchain import anvil_accounts
 from tests.acceptance.test_marketplace_flow import send
 from tests.genomics import samples
-from tests.support.stack import ApiUser, LiveStack
+from tests.support.stack import ApiUser, LiveStack, running_stack
 
 pytestmark = pytest.mark.integration
 OUTAGE_S = 30
@@ -28,12 +28,8 @@ OUTAGE_S = 30
 def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveStack]:
     monkeypatch.setenv("RECONCILE_AFTER_S", "3")
     monkeypatch.setenv("RECONCILE_INTERVAL_S", "1")
-    live = LiveStack(tmp_path)
-    try:
-        live.start()
+    with running_stack(tmp_path) as live:
         yield live
-    finally:
-        live.stop()
 
 
 def test_a_broker_outage_loses_nothing_and_reads_go_on(stack: LiveStack, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,13 +23,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[LiveStack]:
-    live = LiveStack(tmp_path)
-    try:
-        live.start()
-        yield live
-    finally:
-        live.stop()
+def stack(live_stack: LiveStack) -> LiveStack:
+    return live_stack
 
 
 def test_a_payment_reorged_away_after_its_grant_loses_the_grant(

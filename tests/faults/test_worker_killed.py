@@ -9,7 +9,6 @@ import hashlib
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -23,13 +22,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[LiveStack]:
-    live = LiveStack(tmp_path)
-    try:
-        live.start()
-        yield live
-    finally:
-        live.stop()
+def stack(live_stack: LiveStack) -> LiveStack:
+    return live_stack
 
 
 def pool_processes(stack: LiveStack) -> list[int]:

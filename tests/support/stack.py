@@ -14,8 +14,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,5 +240,12 @@ class ApiUser:
         return seen["body"]
 
 
-def elapsed(since: float) -> float:
-    return time.monotonic() - since
+@contextmanager
+def running_stack(tmp: Path) -> Iterator[LiveStack]:
+    """A started live stack, stopped (and its database dropped) however the test ends."""
+    live = LiveStack(tmp)
+    try:
+        live.start()
+        yield live
+    finally:
+        live.stop()
