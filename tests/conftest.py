@@ -77,6 +77,15 @@ def anvil_node(tmp_path: Path) -> Iterator[AnvilNode]:
 
 @pytest.fixture
 def live_stack(tmp_path: Path) -> Iterator[LiveStack]:
-    """The whole system as `make run` starts it, on PostgreSQL and a private Redis."""
+    """The whole system as `make run` starts it, on PostgreSQL and a private Redis, for a
+    test that changes it (its chain, its services)."""
     with running_stack(tmp_path) as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    """One live system for the tests that only add their own users and data to it (each
+    start costs seconds): the acceptance flow, the browser journeys, a killed worker."""
+    with running_stack(tmp_path_factory.mktemp("shared-stack")) as live:
         yield live

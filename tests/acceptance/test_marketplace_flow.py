@@ -29,8 +29,8 @@ FEE_BPS = 250
 
 
 @pytest.fixture
-def stack(live_stack: LiveStack) -> LiveStack:
-    return live_stack
+def stack(shared_stack: LiveStack) -> LiveStack:
+    return shared_stack
 
 
 def send(w3: Web3, account: LocalAccount, to: str, data: str) -> Any:

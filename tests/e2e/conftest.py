@@ -29,13 +29,8 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
 @pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    stack = LiveStack(tmp_path_factory.mktemp("e2e-stack"))
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.stop()
+def live(shared_stack: LiveStack) -> LiveStack:
+    return shared_stack
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def stack(live_stack: LiveStack) -> LiveStack:
-    return live_stack
+def stack(shared_stack: LiveStack) -> LiveStack:
+    return shared_stack
 
 
 def pool_processes(stack: LiveStack) -> list[int]:
@@ -68,11 +68,20 @@ def test_an_ingest_survives_its_worker_being_killed(stack: LiveStack, tmp_path: 
                 "SELECT storage_name FROM genomics_payloadpart WHERE file_id = %s", [file_id]
             )
         }
-        files = db.execute("SELECT count(*) FROM genomics_genomicfile").fetchone()
+        row = db.execute(
+            "SELECT payload_key FROM genomics_genomicfile WHERE id = %s", [file_id]
+        ).fetchone()
+        assert row is not None
+        payload_key = str(row[0])
+        files = db.execute(
+            "SELECT count(*) FROM genomics_genomicfile f JOIN accounts_user u "
+            "ON u.id = f.owner_id WHERE u.username = 'killed-donor'"
+        ).fetchone()
     assert files == (1,)
+    root = stack.tmp / "var" / "storage"
     stored = {
-        str(p.relative_to(stack.tmp / "var" / "storage"))
-        for p in (stack.tmp / "var" / "storage").rglob("*")
-        if p.is_file()
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and payload_key in str(p.relative_to(root))
     }
     assert stored == parts  # no orphan payload, nothing missing
