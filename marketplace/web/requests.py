@@ -172,12 +172,11 @@ def request_status(request: HttpRequest, request_id: str) -> HttpResponse:
     """The live part of the page (state, timeline, downloads), for htmx polling."""
     found = request_get(viewer=_user(request), request_id=request_id)
     response = render(request, "marketplace/requests/_status.html", _detail_context(request, found))
-    # The voucher arrived while the researcher watched: reload for the payment panel.
-    if (
-        found.state == AccessRequest.State.PAYABLE
-        and request.GET.get("shown") != found.state
-        and found.researcher_id == _user(request).pk
-    ):
+    # The state moved on while the page was open (the voucher arrived, the payment was
+    # confirmed, access was granted): reload it whole, so the forms and the payment panel
+    # around this part match the new state.
+    shown = request.GET.get("shown")
+    if shown and shown != found.state:
         response["HX-Refresh"] = "true"
     return response
 

@@ -341,3 +341,14 @@ def test_an_open_redirect_is_refused_after_the_second_factor(world) -> None:
         "/accounts/second-factor/", {"token": f"{code:06d}", "next": "https://evil.example/"}
     )
     assert passed["Location"] == "/"
+
+
+def test_the_live_status_asks_for_a_reload_when_the_state_moved_on(world) -> None:
+    client = logged_in(world["users"]["researcher"])
+    url = f"/requests/{world['request'].pk}/status"
+    same = client.get(url, {"shown": "submitted"})
+    assert same.status_code == 200 and "HX-Refresh" not in same
+    AccessRequest.objects.filter(pk=world["request"].pk).update(state="approved")
+    moved = client.get(url, {"shown": "submitted"})
+    assert moved["HX-Refresh"] == "true"
+    assert 'hx-get="/requests/' in moved.content.decode()  # still polling while approved
