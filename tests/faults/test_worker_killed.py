@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import time
 from pathlib import Path
 
 import psycopg
@@ -48,9 +47,7 @@ def test_an_ingest_survives_its_worker_being_killed(stack: LiveStack, tmp_path: 
     killed = pool_processes(stack)
     assert killed, "no worker pool process found"
     for pid in killed:
-        os.kill(pid, signal.SIGKILL)
-    time.sleep(1)
-    assert set(pool_processes(stack)).isdisjoint(killed) or not pool_processes(stack)
+        os.kill(pid, signal.SIGKILL)  # cannot be caught: the task dies where it stands
 
     ready = donor.wait_for(
         path,
