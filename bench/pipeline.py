@@ -147,17 +147,7 @@ def run(stack: LiveStack, count: int, rate: float) -> None:
     requests = []
     for index in range(count):
         person = people[index % RESEARCHERS]
-        created = person.json(
-            "POST",
-            "/api/v1/access-requests",
-            expect=201,
-            json={
-                "dataset": dataset["id"],
-                "purpose_codes": ["DUO:0000042"],
-                "statement": "Benchmark.",
-                "accept_terms": True,
-            },
-        )
+        created = person.request_access(dataset["id"], statement="Benchmark.")
         requests.append((person, wallets[index % RESEARCHERS], created["id"]))
     vouchers = {}
     for person, _, request_id in requests:

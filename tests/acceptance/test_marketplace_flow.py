@@ -12,16 +12,14 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from ledger.artifacts import load_artifact
 from ledger.localchain import anvil_accounts
 from tests.genomics import samples
-from tests.support.stack import ApiUser, LiveStack
+from tests.support.stack import ApiUser, LiveStack, pay_voucher
 
 pytestmark = pytest.mark.integration
 PRICE = 40 * 10**18
@@ -31,25 +29,6 @@ FEE_BPS = 250
 @pytest.fixture
 def stack(shared_stack: LiveStack) -> LiveStack:
     return shared_stack
-
-
-def send(w3: Web3, account: LocalAccount, to: str, data: str) -> Any:
-    tx = {
-        "from": account.address,
-        "to": Web3.to_checksum_address(to),
-        "data": data,
-        "nonce": w3.eth.get_transaction_count(account.address),
-        "gas": 400_000,
-        "maxFeePerGas": w3.eth.gas_price * 2 + 10**9,
-        "maxPriorityFeePerGas": 10**9,
-        "chainId": w3.eth.chain_id,
-    }
-    signed = account.sign_transaction(tx)  # type: ignore[arg-type]
-    receipt = w3.eth.wait_for_transaction_receipt(
-        w3.eth.send_raw_transaction(signed.raw_transaction)
-    )
-    assert receipt["status"] == 1, receipt
-    return receipt
 
 
 def keygen(tmp: Path) -> tuple[Path, Path]:
@@ -74,27 +53,15 @@ def test_upload_list_request_approve_pay_grant_download_settle(
     # The donor uploads a VCF through tus; the worker ingests it.
     donor = ApiUser.register(base, "acceptance-donor", "donor")
     vcf = samples.write_variants(tmp_path / "donor.vcf", "w", records=3000).read_bytes()
-    file_id = donor.upload(vcf, "donor.vcf")
-    ready = donor.wait_for(
-        f"/api/v1/files/{file_id}",
-        lambda f: f["state"] in ("ready", "failed"),
-        what="the worker to ingest the VCF",
-    )
-    assert ready["state"] == "ready", ready
+    file_id = donor.upload_ready(vcf, "donor.vcf")
+    ready = donor.json("GET", f"/api/v1/files/{file_id}")
     donor.link_wallet(donor_wallet)
-    dataset = donor.json(
-        "POST",
-        "/api/v1/datasets",
-        expect=201,
-        json={
-            "title": "Acceptance genome",
-            "description": "One donor's variants.",
-            "files": [file_id],
-            "duo_codes": ["DUO:0000042"],
-            "price": str(PRICE),
-            "access_days": 30,
-            "review": "committee",
-        },
+    dataset = donor.list_dataset(
+        file_id,
+        title="Acceptance genome",
+        description="One donor's variants.",
+        price=PRICE,
+        review="committee",
     )
 
     # The researcher registers a key from crypt4gh-keygen and links a wallet with SIWE.
@@ -102,17 +69,7 @@ def test_upload_list_request_approve_pay_grant_download_settle(
     secret, public = keygen(tmp_path)
     researcher.json("PUT", "/api/v1/me/crypt4gh-key", json={"public_key": public.read_text()})
     researcher.link_wallet(researcher_wallet)
-    created = researcher.json(
-        "POST",
-        "/api/v1/access-requests",
-        expect=201,
-        json={
-            "dataset": dataset["id"],
-            "purpose_codes": ["DUO:0000042"],
-            "statement": "Population allele frequencies.",
-            "accept_terms": True,
-        },
-    )
+    created = researcher.request_access(dataset["id"], statement="Population allele frequencies.")
     assert created["state"] == "submitted" and created["duo_match"]["fits"], created
     request_path = f"/api/v1/access-requests/{created['id']}"
 
@@ -130,13 +87,7 @@ def test_upload_list_request_approve_pay_grant_download_settle(
         address=Web3.to_checksum_address(voucher["token"]), abi=load_artifact("GeneToken")["abi"]
     )
     donor_before = token.functions.balanceOf(donor_wallet.address).call()
-    send(
-        w3,
-        researcher_wallet,
-        voucher["token"],
-        token.encode_abi("approve", args=[Web3.to_checksum_address(voucher["market"]), PRICE]),
-    )
-    send(w3, researcher_wallet, voucher["call"]["to"], voucher["call"]["data"])
+    pay_voucher(w3, researcher_wallet, voucher)
 
     granted = researcher.wait_for(
         request_path,

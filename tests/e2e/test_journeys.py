@@ -56,22 +56,15 @@ def listed_dataset(
     journey starts from."""
     donor = ApiUser.register(live.base, name, "donor")
     vcf = samples.write_variants(tmp / f"{name}.vcf", "w", records=1500).read_bytes()
-    file_id = donor.upload(vcf, f"{name}.vcf")
-    donor.wait_for(f"/api/v1/files/{file_id}", lambda f: f["state"] == "ready", what="ingest")
+    file_id = donor.upload_ready(vcf, f"{name}.vcf")
     donor.link_wallet(anvil_accounts()[wallet])
-    dataset = donor.json(
-        "POST",
-        "/api/v1/datasets",
-        expect=201,
-        json={
-            "title": f"{name} hypertension cohort",
-            "description": "Blood pressure study, variants on GRCh38.",
-            "files": [file_id],
-            "duo_codes": ["DUO:0000006"],
-            "price": str(12 * 10**18),
-            "access_days": 30,
-            "review": review,
-        },
+    dataset = donor.list_dataset(
+        file_id,
+        title=f"{name} hypertension cohort",
+        description="Blood pressure study, variants on GRCh38.",
+        duo_codes=("DUO:0000006",),
+        price=12 * 10**18,
+        review=review,
     )
     return dataset, vcf
 
@@ -161,16 +154,8 @@ def test_reviewer_passes_totp_and_approves_with_a_reason(
         live, tmp_path, name="e2e-review-donor", review="committee", wallet=5
     )
     researcher = ApiUser.register(base, "e2e-review-researcher", "researcher")
-    created = researcher.json(
-        "POST",
-        "/api/v1/access-requests",
-        expect=201,
-        json={
-            "dataset": dataset["id"],
-            "purpose_codes": ["DUO:0000006"],
-            "statement": "Genetics of hypertension in adults.",
-            "accept_terms": True,
-        },
+    created = researcher.request_access(
+        dataset["id"], purpose="DUO:0000006", statement="Genetics of hypertension in adults."
     )
 
     page.goto(f"{base}/accounts/login/?next=/review/")

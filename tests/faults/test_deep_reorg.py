@@ -5,8 +5,6 @@ payment again, admins are told, and the researcher's tokens are back."""
 
 from __future__ import annotations
 
-import base64
-import os
 from pathlib import Path
 
 import pytest
@@ -14,10 +12,8 @@ from web3 import Web3
 
 from ledger.artifacts import load_artifact
 from ledger.localchain import anvil_accounts
-from tests.acceptance.test_marketplace_flow import send
-from tests.genomics import samples
 from tests.support.processes import wait_until
-from tests.support.stack import ApiUser, LiveStack
+from tests.support.stack import ApiUser, LiveStack, auto_listing_and_researcher, pay_voucher
 
 pytestmark = pytest.mark.integration
 
@@ -31,42 +27,10 @@ def test_a_payment_reorged_away_after_its_grant_loses_the_grant(
     stack: LiveStack, tmp_path: Path
 ) -> None:
     base, accounts = stack.base, anvil_accounts()
-    donor = ApiUser.register(base, "reorg-donor", "donor")
-    vcf = samples.write_variants(tmp_path / "r.vcf", "w", records=300).read_bytes()
-    file_id = donor.upload(vcf, "r.vcf")
-    donor.wait_for(f"/api/v1/files/{file_id}", lambda f: f["state"] == "ready", what="ingest")
-    donor.link_wallet(accounts[4])
-    dataset = donor.json(
-        "POST",
-        "/api/v1/datasets",
-        expect=201,
-        json={
-            "title": "Reorg cohort",
-            "files": [file_id],
-            "duo_codes": ["DUO:0000042"],
-            "price": str(10**18),
-            "access_days": 30,
-            "review": "auto",
-        },
+    dataset, researcher, _ = auto_listing_and_researcher(
+        base, tmp_path, prefix="reorg", donor_wallet=accounts[4], researcher_wallet=accounts[3]
     )
-    researcher = ApiUser.register(base, "reorg-researcher", "researcher")
-    researcher.json(
-        "PUT",
-        "/api/v1/me/crypt4gh-key",
-        json={"public_key": base64.b64encode(os.urandom(32)).decode()},
-    )
-    researcher.link_wallet(accounts[3])
-    created = researcher.json(
-        "POST",
-        "/api/v1/access-requests",
-        expect=201,
-        json={
-            "dataset": dataset["id"],
-            "purpose_codes": ["DUO:0000042"],
-            "statement": "s",
-            "accept_terms": True,
-        },
-    )
+    created = researcher.request_access(dataset["id"])
     path = f"/api/v1/access-requests/{created['id']}"
     voucher = researcher.wait_for(path, lambda r: r["state"] == "payable", what="voucher")[
         "voucher"
@@ -76,13 +40,7 @@ def test_a_payment_reorged_away_after_its_grant_loses_the_grant(
         address=Web3.to_checksum_address(voucher["token"]), abi=load_artifact("GeneToken")["abi"]
     )
     before = token.functions.balanceOf(accounts[3].address).call()
-    send(
-        w3,
-        accounts[3],
-        voucher["token"],
-        token.encode_abi("approve", args=[Web3.to_checksum_address(voucher["market"]), 10**18]),
-    )
-    paid = send(w3, accounts[3], voucher["call"]["to"], voucher["call"]["data"])
+    paid = pay_voucher(w3, accounts[3], voucher)
     granted = researcher.wait_for(
         path, lambda r: r["state"] in ("granted", "settled"), what="the grant"
     )

@@ -26,6 +26,7 @@ import psycopg
 import requests
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
 
 from tests.support.processes import RedisServer, free_port, wait_until
 
@@ -213,6 +214,57 @@ class ApiUser:
             assert sent.status_code == 204, sent.text
         return location.rstrip("/").rsplit("/", 1)[1]
 
+    def upload_ready(self, data: bytes, filename: str) -> str:
+        """Upload through tus and wait for the worker's ingest; returns the file id."""
+        file_id = self.upload(data, filename)
+        ready = self.wait_for(
+            f"/api/v1/files/{file_id}",
+            lambda f: f["state"] in ("ready", "failed"),
+            what="the worker to ingest the upload",
+        )
+        assert ready["state"] == "ready", ready
+        return file_id
+
+    def list_dataset(
+        self,
+        file_id: str,
+        *,
+        title: str,
+        review: str,
+        price: int,
+        description: str = "",
+        duo_codes: tuple[str, ...] = ("DUO:0000042",),
+    ) -> Any:
+        return self.json(
+            "POST",
+            "/api/v1/datasets",
+            expect=201,
+            json={
+                "title": title,
+                "description": description,
+                "files": [file_id],
+                "duo_codes": list(duo_codes),
+                "price": str(price),
+                "access_days": 30,
+                "review": review,
+            },
+        )
+
+    def request_access(
+        self, dataset_id: str, *, purpose: str = "DUO:0000042", statement: str = "Research."
+    ) -> Any:
+        return self.json(
+            "POST",
+            "/api/v1/access-requests",
+            expect=201,
+            json={
+                "dataset": dataset_id,
+                "purpose_codes": [purpose],
+                "statement": statement,
+                "accept_terms": True,
+            },
+        )
+
     def link_wallet(self, account: LocalAccount) -> None:
         """Sign-In with Ethereum: the challenge signed by the wallet, as a browser wallet would."""
         message = self.json(
@@ -238,6 +290,71 @@ class ApiUser:
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}; last seen: {json.dumps(seen.get('body'))[:2000]}") from None
         return seen["body"]
+
+
+def auto_listing_and_researcher(
+    base: str,
+    tmp: Path,
+    *,
+    prefix: str,
+    donor_wallet: LocalAccount,
+    researcher_wallet: LocalAccount,
+    records: int = 300,
+) -> tuple[Any, ApiUser, bytes]:
+    """A donor's VCF listed with automatic review at 1 GENE, and a researcher with a key
+    and a linked wallet: where a fault test's pipeline starts. Returns (dataset,
+    researcher, the VCF's bytes)."""
+    import base64
+    import os
+
+    from tests.genomics import samples
+
+    donor = ApiUser.register(base, f"{prefix}-donor", "donor")
+    vcf = samples.write_variants(tmp / f"{prefix}.vcf", "w", records=records).read_bytes()
+    file_id = donor.upload_ready(vcf, f"{prefix}.vcf")
+    donor.link_wallet(donor_wallet)
+    dataset = donor.list_dataset(file_id, title=f"{prefix} cohort", review="auto", price=10**18)
+    researcher = ApiUser.register(base, f"{prefix}-researcher", "researcher")
+    researcher.json(
+        "PUT",
+        "/api/v1/me/crypt4gh-key",
+        json={"public_key": base64.b64encode(os.urandom(32)).decode()},
+    )
+    researcher.link_wallet(researcher_wallet)
+    return dataset, researcher, vcf
+
+
+def send_transaction(w3: Web3, account: LocalAccount, to: str, data: str) -> Any:
+    """Sign and send a call from `account`, as its own wallet would; the mined receipt."""
+    tx = {
+        "from": account.address,
+        "to": Web3.to_checksum_address(to),
+        "data": data,
+        "nonce": w3.eth.get_transaction_count(account.address),
+        "gas": 400_000,
+        "maxFeePerGas": w3.eth.gas_price * 2 + 10**9,
+        "maxPriorityFeePerGas": 10**9,
+        "chainId": w3.eth.chain_id,
+    }
+    signed = account.sign_transaction(tx)  # type: ignore[arg-type]
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(signed.raw_transaction)
+    )
+    assert receipt["status"] == 1, receipt
+    return receipt
+
+
+def pay_voucher(w3: Web3, account: LocalAccount, voucher: dict[str, Any]) -> Any:
+    """Approve the voucher's amount, then send exactly its `call`; the payment's receipt."""
+    from ledger.artifacts import load_artifact
+
+    token = w3.eth.contract(
+        address=Web3.to_checksum_address(voucher["token"]), abi=load_artifact("GeneToken")["abi"]
+    )
+    market = Web3.to_checksum_address(voucher["market"])
+    approve = token.encode_abi("approve", args=[market, int(voucher["amount"])])
+    send_transaction(w3, account, voucher["token"], approve)
+    return send_transaction(w3, account, voucher["call"]["to"], voucher["call"]["data"])
 
 
 @contextmanager
