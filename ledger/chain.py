@@ -14,10 +14,16 @@ from web3 import Web3
 from web3.providers.rpc import HTTPProvider
 from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, ExceptionRetryConfiguration
 
+# What web3's HTTP provider raises when the node is down or does not answer in time.
+UNREACHABLE: tuple[type[Exception], ...] = (
+    ConnectionError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+)
 # Reads are retried on connection errors and timeouts; sending a raw transaction is not
 # (a retried send can broadcast twice: the sender re-broadcasts the stored bytes itself).
 RETRIES = ExceptionRetryConfiguration(
-    errors=(ConnectionError, requests.exceptions.ConnectionError, requests.exceptions.Timeout),
+    errors=UNREACHABLE,
     retries=2,
     backoff_factor=0.1,
     method_allowlist=[m for m in REQUEST_RETRY_ALLOWLIST if m != "eth_sendRawTransaction"],

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from core.errors import ServiceUnavailable
+from ledger import chain
 from ledger.services.indexer import indexer_run
 from ledger.services.sender import operator_transactions_poll
 
 logger = logging.getLogger(__name__)
+
+
+class ChainTask(Task):
+    """A task that sends an operator transaction: while the chain node is unreachable it
+    tries again, backing off to a minute (each step is idempotent); after that the
+    reconciler (marketplace/services/reconcile.py) sends it again."""
+
+    autoretry_for = chain.UNREACHABLE
+    retry_backoff = True
+    retry_backoff_max = 60
+    max_retries = 12
 
 
 @shared_task(name="ledger.tasks.index_chain", ignore_result=True)
@@ -19,6 +31,9 @@ def index_chain() -> None:
         run = indexer_run()
     except ServiceUnavailable as exc:  # not deployed yet: nothing to index
         logger.debug("%s", exc)
+        return
+    except chain.UNREACHABLE as exc:  # the next run starts from the same checkpoint
+        logger.warning("chain node unreachable, indexing waits: %s", type(exc).__name__)
         return
     if run.applied or run.reverted:
         logger.info(
@@ -31,4 +46,7 @@ def index_chain() -> None:
 
 @shared_task(name="ledger.tasks.poll_operator_transactions", ignore_result=True)
 def poll_operator_transactions() -> None:
-    operator_transactions_poll()
+    try:
+        operator_transactions_poll()
+    except chain.UNREACHABLE as exc:  # nothing changes in the database: the next poll redoes it
+        logger.warning("chain node unreachable, operator transactions wait: %s", type(exc).__name__)

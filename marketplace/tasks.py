@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
+import logging
 
 from celery import shared_task
 
 from core.errors import ServiceUnavailable
+from ledger import chain
+from ledger.tasks import ChainTask
 from marketplace.services.anchoring import anchors_create
 from marketplace.services.settlement import (
     request_grant,
@@ -16,23 +18,25 @@ from marketplace.services.settlement import (
     requests_lapse_and_expire,
 )
 
+logger = logging.getLogger(__name__)
+
 
 @shared_task(name="marketplace.tasks.sign_voucher", ignore_result=True)
 def sign_voucher(request_id: str) -> None:
     request_sign_voucher(request_id=request_id)
 
 
-@shared_task(name="marketplace.tasks.grant_access", ignore_result=True)
+@shared_task(name="marketplace.tasks.grant_access", ignore_result=True, base=ChainTask)
 def grant_access(request_id: str) -> None:
     request_grant(request_id=request_id)
 
 
-@shared_task(name="marketplace.tasks.release_access", ignore_result=True)
+@shared_task(name="marketplace.tasks.release_access", ignore_result=True, base=ChainTask)
 def release_access(request_id: str) -> None:
     request_release(request_id=request_id)
 
 
-@shared_task(name="marketplace.tasks.refund_access", ignore_result=True)
+@shared_task(name="marketplace.tasks.refund_access", ignore_result=True, base=ChainTask)
 def refund_access(request_id: str) -> None:
     request_refund(request_id=request_id)
 
@@ -53,5 +57,9 @@ def reconcile() -> None:
 
 @shared_task(name="marketplace.tasks.anchor", ignore_result=True)
 def anchor() -> None:
-    with contextlib.suppress(ServiceUnavailable):  # contracts not deployed yet
+    try:
         anchors_create()
+    except ServiceUnavailable:  # contracts not deployed yet
+        return
+    except chain.UNREACHABLE as exc:  # the anchors wait in the database for the next run
+        logger.warning("chain node unreachable, anchoring waits: %s", type(exc).__name__)

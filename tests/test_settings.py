@@ -76,6 +76,19 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> Non
     assert "SECRET_KEY must be set" in result.stderr
 
 
+def test_production_refuses_failpoints(tmp_path: Path) -> None:
+    """Failpoints pause workers for fault tests; a production worker must never have one."""
+    result = run_python(
+        "import django; django.setup()",
+        settings_module="config.settings.production",
+        tmp_path=tmp_path,
+        FAILPOINTS="grant.headers_written",
+        **production_env(tmp_path),
+    )
+    assert result.returncode != 0
+    assert "FAILPOINTS (grant.headers_written)" in result.stderr
+
+
 PRINT = (
     "import django; django.setup(); from django.conf import settings as s; "
     "print(s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.SECRET_KEY[:4])"

@@ -282,6 +282,8 @@ INDEXER_INTERVAL_S = env.float("INDEXER_INTERVAL_S", default=2.0)
 SENDER_STUCK_AFTER_S = env.float("SENDER_STUCK_AFTER_S", default=60.0)
 SENDER_FEE_BUMP_PERCENT = env.int("SENDER_FEE_BUMP_PERCENT", default=15)
 SENDER_POLL_INTERVAL_S = env.float("SENDER_POLL_INTERVAL_S", default=2.0)
+# Mined operator transactions are checked for a lost block this many blocks deep.
+SENDER_RECHECK_BLOCKS = env.int("SENDER_RECHECK_BLOCKS", default=64)
 # Worker-only key material is never in settings: only where to find it (core.worker_secrets).
 # OPERATOR_PRIVATE_KEY, if used instead of a file, is read from the worker's own environment.
 OPERATOR_KEY_FILE = env.str("OPERATOR_KEY_FILE", default="")
@@ -324,6 +326,11 @@ CELERY_BEAT_SCHEDULE.update(
 CHAIN_ID = env.int("CHAIN_ID", default=0) or None
 # The domain Sign-In with Ethereum messages name; the request's host when empty.
 SIWE_DOMAIN = env.str("SIWE_DOMAIN", default="")
+
+# --- Failpoints (core/failpoints.py): for fault tests only; empty in production ---------
+FAILPOINTS = frozenset(env.list("FAILPOINTS", default=[]))
+FAILPOINT_DIR = Path(env.str("FAILPOINT_DIR", default=str(VAR_DIR / "failpoints")))
+FAILPOINT_PAUSE_S = env.float("FAILPOINT_PAUSE_S", default=120.0)
 
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {

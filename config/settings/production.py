@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import BASE_DIR, LOG_LEVEL, SECRET_KEY, env, logging_config
+from config.settings.base import BASE_DIR, FAILPOINTS, LOG_LEVEL, SECRET_KEY, env, logging_config
 
 PROFILE = "production"
 DEBUG = False
@@ -17,6 +17,12 @@ if not SECRET_KEY or len(SECRET_KEY) < 50:
     raise ImproperlyConfigured(
         "SECRET_KEY must be set (50+ random characters) in production; generate one with "
         "`python -c 'import secrets; print(secrets.token_urlsafe(64))'`."
+    )
+
+if FAILPOINTS:
+    raise ImproperlyConfigured(
+        f"FAILPOINTS ({', '.join(sorted(FAILPOINTS))}) pause workers for fault tests; "
+        "unset it in production."
     )
 
 # HTTPS everywhere. Behind a TLS-terminating proxy, the proxy sets X-Forwarded-Proto.

@@ -22,6 +22,7 @@ from django.db import transaction
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import BlockNotFound
 
 from ledger import chain
 from ledger.models import ChainEvent, IndexedBlock, IndexerCheckpoint
@@ -63,6 +64,15 @@ def _block(w3: Web3, number: int) -> Any:
     return w3.eth.get_block(number)
 
 
+def _canonical_hash(w3: Web3, number: int) -> str | None:
+    """The hash of the canonical block `number`, or None when the chain is shorter (a node
+    restarted from an older state has lost the blocks above its head)."""
+    try:
+        return _hex(_block(w3, number)["hash"])
+    except BlockNotFound:
+        return None
+
+
 def _checkpoint(w3: Web3, chain_id: int, start_block: int) -> IndexerCheckpoint:
     existing = IndexerCheckpoint.objects.filter(chain_id=chain_id).first()
     if existing is not None:
@@ -79,7 +89,7 @@ def _common_ancestor(w3: Web3, chain_id: int, below: int, floor: int) -> tuple[i
     """The newest stored block at or below `below` whose hash is still canonical."""
     stored = IndexedBlock.objects.filter(chain_id=chain_id, number__lte=below).order_by("-number")
     for block in stored.iterator():
-        if _hex(_block(w3, block.number)["hash"]) == block.hash:
+        if _canonical_hash(w3, block.number) == block.hash:
             return block.number, block.hash
     origin = max(floor - 1, 0)
     return origin, _hex(_block(w3, origin)["hash"])
@@ -205,10 +215,10 @@ def indexer_run(*, max_ranges: int = 100) -> IndexerRun:
     confirmed = head - settings.CONFIRMATIONS
     checkpoint = _checkpoint(w3, chain_id, deployment.block_number)
     reverted = 0
-    if checkpoint.block_number > confirmed or (
-        checkpoint.block_number >= 0
-        and _hex(_block(w3, checkpoint.block_number)["hash"]) != checkpoint.block_hash
-    ):
+    # A checkpoint above `confirmed` whose block is still canonical (a node restarted from
+    # a slightly older state, CONFIRMATIONS raised) has nothing to take back: by the hash
+    # chain everything below it is canonical too. The indexer waits for the head instead.
+    if _canonical_hash(w3, checkpoint.block_number) != checkpoint.block_hash:
         reverted = _rewind(w3, chain_id, checkpoint, deployment.block_number)
     applied = 0
     for _ in range(max_ranges):

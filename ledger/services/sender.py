@@ -26,6 +26,7 @@ from eth_typing import HexStr
 from web3 import Web3
 from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
 
+from core.failpoints import failpoint
 from ledger import chain
 from ledger.models import OperatorNonce, OperatorTransaction
 from ledger.operator import operator_account
@@ -124,6 +125,7 @@ def operator_transaction_send(
     except IntegrityError:
         # A concurrent request for the same (action, key) committed first.
         return OperatorTransaction.objects.get(action=action, key=key)
+    failpoint(f"{action}.signed")  # stored and signed, not yet broadcast
     _broadcast(w3, tx)
     return tx
 
@@ -189,11 +191,43 @@ def _bump(w3: Web3, tx: OperatorTransaction) -> None:
     _broadcast(w3, tx)
 
 
+def _recheck_mined(w3: Web3) -> None:
+    """Send again what a reorg, or a node restarted from an older state, took back.
+
+    A transaction mined in a block that is no longer canonical has no receipt any more;
+    unless it goes out again, every later nonce of the operator waits behind the gap
+    forever. Its stored bytes are broadcast again, in nonce order; the ones mined within
+    the last SENDER_RECHECK_BLOCKS blocks are checked on each poll.
+    """
+    head = int(w3.eth.block_number)
+    recent = OperatorTransaction.objects.filter(
+        status__in=(Status.MINED, Status.FAILED),
+        receipt_block__gt=head - settings.SENDER_RECHECK_BLOCKS,
+    ).order_by("nonce")
+    for tx in recent:
+        if _receipt(w3, tx) is not None:
+            continue
+        logger.warning(
+            "%s was mined in block %s, which is gone: sending again", tx, tx.receipt_block
+        )
+        tx.status, tx.receipt_block, tx.receipt_status, tx.gas_used = (
+            Status.PENDING,
+            None,
+            None,
+            None,
+        )
+        tx.save(
+            update_fields=["status", "receipt_block", "receipt_status", "gas_used", "updated_at"]
+        )
+        _broadcast(w3, tx)
+
+
 def operator_transactions_poll() -> int:
     """Broadcast what is signed, record receipts, replace what is stuck. Returns mined count."""
     w3 = chain.web3()
     mined = 0
     stuck_before = timezone.now() - timedelta(seconds=settings.SENDER_STUCK_AFTER_S)
+    _recheck_mined(w3)
     for tx in OperatorTransaction.objects.filter(status=Status.SIGNED).order_by("nonce"):
         _broadcast(w3, tx)
     for tx in OperatorTransaction.objects.filter(status=Status.PENDING).order_by("nonce"):

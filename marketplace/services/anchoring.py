@@ -86,7 +86,9 @@ def anchors_create() -> list[Anchor]:
                     records=[digest for _, digest in datasets],
                 )
             )
-    for anchor in made:
+    # Every root without a confirmed transaction, not only the new ones: a send that met a
+    # dead chain node is made now (sending is idempotent per root).
+    for anchor in Anchor.objects.filter(tx_hash="").order_by("created_at"):
         _send(anchor)
     return made
 

@@ -28,6 +28,7 @@ from django.utils import timezone
 from web3 import Web3
 
 from core.errors import Conflict, NotFound, PermissionDenied
+from core.failpoints import failpoint
 from core.queue import enqueue
 from genomics.services.grants import grant_create
 from ledger import vouchers
@@ -146,7 +147,15 @@ def request_apply_payment(*, event: ChainEvent) -> AccessRequest | None:
 
 
 def request_grant(*, request_id: UUID | str) -> AccessRequest:
-    """paid -> granted: a header per file for the researcher's key; then release."""
+    """paid -> granted: a header per file for the researcher's key; then release. Run
+    again (a retry, a redelivery) on a granted request, it only makes sure of the release."""
+    request = _grant(request_id)
+    if request.state == State.GRANTED:
+        return request_release(request_id=request.pk)
+    return request
+
+
+def _grant(request_id: UUID | str) -> AccessRequest:
     with transaction.atomic():
         request = (
             AccessRequest.objects.select_for_update(of=("self",))
@@ -167,6 +176,7 @@ def request_grant(*, request_id: UUID | str) -> AccessRequest:
                     grant_create(file=stored, recipient_public_key=bytes(key or b""))
             except Conflict as exc:
                 problem = exc.message
+            failpoint("grant.headers_written")  # headers written, not yet committed
         if problem is not None:
             request.state = State.REFUNDING
             request.save(update_fields=["state", "updated_at"])
@@ -178,7 +188,7 @@ def request_grant(*, request_id: UUID | str) -> AccessRequest:
         request.expires_at = request.granted_at + timedelta(days=request.dataset.access_days)
         request.save(update_fields=["state", "granted_at", "expires_at", "updated_at"])
         _record(request, "grant", {"expires_at": request.expires_at.isoformat()})
-    return request_release(request_id=request.pk)
+    return request
 
 
 def request_release(*, request_id: UUID | str) -> AccessRequest:

@@ -6,15 +6,12 @@ idempotent."""
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from tests.genomics import samples
-from tests.support.processes import descendants
 from tests.support.stack import ApiUser, LiveStack
 
 pytestmark = pytest.mark.integration
@@ -23,14 +20,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def stack(shared_stack: LiveStack) -> LiveStack:
     return shared_stack
-
-
-def pool_processes(stack: LiveStack) -> list[int]:
-    """The worker's pool processes: children of the `celery worker` main process."""
-    assert stack.process is not None
-    tree = descendants(stack.process.pid)
-    mains = {pid for pid, _, cmd in tree if "celery" in cmd and " worker" in cmd}
-    return [pid for pid, parent, _ in tree if parent in mains]
 
 
 def test_an_ingest_survives_its_worker_being_killed(stack: LiveStack, tmp_path: Path) -> None:
@@ -44,10 +33,7 @@ def test_an_ingest_survives_its_worker_being_killed(stack: LiveStack, tmp_path: 
         what="the ingest to be under way",
         timeout_s=60,
     )
-    killed = pool_processes(stack)
-    assert killed, "no worker pool process found"
-    for pid in killed:
-        os.kill(pid, signal.SIGKILL)  # cannot be caught: the task dies where it stands
+    stack.kill_worker_pool()
 
     ready = donor.wait_for(
         path,

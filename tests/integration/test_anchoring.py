@@ -83,3 +83,20 @@ def test_verify_audit_notices_an_anchor_that_no_longer_matches(operator_key: Mar
         )
     with pytest.raises(CommandError, match="no longer match"):
         call_command("verify_audit", stdout=io.StringIO())
+
+
+def test_a_root_whose_send_met_a_dead_node_is_sent_by_the_next_run(
+    operator_key: MarketEnv, settings
+) -> None:
+    from ledger import chain
+
+    audit_append(action="test.event", data={"i": 1})
+    settings.CHAIN_RPC_URL = "http://127.0.0.1:9"  # nothing listens: the node is down
+    with pytest.raises(chain.UNREACHABLE):
+        anchors_create()
+    waiting = Anchor.objects.get()
+    assert waiting.tx_hash == ""
+    settings.CHAIN_RPC_URL = operator_key.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+    assert anchor_and_confirm(operator_key) == []  # nothing new, but the waiting root is sent
+    waiting.refresh_from_db()
+    assert waiting.tx_hash

@@ -307,3 +307,29 @@ def test_a_worker_lost_between_grant_and_release_is_caught_up_once(
     mine(env)
     indexer_run()
     assert flow.request().state == "settled"
+
+
+def test_a_grant_whose_release_meets_a_dead_node_retries_until_it_is_sent(
+    flow, operator_key: MarketEnv, monkeypatch
+) -> None:
+    """The grant commits but the node does not answer the release: the task tries again
+    (ChainTask) and the retry, finding the request granted, sends the release once."""
+    import requests
+
+    from ledger.models import OperatorTransaction
+    from marketplace.services import settlement
+
+    real_send = settlement.operator_transaction_send
+    failures = []
+
+    def node_down_twice(**kwargs):
+        if len(failures) < 2:
+            failures.append(kwargs["action"])
+            raise requests.exceptions.ConnectionError("connection refused")
+        return real_send(**kwargs)
+
+    monkeypatch.setattr(settlement, "operator_transaction_send", node_down_twice)
+    flow.pay()
+    assert failures == ["release", "release"]
+    assert flow.request().state == "granted"
+    assert OperatorTransaction.objects.filter(action="release").count() == 1

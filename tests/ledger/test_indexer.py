@@ -120,3 +120,23 @@ def test_release_refund_and_anchor_events_are_decoded(operator_key: MarketEnv, h
     assert names == ["Paid", "Paid", "Released", "Refunded", "Anchored"]
     anchored = ChainEvent.objects.get(name="Anchored")
     assert anchored.args["kind"] == "2" and anchored.request_id == ""
+
+
+def test_a_chain_shorter_than_the_checkpoint_rewinds_instead_of_failing(
+    chain_db: MarketEnv, heard
+) -> None:
+    """A node restarted from an older saved state has lost the blocks above its head,
+    the checkpoint's block among them: the stored blocks beyond the head are not
+    canonical, and the indexer rewinds below them."""
+    w3 = chain_db.w3
+    saved = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    lost = paid(chain_db)
+    mine(chain_db, 3)
+    indexer_run()
+    assert heard["applied"] == [lost]
+    w3.provider.make_request("evm_revert", [saved])  # type: ignore[arg-type]
+    assert IndexerCheckpoint.objects.get().block_number > int(w3.eth.block_number)
+    run = indexer_run()
+    assert run.reverted == 1 and heard["reverted"] == [lost]
+    assert ChainEvent.objects.count() == 0
+    assert IndexerCheckpoint.objects.get().block_number <= int(w3.eth.block_number)

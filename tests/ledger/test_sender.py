@@ -145,3 +145,24 @@ def test_the_web_process_cannot_load_the_operator_key(chain_db: MarketEnv, monke
         operator_account()
     with pytest.raises(NotInWorker):
         anchor("from-the-web")
+
+
+@pytest.mark.django_db
+def test_a_transaction_whose_block_is_lost_is_sent_again(operator_key: MarketEnv) -> None:
+    """A node restarted from an older state (here: evm_revert) loses a mined transaction:
+    the sender notices its receipt is gone and sends the same bytes again, so the next
+    nonce is not stuck behind a gap."""
+    w3 = operator_key.w3
+    saved = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    lost = anchor("root-lost")
+    assert operator_transactions_poll() == 1
+    lost.refresh_from_db()
+    assert lost.status == Status.MINED
+    w3.provider.make_request("evm_revert", [saved])  # type: ignore[arg-type]
+    following = anchor("root-after")  # its nonce comes after the lost one's
+    assert following.nonce == lost.nonce + 1
+    assert operator_transactions_poll() == 2
+    for tx in (lost, following):
+        tx.refresh_from_db()
+        assert tx.status == Status.MINED and tx.receipt_status == 1
+        assert w3.eth.get_transaction_receipt(HexStr(tx.tx_hash))["status"] == 1

@@ -100,14 +100,26 @@ class RedisServer:
 
 
 class AnvilNode:
-    """A private anvil on a free port (binary pinned in package.json)."""
+    """A private anvil on a free port (binary pinned in package.json).
 
-    def __init__(self, tmp: Path, *, block_time_s: float | None = None) -> None:
+    With `state_path`, anvil saves its chain there when stopped (SIGTERM) and loads it
+    when started again; `crash` (SIGKILL) saves nothing, so what the chain did since the
+    last save is lost, as on a node that dies without flushing.
+    """
+
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        block_time_s: float | None = None,
+        port: int | None = None,
+        state_path: Path | None = None,
+    ) -> None:
         from ledger.localchain import anvil_argv
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.tmp = tmp
-        self.argv = anvil_argv(port=self.port, block_time_s=block_time_s)
+        self.argv = anvil_argv(port=self.port, block_time_s=block_time_s, state_path=state_path)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -123,6 +135,11 @@ class AnvilNode:
     def stop(self) -> None:
         if self.process is not None:
             stop(self.process)
+            self.process = None
+
+    def crash(self) -> None:
+        if self.process is not None:
+            stop(self.process, sig=signal.SIGKILL)
             self.process = None
 
 

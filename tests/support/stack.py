@@ -28,7 +28,7 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from tests.support.processes import RedisServer, free_port, wait_until
+from tests.support.processes import RedisServer, descendants, free_port, wait_until
 
 PROJECT = Path(__file__).resolve().parents[2]
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -68,6 +68,8 @@ class LiveStack:
     port: int = field(default_factory=free_port)
     chain_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # More environment for every process of the stack (failpoints, intervals).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.database = LiveDatabase()
@@ -96,6 +98,7 @@ class LiveStack:
                 "INDEXER_INTERVAL_S": "0.5",
                 "SENDER_POLL_INTERVAL_S": "0.5",
                 "PYTHONUNBUFFERED": "1",
+                **self.extra_env,
             }
         )
         return env
@@ -133,6 +136,21 @@ class LiveStack:
             timeout=120,
             check=False,
         )
+
+    def worker_pool(self) -> list[int]:
+        """The pids of the worker's pool processes (children of `celery worker`): where
+        tasks run, and what a fault test kills."""
+        assert self.process is not None
+        tree = descendants(self.process.pid)
+        mains = {pid for pid, _, cmd in tree if "celery" in cmd and " worker" in cmd}
+        return [pid for pid, parent, _ in tree if parent in mains]
+
+    def kill_worker_pool(self) -> None:
+        """SIGKILL every pool process: the tasks die where they stand (cannot be caught)."""
+        pool = self.worker_pool()
+        assert pool, f"no worker pool process found\n{self.log()}"
+        for pid in pool:
+            os.kill(pid, signal.SIGKILL)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
@@ -358,9 +376,9 @@ def pay_voucher(w3: Web3, account: LocalAccount, voucher: dict[str, Any]) -> Any
 
 
 @contextmanager
-def running_stack(tmp: Path) -> Iterator[LiveStack]:
+def running_stack(tmp: Path, **options: Any) -> Iterator[LiveStack]:
     """A started live stack, stopped (and its database dropped) however the test ends."""
-    live = LiveStack(tmp)
+    live = LiveStack(tmp, **options)
     try:
         live.start()
         yield live
