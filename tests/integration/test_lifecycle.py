@@ -320,7 +320,7 @@ def test_a_grant_whose_release_meets_a_dead_node_retries_until_it_is_sent(
     from marketplace.services import settlement
 
     real_send = settlement.operator_transaction_send
-    failures = []
+    failures: list[str] = []
 
     def node_down_twice(**kwargs):
         if len(failures) < 2:
