@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from ledger.models import ChainEvent
 from ledger.signals import chain_event_applied, chain_event_reverted
+from marketplace.models import Dataset
 from marketplace.services.anchoring import anchor_confirm, anchor_unconfirm
 from marketplace.services.settlement import (
     request_apply_payment,
     request_apply_settlement,
     request_revert_event,
 )
+from marketplace.web.results_cache import catalogue_changed
 
 
 @receiver(chain_event_applied, dispatch_uid="marketplace.chain_event_applied")
@@ -30,3 +34,13 @@ def on_chain_event_reverted(sender: object, event: ChainEvent, **_: object) -> N
         request_revert_event(event=event)
     elif event.name == "Anchored":
         anchor_unconfirm(event=event)
+
+
+@receiver(post_save, sender=Dataset, dispatch_uid="marketplace.catalogue_saved")
+@receiver(post_delete, sender=Dataset, dispatch_uid="marketplace.catalogue_deleted")
+@receiver(m2m_changed, sender=Dataset.files.through, dispatch_uid="marketplace.catalogue_files")
+def on_listing_changed(sender: object, **_: object) -> None:
+    """A listing changed: the catalogue's cached result lists are out of date. Now, and
+    again at commit: a page built between the two from the old rows is not kept."""
+    catalogue_changed()
+    transaction.on_commit(catalogue_changed)

@@ -383,6 +383,9 @@ SPECTACULAR_SETTINGS = {
 # Throttling and health checks share a cache; the embedded default is per-process memory,
 # production should point CACHE_URL at Redis so limits hold across processes.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# How long a rendered catalogue result list is kept (marketplace/web/results_cache.py);
+# a listing change makes it stale at once. 0 turns the cache off.
+CATALOGUE_CACHE_S = env.int("CATALOGUE_CACHE_S", default=30)
 
 # --- Mail ----------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")

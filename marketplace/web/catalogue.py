@@ -7,11 +7,14 @@ from decimal import Decimal, InvalidOperation
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 from marketplace.consent import all_terms
 from marketplace.models import AccessRequest, Role, User
 from marketplace.selectors.datasets import DatasetFilters, dataset_get, dataset_list
 from marketplace.selectors.earnings import dataset_earnings
+from marketplace.web.results_cache import cached_results
 
 FORMATS = ("VCF", "BCF", "BAM", "CRAM", "SAM", "FASTQ", "FASTA", "23andMe", "AncestryDNA")
 PAGE_SIZE = 20
@@ -46,24 +49,28 @@ def _filters(request: HttpRequest) -> tuple[DatasetFilters, dict[str, str]]:
 
 def catalogue(request: HttpRequest) -> HttpResponse:
     filters, raw = _filters(request)
-    page = Paginator(dataset_list(filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    page_number = request.GET.get("page", "")
+
+    def build() -> str:
+        page = Paginator(dataset_list(filters=filters), PAGE_SIZE).get_page(page_number)
+        return render_to_string(
+            "marketplace/catalogue/_results.html", {"page": page, "query": query.urlencode()}
+        )
+
+    results = cached_results({"query": query.urlencode(), "page": page_number}, build)
+    # htmx asks for the results alone as the visitor types; without JS the form submits.
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
+        return HttpResponse(results)
     context = {
-        "page": page,
+        "results": mark_safe(results),  # noqa: S308 - our own template's output
         "filters": raw,
-        "query": query.urlencode(),
         "formats": FORMATS,
         "permissions": [t for t in all_terms() if t.is_permission],
         "references": ("GRCh37", "GRCh38", "T2T-CHM13"),
     }
-    # htmx asks for the results alone as the visitor types; without JS the form submits.
-    template = (
-        "marketplace/catalogue/_results.html"
-        if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results"
-        else "marketplace/catalogue/index.html"
-    )
-    return render(request, template, context)
+    return render(request, "marketplace/catalogue/index.html", context)
 
 
 def dataset_page(request: HttpRequest, dataset_id: str) -> HttpResponse:

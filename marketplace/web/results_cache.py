@@ -1,0 +1,68 @@
+"""The catalogue's result list, rendered once per query and kept in the shared cache.
+
+Most catalogue views are the same few pages (the first page, common words), and building
+one costs two queries and a template (tens of milliseconds of CPU); under load that CPU
+is what pushes the slowest answers up. Only the results fragment is kept: it is the same
+for every visitor, while the page around it holds the visitor's name and CSRF token.
+
+A listing change (a saved or deleted dataset, its files) moves the cache's generation on,
+so a listing shows at once; what signals do not see (a donor's new display name, an
+update() on a queryset) shows within CATALOGUE_CACHE_S. A cache that fails (Redis down)
+is passed by: the page is built as if nothing were cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.cache import cache
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+GENERATION = "catalogue:generation"
+# What a cache backend raises when its server is away (Redis in production).
+CACHE_DOWN = (RedisError, OSError)
+
+
+def _generation() -> int:
+    value = cache.get(GENERATION)
+    if value is None:
+        cache.add(GENERATION, time.time_ns(), timeout=None)
+        value = cache.get(GENERATION)
+    return int(value)
+
+
+def catalogue_changed() -> None:
+    """Every cached result list is out of date from now on."""
+    try:
+        cache.incr(GENERATION)
+    except ValueError:  # no generation yet (or evicted): a new, larger one
+        cache.add(GENERATION, time.time_ns(), timeout=None)
+    except CACHE_DOWN:  # a broken cache is passed by, never raised to a donor
+        logger.warning("catalogue cache unreachable: its entries expire on their own")
+
+
+def cached_results(query: dict[str, str], build: Callable[[], str]) -> str:
+    """The rendered results for `query`, from the cache or built (and kept) now."""
+    if settings.CATALOGUE_CACHE_S <= 0:
+        return build()
+    digest = hashlib.sha256(json.dumps(query, sort_keys=True).encode()).hexdigest()[:32]
+    try:
+        key = f"catalogue:results:{_generation()}:{digest}"
+        html = cache.get(key)
+    except CACHE_DOWN:
+        logger.warning("catalogue cache unreachable: building the results")
+        return build()
+    if html is None:
+        html = build()
+        try:
+            cache.set(key, html, timeout=settings.CATALOGUE_CACHE_S)
+        except CACHE_DOWN:
+            logger.warning("catalogue cache unreachable: results not kept")
+    return str(html)
