@@ -14,16 +14,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import requests
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from ledger.artifacts import load_artifact
 from ledger.localchain import anvil_accounts
 from tests.support.processes import AnvilNode, wait_until
-from tests.support.stack import ApiUser, LiveStack, auto_listing_and_researcher, pay_voucher
+from tests.support.stack import (
+    ApiUser,
+    LiveStack,
+    auto_listing_and_researcher,
+    gene_token,
+    pay_voucher,
+    requested_voucher,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -45,41 +50,34 @@ def node_and_stack(tmp_path: Path) -> Iterator[tuple[AnvilNode, LiveStack]]:
 
 
 def checkpoint(stack: LiveStack) -> int:
-    with psycopg.connect(stack.database.url) as db:
-        row = db.execute("SELECT block_number FROM ledger_indexercheckpoint").fetchone()
-    assert row is not None, "the indexer has no checkpoint"
-    return int(row[0])
+    return int(stack.sql_value("SELECT block_number FROM ledger_indexercheckpoint"))
 
 
-def paid_events(stack: LiveStack, request_id: str) -> int:
-    with psycopg.connect(stack.database.url) as db:
-        row = db.execute(
+def paid_events(stack: LiveStack, path: str) -> int:
+    return int(
+        stack.sql_value(
             "SELECT count(*) FROM ledger_chainevent e JOIN marketplace_accessrequest r "
             "ON e.request_id = r.chain_request_id WHERE e.name = 'Paid' AND r.id = %s",
-            [request_id],
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+            [path.rsplit("/", 1)[1]],
+        )
+    )
 
 
 def anchors_mined_after(stack: LiveStack, block: int) -> int:
-    with psycopg.connect(stack.database.url) as db:
-        row = db.execute(
+    return int(
+        stack.sql_value(
             "SELECT count(*) FROM ledger_operatortransaction "
             "WHERE action = 'anchor' AND status = 'mined' AND receipt_block > %s",
             [block],
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+        )
+    )
 
 
 def pay_in_one_block(w3: Web3, account: LocalAccount, voucher: dict[str, Any]) -> int:
     """Approve and pay with block production stopped, then mine exactly one block holding
     both: the payment stays unconfirmed for as long as the test wants. Its block number."""
     w3.provider.make_request("evm_setIntervalMining", [0])  # type: ignore[arg-type]
-    token = w3.eth.contract(
-        address=Web3.to_checksum_address(voucher["token"]), abi=load_artifact("GeneToken")["abi"]
-    )
+    token = gene_token(w3, voucher)
     calls = [
         (
             voucher["token"],
@@ -121,11 +119,7 @@ def test_the_chain_node_stops_restarts_and_loses_an_unconfirmed_payment(
         donor_wallet=accounts[4],
         researcher_wallet=researcher_wallet,
     )
-    first = researcher.request_access(dataset["id"])
-    first_path = f"/api/v1/access-requests/{first['id']}"
-    voucher = researcher.wait_for(first_path, lambda r: r["state"] == "payable", what="voucher")[
-        "voucher"
-    ]
+    first_path, voucher = requested_voucher(researcher, dataset["id"])
     wait_until(lambda: checkpoint(stack) > 0, timeout_s=30, what="the indexer to run")
 
     # 1. The node stops (saving its chain). Reads go on; /health names the chain; a request
@@ -173,10 +167,7 @@ def test_the_chain_node_stops_restarts_and_loses_an_unconfirmed_payment(
         timeout_s=30,
         what="an anchor transaction mined after the save",
     )
-    token = w3.eth.contract(
-        address=Web3.to_checksum_address(second_voucher["token"]),
-        abi=load_artifact("GeneToken")["abi"],
-    )
+    token = gene_token(w3, second_voucher)
     balance = token.functions.balanceOf(researcher_wallet.address).call()
     lost_block = pay_in_one_block(w3, researcher_wallet, second_voucher)
     time.sleep(2)  # the indexer sees the payment's block, unconfirmed
@@ -190,13 +181,13 @@ def test_the_chain_node_stops_restarts_and_loses_an_unconfirmed_payment(
         return checkpoint(stack) >= lost_block + 2
 
     wait_until(past_the_lost_block, timeout_s=60, interval_s=0.25, what="the new chain to grow")
-    assert paid_events(stack, second["id"]) == 0
+    assert paid_events(stack, second_path) == 0
 
     # 4. Paid again on the canonical chain, the request is granted once, and its release
     #    (whose nonce follows the lost anchor's, which the sender sent again) is mined.
     pay_voucher(w3, researcher_wallet, second_voucher)
     researcher.wait_for(second_path, lambda r: r["state"] == "settled", what="settlement")
-    assert paid_events(stack, second["id"]) == 1
+    assert paid_events(stack, second_path) == 1
     audit = stack.manage("verify_audit")
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert ApiUser(base, "admin", "admin-change-me").call("GET", "/health").status_code == 200

@@ -10,10 +10,16 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from ledger.artifacts import load_artifact
 from ledger.localchain import anvil_accounts
 from tests.support.processes import wait_until
-from tests.support.stack import ApiUser, LiveStack, auto_listing_and_researcher, pay_voucher
+from tests.support.stack import (
+    ApiUser,
+    LiveStack,
+    auto_listing_and_researcher,
+    gene_token,
+    pay_voucher,
+    requested_voucher,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -30,15 +36,9 @@ def test_a_payment_reorged_away_after_its_grant_loses_the_grant(
     dataset, researcher, _ = auto_listing_and_researcher(
         base, tmp_path, prefix="reorg", donor_wallet=accounts[4], researcher_wallet=accounts[3]
     )
-    created = researcher.request_access(dataset["id"])
-    path = f"/api/v1/access-requests/{created['id']}"
-    voucher = researcher.wait_for(path, lambda r: r["state"] == "payable", what="voucher")[
-        "voucher"
-    ]
+    path, voucher = requested_voucher(researcher, dataset["id"])
     w3 = Web3(Web3.HTTPProvider(stack.chain_url))
-    token = w3.eth.contract(
-        address=Web3.to_checksum_address(voucher["token"]), abi=load_artifact("GeneToken")["abi"]
-    )
+    token = gene_token(w3, voucher)
     before = token.functions.balanceOf(accounts[3].address).call()
     paid = pay_voucher(w3, accounts[3], voucher)
     granted = researcher.wait_for(

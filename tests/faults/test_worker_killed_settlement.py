@@ -14,15 +14,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from web3 import Web3
 
-from ledger.artifacts import load_artifact
 from ledger.localchain import anvil_accounts
 from ledger.management.commands.deploy_contracts import DEFAULT_FEE_BPS
 from tests.support.processes import wait_until
-from tests.support.stack import LiveStack, auto_listing_and_researcher, pay_voucher, running_stack
+from tests.support.stack import (
+    LiveStack,
+    auto_listing_and_researcher,
+    gene_token,
+    pay_voucher,
+    requested_voucher,
+    running_stack,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -68,52 +73,40 @@ def test_a_grant_and_its_release_survive_their_worker_being_killed(
         donor_wallet=donor_wallet,
         researcher_wallet=researcher_wallet,
     )
-    created = researcher.request_access(dataset["id"])
-    path = f"/api/v1/access-requests/{created['id']}"
-    voucher = researcher.wait_for(path, lambda r: r["state"] == "payable", what="voucher")[
-        "voucher"
-    ]
+    path, voucher = requested_voucher(researcher, dataset["id"])
+    request_id = path.rsplit("/", 1)[1]
     w3 = Web3(Web3.HTTPProvider(stack.chain_url))
-    token = w3.eth.contract(
-        address=Web3.to_checksum_address(voucher["token"]), abi=load_artifact("GeneToken")["abi"]
-    )
+    token = gene_token(w3, voucher)
     donor_before = token.functions.balanceOf(donor_wallet.address).call()
     pay_voucher(w3, researcher_wallet, voucher)
 
-    with psycopg.connect(stack.database.url, autocommit=True) as db:
+    grants_sql = (
+        "SELECT count(*) FROM genomics_grant g JOIN marketplace_dataset_files f "
+        "ON f.genomicfile_id = g.file_id JOIN marketplace_accessrequest r "
+        "ON r.dataset_id = f.dataset_id WHERE r.id = %s"
+    )
+    state_sql = "SELECT state FROM marketplace_accessrequest WHERE id = %s"
+    releases_sql = (
+        "SELECT count(*) FROM ledger_operatortransaction WHERE action = 'release' AND key = %s"
+    )
 
-        def one(sql: str) -> object:
-            row = db.execute(sql, [created["id"]]).fetchone()
-            assert row is not None
-            return row[0]
+    # Mid-grant: the headers are written inside the grant's open transaction.
+    reached(stack, "grant.headers_written")
+    assert stack.sql_value(state_sql, [request_id]) == "paid"
+    stack.kill_worker_pool()
 
-        grants_sql = (
-            "SELECT count(*) FROM genomics_grant g JOIN marketplace_dataset_files f "
-            "ON f.genomicfile_id = g.file_id JOIN marketplace_accessrequest r "
-            "ON r.dataset_id = f.dataset_id WHERE r.id = %s"
-        )
-        state_sql = "SELECT state FROM marketplace_accessrequest WHERE id = %s"
-        releases_sql = (
-            "SELECT count(*) FROM ledger_operatortransaction "
-            "WHERE action = 'release' AND key = %s::text"
-        )
+    # The grant task comes back, commits, and stops again with the release signed.
+    reached(stack, "release.signed")
+    assert stack.sql_value(state_sql, [request_id]) == "granted"
+    assert stack.sql_value(releases_sql, [request_id]) == 1
+    stack.kill_worker_pool()
 
-        # Mid-grant: the headers are written inside the grant's open transaction.
-        reached(stack, "grant.headers_written")
-        assert one(state_sql) == "paid"
-        stack.kill_worker_pool()
-
-        # The grant task comes back, commits, and stops again with the release signed.
-        reached(stack, "release.signed")
-        assert one(state_sql) == "granted"
-        assert one(releases_sql) == 1
-        stack.kill_worker_pool()
-
-        settled = researcher.wait_for(
-            path, lambda r: r["state"] == "settled", what="the release", timeout_s=90
-        )
-        assert one(grants_sql) == 1  # one header for the researcher's key: no double grant
-        assert one(releases_sql) == 1
+    settled = researcher.wait_for(
+        path, lambda r: r["state"] == "settled", what="the release", timeout_s=90
+    )
+    # One header for the researcher's key (no double grant), one release asked for.
+    assert stack.sql_value(grants_sql, [request_id]) == 1
+    assert stack.sql_value(releases_sql, [request_id]) == 1
 
     fee = int(voucher["amount"]) * DEFAULT_FEE_BPS // 10_000
     assert token.functions.balanceOf(donor_wallet.address).call() == (

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +136,14 @@ class LiveStack:
             timeout=120,
             check=False,
         )
+
+    def sql_value(self, sql: str, params: Sequence[object] = ()) -> Any:
+        """The first column of the first row of a query on the stack's database: what a
+        test checks behind the API's back."""
+        with psycopg.connect(self.database.url) as db:
+            row = db.execute(sql, params).fetchone()
+        assert row is not None, sql
+        return row[0]
 
     def worker_pool(self) -> list[int]:
         """The pids of the worker's pool processes (children of `celery worker`): where
@@ -342,6 +350,23 @@ def auto_listing_and_researcher(
     return dataset, researcher, vcf
 
 
+def requested_voucher(researcher: ApiUser, dataset_id: str) -> tuple[str, Any]:
+    """A new access request and its signed voucher: (the request's API path, voucher)."""
+    created = researcher.request_access(dataset_id)
+    path = f"/api/v1/access-requests/{created['id']}"
+    payable = researcher.wait_for(path, lambda r: r["state"] == "payable", what="the voucher")
+    return path, payable["voucher"]
+
+
+def gene_token(w3: Web3, voucher: dict[str, Any]) -> Any:
+    """The payment token a voucher names, as a web3 contract (balances, approvals)."""
+    from ledger.artifacts import load_artifact
+
+    return w3.eth.contract(
+        address=Web3.to_checksum_address(voucher["token"]), abi=load_artifact("GeneToken")["abi"]
+    )
+
+
 def send_transaction(w3: Web3, account: LocalAccount, to: str, data: str) -> Any:
     """Sign and send a call from `account`, as its own wallet would; the mined receipt."""
     tx = {
@@ -364,11 +389,7 @@ def send_transaction(w3: Web3, account: LocalAccount, to: str, data: str) -> Any
 
 def pay_voucher(w3: Web3, account: LocalAccount, voucher: dict[str, Any]) -> Any:
     """Approve the voucher's amount, then send exactly its `call`; the payment's receipt."""
-    from ledger.artifacts import load_artifact
-
-    token = w3.eth.contract(
-        address=Web3.to_checksum_address(voucher["token"]), abi=load_artifact("GeneToken")["abi"]
-    )
+    token = gene_token(w3, voucher)
     market = Web3.to_checksum_address(voucher["market"])
     approve = token.encode_abi("approve", args=[market, int(voucher["amount"])])
     send_transaction(w3, account, voucher["token"], approve)
