@@ -21,13 +21,13 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
-from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
 GENERATION = "catalogue:generation"
-# What a cache backend raises when its server is away (Redis in production).
-CACHE_DOWN = (RedisError, OSError)
+# What a cache backend raises when its server is away: each backend has its own errors
+# (redis-py's, pymemcache's, OSError), and none of them may break the catalogue.
+CACHE_DOWN = Exception
 
 
 def _generation() -> int:
