@@ -59,7 +59,7 @@ bench: install
 
 # About ten minutes, not in CI: hypothesis with many examples, then atheris on the format
 # validators and the Crypt4GH parsers (no crash, no hang: -timeout stops a slow input).
-FUZZ_SECONDS ?= 240
+FUZZ_SECONDS ?= 300
 fuzz: install
 	scripts/ensure-services.sh
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-fuzz.txt
