@@ -46,15 +46,6 @@ DUO = ("DUO:0000042", "DUO:0000006", "DUO:0000007", "DUO:0000011", "DUO:0000004"
 MODIFIERS = ("DUO:0000018", "DUO:0000021", "DUO:0000019", "DUO:0000046")
 
 
-def recreate_database() -> str:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
-        db.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        db.execute(f"CREATE DATABASE {DATABASE}")
-    return f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
-
-
 def populate(count: int) -> list[str]:
     """`count` listed datasets from 500 donors, inserted in bulk (the search does not
     depend on how they were listed); returns their ids."""
@@ -122,9 +113,10 @@ def main() -> None:
     parser.add_argument("--datasets", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
     args = parser.parse_args()
-    os.environ["DATABASE_URL"] = recreate_database()
+    from bench.support.common import django_scratch, recreate_database, table
+
+    os.environ["DATABASE_URL"] = recreate_database(DATABASE)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    from bench.support.common import django_scratch, table
 
     django_scratch()
     from django.conf import settings

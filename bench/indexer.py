@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.support.common import PROJECT, table
+from bench.support.common import PROJECT, recreate_database, table
 
 DATABASE = "genemarket_bench_indexer"
 RUN_INDEXER = """
@@ -30,15 +30,6 @@ from ledger.services.indexer import indexer_run
 while indexer_run(max_ranges=1).checkpoint < int(sys.argv[1]):
     pass
 """
-
-
-def recreate_database() -> str:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
-        db.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        db.execute(f"CREATE DATABASE {DATABASE}")
-    return f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 
 
 def generate(env, count: int) -> None:
@@ -78,7 +69,7 @@ def main() -> None:
     node.start()
     os.environ.update(
         {
-            "DATABASE_URL": recreate_database(),
+            "DATABASE_URL": recreate_database(DATABASE),
             "CHAIN_RPC_URL": node.url,
             "CONFIRMATIONS": "0",
             "DJANGO_SETTINGS_MODULE": "config.settings.test",

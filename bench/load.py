@@ -23,21 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.support.common import MIB, PROJECT, table
+from bench.support.common import MIB, PROJECT, recreate_database, table
 from tests.support.processes import free_port, port_open, wait_until
 
 DATABASE = "genemarket_bench_load"
 DATASETS = 2000
 GRANTS = 20
-
-
-def recreate_database() -> str:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
-        db.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        db.execute(f"CREATE DATABASE {DATABASE}")
-    return f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 
 
 def prepare(scratch: Path) -> dict[str, object]:
@@ -123,7 +114,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--minutes", type=float, default=5.0)
     args = parser.parse_args()
-    os.environ["DATABASE_URL"] = recreate_database()
+    os.environ["DATABASE_URL"] = recreate_database(DATABASE)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
     os.environ.update(
         DEBUG="false",

@@ -91,3 +91,13 @@ def start_gunicorn(port: int, settings_module: str) -> subprocess.Popen[bytes]:
         env={**os.environ, "DJANGO_SETTINGS_MODULE": settings_module},
         start_new_session=True,
     )
+
+
+def recreate_database(name: str) -> str:
+    """An empty PostgreSQL database of this name on the local server; its URL."""
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        db.execute(f'CREATE DATABASE "{name}"')
+    return f"postgres://postgres@127.0.0.1:5432/{name}"

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.queue import enqueue
 from genomics.models import GenomicFile
+from ledger.models import OperatorTransaction
 from marketplace.models import AccessRequest
 
 State = AccessRequest.State
@@ -34,9 +36,7 @@ def work_reconcile(*, waiting_for_s: float) -> dict[str, int]:
         # Granted, but the worker stopped before it asked for the release.
         "release_access": (
             tasks.release_access,
-            stale.filter(state=State.GRANTED).exclude(
-                pk__in=_released_keys(),
-            ),
+            _release_not_asked(stale.filter(state=State.GRANTED)),
         ),
     }
     sent: dict[str, int] = {}
@@ -49,7 +49,9 @@ def work_reconcile(*, waiting_for_s: float) -> dict[str, int]:
     return sent
 
 
-def _released_keys() -> list[str]:
-    from ledger.models import OperatorTransaction
-
-    return list(OperatorTransaction.objects.filter(action="release").values_list("key", flat=True))
+def _release_not_asked(granted: QuerySet[AccessRequest]) -> QuerySet[AccessRequest]:
+    """The granted requests without a release transaction. Keys are looked up for these
+    requests only (not every release ever sent); compared as text, which the key is."""
+    keys = [str(pk) for pk in granted.values_list("pk", flat=True)]
+    asked = OperatorTransaction.objects.filter(action="release", key__in=keys)
+    return granted.exclude(pk__in=list(asked.values_list("key", flat=True)))

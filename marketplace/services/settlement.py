@@ -197,12 +197,7 @@ def request_release(*, request_id: UUID | str) -> AccessRequest:
     call is caught up by the reconciler)."""
     request = AccessRequest.objects.get(pk=request_id)
     if request.state == State.GRANTED:
-        operator_transaction_send(
-            action="release",
-            key=str(request.pk),
-            function="release",
-            args=[vouchers.request_id_bytes(request.chain_request_id)],
-        )
+        _ask_market(request, "release")
     return request
 
 
@@ -215,13 +210,18 @@ def request_refund(*, request_id: UUID | str) -> AccessRequest:
             request.state = State.REFUNDING
             _record(request, "refunding", {"reason": "paid but not to be granted"})
     if request.state == State.REFUNDING:
-        operator_transaction_send(
-            action="refund",
-            key=str(request.pk),
-            function="refund",
-            args=[vouchers.request_id_bytes(request.chain_request_id)],
-        )
+        _ask_market(request, "refund")
     return request
+
+
+def _ask_market(request: AccessRequest, function: str) -> None:
+    """`AccessMarket.release` or `.refund` of the request's escrow, sent once per request."""
+    operator_transaction_send(
+        action=function,
+        key=str(request.pk),
+        function=function,
+        args=[vouchers.request_id_bytes(request.chain_request_id)],
+    )
 
 
 def request_apply_settlement(*, event: ChainEvent) -> AccessRequest | None:
