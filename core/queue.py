@@ -16,10 +16,14 @@ from kombu.exceptions import OperationalError
 logger = logging.getLogger(__name__)
 
 
-def enqueue(task: Any, *args: object) -> bool:
-    """`task.delay(*args)`; False (logged) if the broker cannot take it now."""
+def enqueue(task: Any, *args: object, countdown: float = 0) -> bool:
+    """`task.delay(*args)` (after `countdown` seconds); False (logged) if the broker cannot
+    take it now."""
     try:
-        task.delay(*args)
+        if countdown > 0:
+            task.apply_async(args=args, countdown=countdown)
+        else:
+            task.delay(*args)
     except (OperationalError, OSError) as exc:
         logger.warning(
             "broker unavailable; %s%r will be sent again later: %s", task.name, args, exc

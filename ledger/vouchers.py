@@ -18,7 +18,9 @@ VOUCHER_FIELDS = [
     {"name": "amount", "type": "uint256"},
     {"name": "validUntil", "type": "uint64"},
     {"name": "refundAfter", "type": "uint64"},
+    {"name": "terms", "type": "bytes32"},
 ]
+ZERO_TERMS = "0x" + "00" * 32
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,10 @@ class Voucher:
     amount: int
     validUntil: int  # noqa: N815
     refundAfter: int  # noqa: N815
+    # keccak256 of what was bought (the listing's scope, the agreement's version): 0x-hex.
+    terms: str = ZERO_TERMS
 
-    def as_tuple(self) -> tuple[bytes, str, str, int, int, int]:
+    def as_tuple(self) -> tuple[bytes, str, str, int, int, int, bytes]:
         """The struct argument of `pay` / `payWithPermit`."""
         return (
             request_id_bytes(self.requestId),
@@ -39,6 +43,7 @@ class Voucher:
             self.amount,
             self.validUntil,
             self.refundAfter,
+            request_id_bytes(self.terms),
         )
 
 

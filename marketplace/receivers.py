@@ -6,11 +6,12 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
-from ledger.models import ChainEvent
-from ledger.signals import chain_event_applied, chain_event_reverted
+from ledger.models import ChainEvent, OperatorTransaction
+from ledger.signals import chain_event_applied, chain_event_reverted, operator_transaction_mined
 from marketplace.models import Dataset
 from marketplace.services.anchoring import anchor_confirm, anchor_unconfirm
 from marketplace.services.settlement import (
+    request_after_operator_transaction,
     request_apply_payment,
     request_apply_settlement,
     request_revert_event,
@@ -22,10 +23,15 @@ from marketplace.web.results_cache import catalogue_changed
 def on_chain_event(sender: object, event: ChainEvent, **_: object) -> None:
     if event.name == "Paid":
         request_apply_payment(event=event)
-    elif event.name in ("Released", "Refunded"):
+    elif event.name in ("Released", "Refunded", "Delivered", "Cancelled"):
         request_apply_settlement(event=event)
     elif event.name == "Anchored":
         anchor_confirm(event=event)
+
+
+@receiver(operator_transaction_mined, dispatch_uid="marketplace.operator_transaction_mined")
+def on_operator_transaction(sender: object, transaction: OperatorTransaction, **_: object) -> None:
+    request_after_operator_transaction(tx=transaction)
 
 
 @receiver(chain_event_reverted, dispatch_uid="marketplace.chain_event_reverted")

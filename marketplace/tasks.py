@@ -11,6 +11,7 @@ from ledger import chain
 from ledger.tasks import ChainTask
 from marketplace.services.anchoring import anchors_create
 from marketplace.services.settlement import (
+    request_cancel_voucher,
     request_grant,
     request_refund,
     request_release,
@@ -39,6 +40,11 @@ def release_access(request_id: str) -> None:
 @shared_task(name="marketplace.tasks.refund_access", ignore_result=True, base=ChainTask)
 def refund_access(request_id: str) -> None:
     request_refund(request_id=request_id)
+
+
+@shared_task(name="marketplace.tasks.cancel_voucher", ignore_result=True, base=ChainTask)
+def cancel_voucher(request_id: str) -> None:
+    request_cancel_voucher(request_id=request_id)
 
 
 @shared_task(name="marketplace.tasks.lapse_and_expire", ignore_result=True)

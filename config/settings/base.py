@@ -271,8 +271,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 
 # --- Chain ---------------------------------------------------------------------------------
 CHAIN_RPC_URL = env.str("CHAIN_RPC_URL", default="http://127.0.0.1:8545")
-# The RPC URL handed to browsers' wallets; differs from CHAIN_RPC_URL behind a proxy.
-CHAIN_PUBLIC_RPC_URL = env.str("CHAIN_PUBLIC_RPC_URL", default=CHAIN_RPC_URL)
+# The RPC URL handed to browsers' wallets. Never defaults to CHAIN_RPC_URL, which may carry
+# a provider's API key; empty means "use your wallet's own node for this chain id".
+CHAIN_PUBLIC_RPC_URL = env.str("CHAIN_PUBLIC_RPC_URL", default="")
 CHAIN_TIMEOUT_S = env.float("CHAIN_TIMEOUT_S", default=5.0)
 CONFIRMATIONS = env.int("CONFIRMATIONS", default=2)
 # Largest block range of one eth_getLogs call (providers cap it; smaller ranges are safer).
@@ -284,6 +285,19 @@ SENDER_FEE_BUMP_PERCENT = env.int("SENDER_FEE_BUMP_PERCENT", default=15)
 SENDER_POLL_INTERVAL_S = env.float("SENDER_POLL_INTERVAL_S", default=2.0)
 # Mined operator transactions are checked for a lost block this many blocks deep.
 SENDER_RECHECK_BLOCKS = env.int("SENDER_RECHECK_BLOCKS", default=64)
+# The market the worker acts on, pinned in its own configuration (ledger/pinned.py): the
+# worker refuses to start when the database names another. Empty: read once per process
+# from the deployment record (local runs, which deploy at start); required in production.
+MARKET_ADDRESS = env.str("MARKET_ADDRESS", default="")
+# No grant (no delivery on chain) when less than this is left before the buyer could
+# reclaim the escrow alone: the delivery must land well before the reclaim opens.
+GRANT_REFUND_MARGIN_S = env.int("GRANT_REFUND_MARGIN_S", default=6 * 3600)
+# How long the grant task waits for its `deliver` receipt before leaving it to the poll.
+DELIVER_RECEIPT_WAIT_S = env.float("DELIVER_RECEIPT_WAIT_S", default=30.0)
+# A reverted deliver/release/refund/cancel is tried again under a new attempt key after
+# SETTLEMENT_RETRY_BASE_S, doubling; after SETTLEMENT_MAX_ATTEMPTS admins are told.
+SETTLEMENT_RETRY_BASE_S = env.float("SETTLEMENT_RETRY_BASE_S", default=60.0)
+SETTLEMENT_MAX_ATTEMPTS = env.int("SETTLEMENT_MAX_ATTEMPTS", default=6)
 # Worker-only key material is never in settings: only where to find it (core.worker_secrets).
 # OPERATOR_PRIVATE_KEY, if used instead of a file, is read from the worker's own environment.
 OPERATOR_KEY_FILE = env.str("OPERATOR_KEY_FILE", default="")

@@ -13,11 +13,14 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 
 /// @title AccessMarket: escrow for data access, settled by operator-signed vouchers.
 /// @notice The platform's operator signs an EIP-712 voucher when a request is approved; the
-///         buyer pays it (once); the operator releases the escrow to the payee once the data
-///         grant exists (less a fee to the treasury), or refunds it. After `refundAfter` the
-///         buyer can take an unreleased escrow back alone, so funds are never stranded if
-///         the platform disappears. The operator also anchors Merkle roots of dataset
-///         records and audit-log batches.
+///         buyer pays it (once). Before the data is served the operator records the
+///         delivery on chain (`deliver`): from then on nothing is refunded, and the escrow
+///         can only be released to the payee (less the fee fixed at payment). Before
+///         delivery the operator may refund at any time, and after `refundAfter` the buyer
+///         can take the escrow back alone, so funds are never stranded if the platform
+///         disappears; delivery and that reclaim exclude each other (as OpenZeppelin v4's
+///         RefundEscrow closes or refunds, never both). The operator can cancel an unpaid
+///         voucher. It also anchors Merkle roots of dataset records and audit-log batches.
 /// @dev Written here because OpenZeppelin 5 ships no escrow. Checks-effects-interactions
 ///      throughout, a reentrancy guard (EIP-1153 transient storage: a few hundred gas
 ///      instead of two storage writes) on every function that moves tokens, SafeERC20 for
@@ -33,38 +36,56 @@ contract AccessMarket is EIP712, ReentrancyGuardTransient, Pausable, Ownable2Ste
         uint256 amount;
         uint64 validUntil;
         uint64 refundAfter;
+        /// @dev What was bought: a hash of the listing's scope and the accepted agreement's
+        ///      version, fixed by the operator and echoed in `Paid`.
+        bytes32 terms;
     }
 
     enum Status {
         None,
         Paid,
+        Delivered,
         Released,
-        Refunded
+        Refunded,
+        Cancelled
     }
 
-    /// @dev Two storage slots per escrow: (buyer, refundAfter, status) and (payee, amount).
+    /// @dev Two storage slots per escrow: (buyer, refundAfter, status, feeBps) and
+    ///      (payee, amount). The fee is fixed at payment, in the first slot's free bytes.
     struct Escrow {
         address buyer;
         uint64 refundAfter;
         Status status;
+        uint16 feeBps;
         address payee;
         uint96 amount;
     }
 
     bytes32 public constant VOUCHER_TYPEHASH = keccak256(
-        "Voucher(bytes32 requestId,address buyer,address payee,uint256 amount,uint64 validUntil,uint64 refundAfter)"
+        "Voucher(bytes32 requestId,address buyer,address payee,uint256 amount,uint64 validUntil,uint64 refundAfter,bytes32 terms)"
     );
     uint16 public constant MAX_FEE_BPS = 1000;
+    /// @notice The longest a buyer can be made to wait for a reclaim after the voucher ends.
+    uint64 public constant MAX_REFUND_GRACE = 30 days;
+    /// @notice How long vouchers signed by a rotated-out operator stay payable.
+    uint64 public constant MAX_VOUCHER_LIFETIME = 30 days;
 
     IERC20 public immutable token;
-    /// @dev operator and feeBps share a slot: release reads both with one storage load.
+    /// @dev operator and feeBps share a slot: paying reads both with one storage load.
     address public operator;
     uint16 public feeBps;
+    /// @dev A rotated-out operator's vouchers stay payable until this time (0: none).
+    address public previousOperator;
+    uint64 public previousOperatorUntil;
     address public treasury;
 
     mapping(bytes32 requestId => Escrow) public escrows;
 
-    event Paid(bytes32 indexed requestId, address indexed buyer, address indexed payee, uint256 amount);
+    event Paid(
+        bytes32 indexed requestId, address indexed buyer, address indexed payee, uint256 amount, bytes32 terms
+    );
+    event Delivered(bytes32 indexed requestId);
+    event Cancelled(bytes32 indexed requestId);
     event Released(bytes32 indexed requestId, address indexed payee, uint256 amount, uint256 fee);
     event Refunded(bytes32 indexed requestId, address indexed buyer, uint256 amount);
     event Anchored(bytes32 indexed root, uint8 indexed kind);
@@ -78,7 +99,11 @@ contract AccessMarket is EIP712, ReentrancyGuardTransient, Pausable, Ownable2Ste
     error NotBuyer();
     error AlreadyPaid();
     error NotPaid();
+    error NotDelivered();
+    error NotOpen();
     error TooEarly();
+    error BadRefundAfter();
+    error RenounceDisabled();
     error AmountTooLarge();
     error ZeroAmount();
     error ShortfallReceived(uint256 expected, uint256 received);
@@ -133,13 +158,22 @@ contract AccessMarket is EIP712, ReentrancyGuardTransient, Pausable, Ownable2Ste
         if (block.timestamp > voucher.validUntil) revert VoucherExpired();
         if (voucher.amount == 0) revert ZeroAmount();
         if (voucher.amount > type(uint96).max) revert AmountTooLarge();
+        // The reclaim comes after the voucher ends, and not unboundedly later.
+        if (voucher.refundAfter <= voucher.validUntil || voucher.refundAfter - voucher.validUntil > MAX_REFUND_GRACE)
+        {
+            revert BadRefundAfter();
+        }
         Escrow storage escrow = escrows[voucher.requestId];
         if (escrow.status != Status.None) revert AlreadyPaid();
-        if (ECDSA.recover(voucherDigest(voucher), signature) != operator) revert WrongSigner();
+        address signer = ECDSA.recover(voucherDigest(voucher), signature);
+        if (signer != operator && (signer != previousOperator || block.timestamp > previousOperatorUntil)) {
+            revert WrongSigner();
+        }
 
         escrow.buyer = voucher.buyer;
         escrow.refundAfter = voucher.refundAfter;
         escrow.status = Status.Paid;
+        escrow.feeBps = feeBps;
         escrow.payee = voucher.payee;
         escrow.amount = uint96(voucher.amount);
 
@@ -147,7 +181,7 @@ contract AccessMarket is EIP712, ReentrancyGuardTransient, Pausable, Ownable2Ste
         token.safeTransferFrom(msg.sender, address(this), voucher.amount);
         uint256 received = token.balanceOf(address(this)) - before;
         if (received != voucher.amount) revert ShortfallReceived(voucher.amount, received);
-        emit Paid(voucher.requestId, voucher.buyer, voucher.payee, voucher.amount);
+        emit Paid(voucher.requestId, voucher.buyer, voucher.payee, voucher.amount, voucher.terms);
     }
 
     /// @notice The EIP-712 digest the operator signs for `voucher`.
@@ -161,7 +195,8 @@ contract AccessMarket is EIP712, ReentrancyGuardTransient, Pausable, Ownable2Ste
                     voucher.payee,
                     voucher.amount,
                     voucher.validUntil,
-                    voucher.refundAfter
+                    voucher.refundAfter,
+                    voucher.terms
                 )
             )
         );
@@ -169,22 +204,40 @@ contract AccessMarket is EIP712, ReentrancyGuardTransient, Pausable, Ownable2Ste
 
     // ------------------------------------------------------------- settling
 
-    /// @notice Pay the payee (less the fee, which goes to the treasury) once the grant exists.
-    function release(bytes32 requestId) external nonReentrant whenNotPaused onlyOperator {
+    /// @notice Record that the data is about to be served: the buyer's refund ends here.
+    ///         The operator calls it before the first grant header is served.
+    function deliver(bytes32 requestId) external whenNotPaused onlyOperator {
         Escrow storage escrow = escrows[requestId];
         if (escrow.status != Status.Paid) revert NotPaid();
+        escrow.status = Status.Delivered;
+        emit Delivered(requestId);
+    }
+
+    /// @notice Close a voucher that was never paid, so it cannot be paid later.
+    function cancel(bytes32 requestId) external onlyOperator {
+        Escrow storage escrow = escrows[requestId];
+        if (escrow.status != Status.None) revert NotOpen();
+        escrow.status = Status.Cancelled;
+        emit Cancelled(requestId);
+    }
+
+    /// @notice Pay the payee of a delivered escrow (less the fee fixed at payment, which
+    ///         goes to the treasury).
+    function release(bytes32 requestId) external nonReentrant whenNotPaused onlyOperator {
+        Escrow storage escrow = escrows[requestId];
+        if (escrow.status != Status.Delivered) revert NotDelivered();
         escrow.status = Status.Released;
         uint256 amount = escrow.amount;
-        uint256 fee = amount * feeBps / 10_000;
+        uint256 fee = amount * escrow.feeBps / 10_000;
         address payee = escrow.payee;
         token.safeTransfer(payee, amount - fee);
         if (fee != 0) token.safeTransfer(treasury, fee);
         emit Released(requestId, payee, amount - fee, fee);
     }
 
-    /// @notice Return the escrow to the buyer: the operator any time before release, the
-    ///         buyer alone once `refundAfter` has passed. Open even while paused, so a
-    ///         buyer's tokens can never be locked in by a pause.
+    /// @notice Return the escrow to the buyer: the operator any time before delivery, the
+    ///         buyer alone once `refundAfter` has passed (and still before delivery). Open
+    ///         even while paused, so a buyer's tokens can never be locked in by a pause.
     function refund(bytes32 requestId) external nonReentrant {
         Escrow storage escrow = escrows[requestId];
         if (escrow.status != Status.Paid) revert NotPaid();
@@ -208,9 +261,19 @@ contract AccessMarket is EIP712, ReentrancyGuardTransient, Pausable, Ownable2Ste
 
     // ---------------------------------------------------------------- admin
 
-    function setOperator(address newOperator) external onlyOwner {
+    /// @notice Rotate the operator. With `honourOutstanding`, vouchers the old operator
+    ///         signed stay payable for MAX_VOUCHER_LIFETIME (a planned rotation); without it
+    ///         (a compromised key) they stop at once.
+    function setOperator(address newOperator, bool honourOutstanding) external onlyOwner {
         if (newOperator == address(0)) revert ZeroAddress();
         emit OperatorChanged(operator, newOperator);
+        if (honourOutstanding) {
+            previousOperator = operator;
+            previousOperatorUntil = uint64(block.timestamp) + MAX_VOUCHER_LIFETIME;
+        } else {
+            previousOperator = address(0);
+            previousOperatorUntil = 0;
+        }
         operator = newOperator;
     }
 
@@ -232,5 +295,10 @@ contract AccessMarket is EIP712, ReentrancyGuardTransient, Pausable, Ownable2Ste
 
     function unpause() external onlyOwner {
         _unpause();
+    }
+
+    /// @notice Disabled: a market without an owner could never be unpaused or rotated.
+    function renounceOwnership() public view override onlyOwner {
+        revert RenounceDisabled();
     }
 }

@@ -22,7 +22,7 @@ from django.db import transaction
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import BlockNotFound
+from web3.exceptions import BlockNotFound, Web3RPCError
 
 from ledger import chain
 from ledger.models import ChainEvent, IndexedBlock, IndexerCheckpoint
@@ -31,7 +31,31 @@ from ledger.signals import chain_event_applied, chain_event_reverted
 
 logger = logging.getLogger(__name__)
 
-EVENT_NAMES = ("Paid", "Released", "Refunded", "Anchored")
+EVENT_NAMES = (
+    "Paid",
+    "Delivered",
+    "Cancelled",
+    "Released",
+    "Refunded",
+    "Anchored",
+    "Paused",
+    "Unpaused",
+)
+# What providers answer when an eth_getLogs range is over their cap (many hosted RPCs cap
+# at 1,000 blocks or 10,000 logs): the range is halved and the run goes on.
+RANGE_REFUSED = (
+    "block range",
+    "range too large",
+    "range is too large",
+    "exceed maximum block range",
+    "max block range",
+    "query returned more than",
+    "too many blocks",
+    "limit exceeded",
+    "response size exceeded",
+)
+# The largest range each chain accepted, learned per process (halved on each refusal).
+_learned_range: dict[int, int] = {}
 # Blocks kept for reorg detection below the checkpoint; far deeper than any reorg.
 KEEP_BLOCKS = 2048
 
@@ -141,6 +165,7 @@ def _apply_range(
         logs, key=lambda log: (log["blockNumber"], log["transactionIndex"], log["logIndex"])
     )
     end_block = _block(w3, end)
+    _check_canonical(w3, logs)
     with transaction.atomic():
         locked = IndexerCheckpoint.objects.select_for_update().get(chain_id=chain_id)
         if locked.block_number != checkpoint.block_number:
@@ -186,6 +211,33 @@ def _apply_range(
     return len(fresh)
 
 
+class OrphanedLogs(RuntimeError):
+    """A log's block is not the canonical block of its height: a reorg (or a lagging
+    backend behind a load balancer) between the reads. Nothing of the range is applied;
+    the next run starts from the same checkpoint."""
+
+
+def _check_canonical(w3: Web3, logs: list[Any]) -> None:
+    """Every log's `blockHash` must be the canonical hash of its block number now, read
+    separately from `eth_getLogs` (RELIABILITY.md 25): logs and the checkpoint come from
+    different RPC reads and can disagree across a reorg."""
+    seen: dict[int, str] = {}
+    for log in logs:
+        number = int(log["blockNumber"])
+        if number not in seen:
+            seen[number] = _canonical_hash(w3, number) or ""
+        if _hex(log["blockHash"]) != seen[number]:
+            raise OrphanedLogs(
+                f"log {_hex(log['transactionHash'])}#{log['logIndex']} is in block "
+                f"{_hex(log['blockHash'])[:10]}…, not the canonical block {number}"
+            )
+
+
+def _range_refused(exc: Exception) -> bool:
+    message = str(exc).lower()
+    return any(marker in message for marker in RANGE_REFUSED)
+
+
 def _remember_blocks(chain_id: int, blocks: dict[int, str], end: int, end_block: Any) -> None:
     """Store the hash of every block that held an event, and of the range's last block
     with its parent hash; the ancestor search after a reorg walks these."""
@@ -221,11 +273,22 @@ def indexer_run(*, max_ranges: int = 100) -> IndexerRun:
     if _canonical_hash(w3, checkpoint.block_number) != checkpoint.block_hash:
         reverted = _rewind(w3, chain_id, checkpoint, deployment.block_number)
     applied = 0
+    span = min(settings.INDEXER_MAX_BLOCK_RANGE, _learned_range.get(chain_id, 1 << 62))
     for _ in range(max_ranges):
         if checkpoint.block_number >= confirmed:
             break
-        end = min(checkpoint.block_number + settings.INDEXER_MAX_BLOCK_RANGE, confirmed)
-        applied += _apply_range(w3, contract, chain_id, checkpoint, end)
+        end = min(checkpoint.block_number + span, confirmed)
+        try:
+            applied += _apply_range(w3, contract, chain_id, checkpoint, end)
+        except (Web3RPCError, ValueError) as exc:
+            if not _range_refused(exc) or span == 1:
+                raise
+            span = max(span // 2, 1)
+            _learned_range[chain_id] = span
+            logger.info("the node refused a log range; trying %s blocks at a time", span)
+        except OrphanedLogs as exc:
+            logger.warning("range %s-%s not applied: %s", checkpoint.block_number + 1, end, exc)
+            break
     return IndexerRun(
         head=head,
         confirmed=confirmed,

@@ -7,22 +7,12 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from marketplace.models.lifecycle import IllegalTransition, Move, State, can, check_step, target_of  # noqa: E501
+
 
 class AccessRequest(models.Model):
-    class State(models.TextChoices):
-        SUBMITTED = "submitted", "Submitted"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
-        WITHDRAWN = "withdrawn", "Withdrawn"
-        PAYABLE = "payable", "Awaiting payment"
-        LAPSED = "lapsed", "Lapsed"
-        PAID = "paid", "Paid"
-        GRANTED = "granted", "Granted"
-        REFUNDING = "refunding", "Refunding"
-        REFUNDED = "refunded", "Refunded"
-        SETTLED = "settled", "Settled"
-        EXPIRED = "expired", "Expired"
-        REVOKED = "revoked", "Revoked"
+    # The states and the moves between them are declared once, in `lifecycle`.
+    State = State
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     dataset = models.ForeignKey(
@@ -56,9 +46,18 @@ class AccessRequest(models.Model):
     voucher_signature = models.CharField(max_length=132, blank=True)
     voucher_chain_id = models.BigIntegerField(null=True, blank=True)
     voucher_market = models.CharField(max_length=42, blank=True)
+    # keccak256 of what was bought (the listing's scope, the agreement's version), signed
+    # into the voucher and echoed by the `Paid` event.
+    voucher_terms = models.CharField(max_length=66, blank=True)
+    # Worker-only HMAC over the signed voucher (ledger.integrity): a row the web tier could
+    # write is never taken as proof of what the worker signed.
+    voucher_mac = models.CharField(max_length=64, blank=True)
     # Why the worker could not sign yet (e.g. no linked wallet), shown to the people concerned.
     voucher_error = models.CharField(max_length=300, blank=True)
     paid_tx = models.CharField(max_length=66, blank=True)
+    # The operator's `deliver` and `release` transactions, kept for the request page.
+    deliver_tx = models.CharField(max_length=66, blank=True)
+    release_tx = models.CharField(max_length=66, blank=True)
     # Set when a payment does not match its voucher: never granted, an admin decides.
     flagged = models.CharField(max_length=300, blank=True)
     granted_at = models.DateTimeField(null=True, blank=True)
@@ -72,3 +71,37 @@ class AccessRequest(models.Model):
 
     def __str__(self) -> str:
         return f"request {self.pk} ({self.state})"
+
+    @classmethod
+    def from_db(cls, db: object, field_names: object, values: object) -> AccessRequest:
+        instance = super().from_db(db, field_names, values)  # type: ignore[arg-type]
+        instance._loaded_state = instance.__dict__.get("state")
+        return instance
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        """Refuses a change of state that the lifecycle table does not allow."""
+        before = getattr(self, "_loaded_state", None)
+        if before is not None:
+            check_step(before, self.state)
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        self._loaded_state = self.state
+
+    def can(self, move: Move) -> bool:
+        return can(self.state, move)
+
+    def advance(self, move: Move) -> None:
+        """Make `move` (not yet saved); IllegalTransition (409) when the state forbids it."""
+        if not can(self.state, move):
+            raise IllegalTransition(
+                f"A {self.get_state_display().lower()} request cannot be {_PAST.get(move, move)}."
+            )
+        self.state = target_of(move)
+
+
+_PAST = {
+    Move.APPROVE: "approved",
+    Move.REJECT: "rejected",
+    Move.WITHDRAW: "withdrawn",
+    Move.CLOSE: "closed",
+    Move.REVOKE: "revoked",
+}

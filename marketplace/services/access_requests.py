@@ -20,6 +20,7 @@ from core.queue import enqueue
 from marketplace.consent import parse_codes, purpose_fits
 from marketplace.consent.codes import ConsentCode
 from marketplace.models import AccessRequest, Dataset, Role, User
+from marketplace.models.lifecycle import Move
 from marketplace.services.audit import audit_append
 from marketplace.services.notifications import notify_request_change
 
@@ -84,11 +85,12 @@ def request_submit(
         _record(request, action="submit", actor=researcher, data={"duo_match": match.as_json()})
         if dataset.review == Dataset.Review.AUTO:
             if not match.fits:
-                request.state, request.decision_reason = State.REJECTED, " ".join(match.reasons)
+                request.advance(Move.REJECT)
+                request.decision_reason = " ".join(match.reasons)
                 request.save(update_fields=["state", "decision_reason", "updated_at"])
                 _record(request, action="reject", actor=None, data={"automatic": True})
             elif match.auto_approvable:
-                request.state = State.APPROVED
+                request.advance(Move.APPROVE)
                 request.save(update_fields=["state", "updated_at"])
                 _record(request, action="approve", actor=None, data={"automatic": True})
                 _sign_on_commit(request)
@@ -109,14 +111,15 @@ def request_approve(*, reviewer: User, request_id: UUID | str, reason: str = "")
         request = _locked(request_id)
         if request.state == State.APPROVED:
             return request
-        if request.state != State.SUBMITTED:
+        if not request.can(Move.APPROVE):
             raise Conflict(f"A {request.get_state_display().lower()} request cannot be approved.")
         if not request.duo_match.get("fits"):
             raise Conflict(
                 "The stated purpose does not fit the dataset's consent: "
                 + " ".join(request.duo_match.get("reasons", []))
             )
-        request.state, request.reviewer, request.decision_reason = State.APPROVED, reviewer, reason
+        request.advance(Move.APPROVE)
+        request.reviewer, request.decision_reason = reviewer, reason
         request.save(update_fields=["state", "reviewer", "decision_reason", "updated_at"])
         _record(request, action="approve", actor=reviewer, data={"reason": reason})
         _sign_on_commit(request)
@@ -140,9 +143,12 @@ def request_reject(*, reviewer: User, request_id: UUID | str, reason: str) -> Ac
         request = _locked(request_id)
         if request.state == State.REJECTED:
             return request
+        # A committee rejects before the voucher is signed; after that only the researcher
+        # (withdraw), the donor (consent) or an admin (close) ends the request.
         if request.state not in (State.SUBMITTED, State.APPROVED):
             raise Conflict(f"A {request.get_state_display().lower()} request cannot be rejected.")
-        request.state, request.reviewer = State.REJECTED, reviewer
+        request.advance(Move.REJECT)
+        request.reviewer = reviewer
         request.decision_reason = reason.strip()
         request.save(update_fields=["state", "reviewer", "decision_reason", "updated_at"])
         _record(request, action="reject", actor=reviewer, data={"reason": reason.strip()})
@@ -160,7 +166,7 @@ def request_withdraw(*, researcher: User, request_id: UUID | str) -> AccessReque
         if request.state in (State.WITHDRAWN, State.REFUNDING):
             return request
         if request.state == State.PAID:
-            request.state = State.REFUNDING
+            request.advance(Move.REFUNDING)
             request.save(update_fields=["state", "updated_at"])
             _record(
                 request,
@@ -170,12 +176,22 @@ def request_withdraw(*, researcher: User, request_id: UUID | str) -> AccessReque
             )
             _refund_on_commit(request)
             return request
-        if request.state not in (State.SUBMITTED, State.APPROVED, State.PAYABLE):
+        if not request.can(Move.WITHDRAW):
             raise Conflict(f"A {request.get_state_display().lower()} request cannot be withdrawn.")
-        request.state = State.WITHDRAWN
+        was_payable = request.state == State.PAYABLE
+        request.advance(Move.WITHDRAW)
         request.save(update_fields=["state", "updated_at"])
         _record(request, action="withdraw", actor=researcher)
+        if was_payable:  # the voucher is cancelled on chain, so it cannot be paid later
+            _cancel_on_commit(request)
     return request
+
+
+def _cancel_on_commit(request: AccessRequest) -> None:
+    from marketplace.tasks import cancel_voucher
+
+    request_id = str(request.pk)
+    transaction.on_commit(lambda: enqueue(cancel_voucher, request_id))
 
 
 def _refund_on_commit(request: AccessRequest) -> None:

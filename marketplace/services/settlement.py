@@ -1,7 +1,14 @@
 """The access-request transitions that involve the chain and the vault (worker side).
 
-approved --voucher signed--> payable --Paid event--> paid --grant made--> granted
---Released event--> settled; paid --cannot grant--> refunding --Refunded event--> refunded.
+approved --voucher signed--> payable --Paid event--> paid --deliver mined--> delivering
+--grant made--> granted --Released event--> settled; paid --cannot grant--> refunding
+--Refunded event--> refunded. The legal moves are declared in `marketplace.models.lifecycle`.
+
+Settlement trusts the chain, not the shared database (DESIGN "What the chain must
+guarantee"): before it serves anything the worker checks its own MAC over the voucher it
+signed, reads the escrow at the market address pinned in its own configuration, and
+records the delivery on chain (`deliver`), which ends the buyer's unilateral refund.
+Before delivery every payment can be refunded; after it nothing is refunded on chain.
 
 Vouchers are signed with the operator key and grants made with the archive key, so these
 functions run in the worker only (core.worker_secrets refuses elsewhere). Chain events
@@ -16,6 +23,7 @@ the audit head) deadlocks against it (found by bench/pipeline.py).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import timedelta
@@ -31,13 +39,17 @@ from core.errors import Conflict, NotFound, PermissionDenied
 from core.failpoints import failpoint
 from core.queue import enqueue
 from genomics.services.grants import grant_create
-from ledger import vouchers
-from ledger.models import ChainEvent
+from ledger import chain, pinned, vouchers
+from ledger.integrity import row_mac, row_mac_valid
+from ledger.models import ChainEvent, OperatorTransaction
 from ledger.operator import operator_account
-from ledger.selectors.deployments import MARKET, deployment_get
+from ledger.pinned import EscrowStatus
 from ledger.selectors.wallets import wallet_address_of
 from ledger.services.sender import operator_transaction_send
+from marketplace.consent import purpose_fits
+from marketplace.consent.codes import ConsentCode
 from marketplace.models import AccessRequest, Dataset, Role, User
+from marketplace.models.lifecycle import CLOSED_UNPAID, LIVE, Move
 from marketplace.services.audit import audit_append
 from marketplace.services.notifications import notify_admins_of_flag, notify_request_change
 
@@ -72,7 +84,42 @@ def voucher_for(request: AccessRequest) -> vouchers.Voucher:
         amount=int(request.amount),
         validUntil=request.voucher_valid_until,
         refundAfter=request.voucher_refund_after,
+        terms=request.voucher_terms or vouchers.ZERO_TERMS,
     )
+
+
+def request_terms(request: AccessRequest) -> str:
+    """keccak256 (0x-hex) of what the researcher buys: the dataset, the listing record it
+    was approved against, its scope (the whole dataset until region tiers exist) and the
+    accepted agreement's version (none yet). Signed into the voucher; echoed by `Paid`."""
+    terms = {
+        "dataset": str(request.dataset_id),
+        "record_sha256": request.dataset.record_hash,
+        "scope": "whole",
+        "agreement": None,
+        "request": str(request.pk),
+    }
+    return Web3.to_hex(Web3.keccak(text=json.dumps(terms, sort_keys=True, separators=(",", ":"))))
+
+
+def _voucher_mac_fields(request: AccessRequest) -> dict[str, object]:
+    return {
+        "request": str(request.pk),
+        "chain_request_id": request.chain_request_id,
+        "buyer": request.buyer.lower(),
+        "payee": request.payee.lower(),
+        "amount": str(int(request.amount)),
+        "valid_until": request.voucher_valid_until,
+        "refund_after": request.voucher_refund_after,
+        "terms": request.voucher_terms,
+        "chain_id": request.voucher_chain_id,
+        "market": request.voucher_market.lower(),
+    }
+
+
+def voucher_mac_valid(request: AccessRequest) -> bool:
+    """Whether the voucher fields in the row are the ones this worker signed."""
+    return row_mac_valid("voucher", _voucher_mac_fields(request), request.voucher_mac)
 
 
 def request_sign_voucher(*, request_id: UUID | str) -> AccessRequest:
@@ -85,6 +132,17 @@ def request_sign_voucher(*, request_id: UUID | str) -> AccessRequest:
         )
         if request.state != State.APPROVED:
             return request  # already signed, or no longer wanted
+        # The approval is a web-tier fact (ledger/contracts/SECURITY.md); the consent fit is
+        # not: the worker recomputes it before it signs anything.
+        consent = [ConsentCode(c["code"], c["value"]) for c in request.dataset.duo_codes]
+        purpose = [ConsentCode(c["code"], c["value"]) for c in request.purpose_codes]
+        if request.dataset.state != Dataset.State.LISTED or not purpose_fits(
+            consent, purpose, access_days=request.dataset.access_days
+        ).fits:
+            request.flagged = "The worker found that the purpose does not fit the consent."
+            request.save(update_fields=["flagged", "updated_at"])
+            _record(request, "flag", {"reason": request.flagged})
+            return request
         buyer = wallet_address_of(user=request.researcher)
         payee = wallet_address_of(user=request.dataset.donor)
         missing = [
@@ -96,63 +154,181 @@ def request_sign_voucher(*, request_id: UUID | str) -> AccessRequest:
             request.voucher_error = f"Waiting for {' and '.join(missing)} to link a wallet."
             request.save(update_fields=["voucher_error", "updated_at"])
             return request
-        market = deployment_get(name=MARKET)
+        chain_id, market = pinned.pinned_chain_id(), pinned.market_address()
         now = int(time.time())
         request.chain_request_id = chain_request_id(request.pk)
         request.buyer, request.payee = str(buyer), str(payee)
         request.voucher_valid_until = now + settings.VOUCHER_VALID_S
         request.voucher_refund_after = request.voucher_valid_until + settings.REFUND_GRACE_S
-        request.voucher_chain_id, request.voucher_market = market.chain_id, market.address
+        request.voucher_chain_id, request.voucher_market = chain_id, market
+        request.voucher_terms = request_terms(request)
         request.voucher_signature = vouchers.sign(
-            operator_account(),
-            chain_id=market.chain_id,
-            market=market.address,
-            voucher=voucher_for(request),
+            operator_account(), chain_id=chain_id, market=market, voucher=voucher_for(request)
         )
+        request.voucher_mac = row_mac("voucher", _voucher_mac_fields(request))
         request.voucher_error = ""
-        request.state = State.PAYABLE
+        request.advance(Move.VOUCHER)
         request.save()
         _record(request, "voucher", {"valid_until": request.voucher_valid_until})
     return request
 
 
 def request_apply_payment(*, event: ChainEvent) -> AccessRequest | None:
-    """A confirmed `Paid` event: payable -> paid, if it matches the voucher exactly."""
+    """A confirmed `Paid` event: payable -> paid, if it matches the voucher exactly. A
+    payment on a request that is no longer payable (closed while the buyer paid, or a race
+    with the voucher's cancel) is refunded at once: every payment ends released, refunded
+    or flagged."""
     request = (
         AccessRequest.objects.select_for_update().filter(chain_request_id=event.request_id).first()
     )
     if request is None:
         logger.warning("Paid event %s for an unknown request", event)
         return None
-    if request.state not in (State.PAYABLE, State.LAPSED, State.WITHDRAWN):
-        return request
+    if request.state not in (State.PAYABLE, *CLOSED_UNPAID):
+        return request  # already applied (a chain pays a request id once)
     amount, buyer = int(event.args["amount"]), str(event.args["buyer"])
-    if amount != int(request.amount) or buyer.lower() != request.buyer.lower():
+    terms = str(event.args.get("terms", vouchers.ZERO_TERMS))
+    expected_terms = request.voucher_terms or vouchers.ZERO_TERMS
+    if (
+        amount != int(request.amount)
+        or buyer.lower() != request.buyer.lower()
+        or terms.lower() != expected_terms.lower()
+    ):
         request.flagged = (
-            f"Paid {amount} from {buyer}; the voucher says {int(request.amount)} "
-            f"from {request.buyer}."
-        )
+            f"Paid {amount} from {buyer} for terms {terms[:10]}…; the voucher says "
+            f"{int(request.amount)} from {request.buyer} for {expected_terms[:10]}…."
+        )[:300]
         request.save(update_fields=["flagged", "updated_at"])
         _record(request, "flag", {"reason": request.flagged, "tx": event.tx_hash})
         return request
-    wanted = request.state == State.PAYABLE
-    request.state, request.paid_tx = State.PAID, event.tx_hash
+    request.paid_tx = event.tx_hash
+    if request.state == State.PAYABLE:
+        request.advance(Move.PAY)
+        request.save(update_fields=["state", "paid_tx", "updated_at"])
+        _record(request, "paid", {"tx": event.tx_hash})
+        if request.dataset.state == Dataset.State.LISTED:
+            transaction.on_commit(lambda: _enqueue("grant_access", request.pk))
+            return request
+        reason = "the donor withdrew consent before the grant"
+    else:
+        reason = f"paid after the request was {request.state}"
+    request.advance(Move.REFUNDING)
     request.save(update_fields=["state", "paid_tx", "updated_at"])
-    _record(request, "paid", {"tx": event.tx_hash})
-    if wanted and request.dataset.state == Dataset.State.LISTED:
-        transaction.on_commit(lambda: _enqueue("grant_access", request.pk))
-    else:  # paid after withdrawing, lapsing or a consent withdrawal: give it back
-        transaction.on_commit(lambda: _enqueue("refund_access", request.pk))
+    _record(request, "refunding", {"reason": reason, "tx": event.tx_hash})
+    transaction.on_commit(lambda: _enqueue("refund_access", request.pk))
     return request
 
 
 def request_grant(*, request_id: UUID | str) -> AccessRequest:
-    """paid -> granted: a header per file for the researcher's key; then release. Run
-    again (a retry, a redelivery) on a granted request, it only makes sure of the release."""
-    request = _grant(request_id)
+    """paid -> delivering -> granted, then release. Each step is idempotent: run again (a
+    retry, a redelivery, the deliver transaction's receipt) it goes on from where the
+    request stands.
+
+    1. paid: the worker checks its MAC over the voucher, reads the escrow at its pinned
+       market (status Paid; buyer, payee, amount as signed), that the market is not paused
+       and that more than GRANT_REFUND_MARGIN_S is left before the buyer could reclaim;
+       then asks the chain to record the delivery (`deliver`).
+    2. delivering: once the chain shows the escrow Delivered, grant headers are made.
+    3. granted: the release is asked for.
+    """
+    request = _prepare_delivery(request_id)
+    if request.state == State.DELIVERING:
+        _wait_for_delivery(request)
+        request = _grant(request_id)
     if request.state == State.GRANTED:
         return request_release(request_id=request.pk)
     return request
+
+
+def _grant_problem(request: AccessRequest) -> str | None:
+    if request.dataset.state != Dataset.State.LISTED:
+        return "the donor withdrew consent before the grant"
+    if not request.researcher.crypt4gh_public_key:
+        return "the researcher has no Crypt4GH public key"
+    return None
+
+
+def _escrow_problem(request: AccessRequest, escrow: pinned.Escrow) -> str | None:
+    """Why the escrow on chain is not the payment of this voucher (None: it is)."""
+    if escrow.buyer.lower() != request.buyer.lower() or escrow.payee.lower() != (
+        request.payee.lower()
+    ):
+        return f"the escrow on chain is from {escrow.buyer} to {escrow.payee}"
+    if escrow.amount != int(request.amount):
+        return f"the escrow on chain holds {escrow.amount}, the voucher says {int(request.amount)}"
+    return None
+
+
+def _flag(request: AccessRequest, reason: str) -> AccessRequest:
+    if request.flagged != reason[:300]:
+        request.flagged = reason[:300]
+        request.save(update_fields=["flagged", "updated_at"])
+        _record(request, "flag", {"reason": request.flagged})
+    return request
+
+
+def _prepare_delivery(request_id: UUID | str) -> AccessRequest:
+    with transaction.atomic():
+        request = (
+            AccessRequest.objects.select_for_update(of=("self",))
+            .select_related("dataset", "researcher")
+            .get(pk=request_id)
+        )
+        if request.state != State.PAID:
+            return request
+        problem = _grant_problem(request)
+        if problem is not None:
+            return _start_refund(request, problem)
+        if not voucher_mac_valid(request):
+            return _flag(request, "The voucher in the database is not the one the worker signed.")
+        if (request.voucher_market or "").lower() != pinned.market_address().lower():
+            return _flag(request, "The voucher names another market than the worker's.")
+        rid = vouchers.request_id_bytes(request.chain_request_id)
+        escrow = pinned.escrow_of(rid)
+        if escrow.status != EscrowStatus.PAID:
+            if escrow.status == EscrowStatus.REFUNDED:
+                return request  # the buyer reclaimed it; the indexer applies the Refunded
+            return _flag(request, f"No paid escrow on chain for this request ({escrow.status.name}).")
+        if (problem := _escrow_problem(request, escrow)) is not None:
+            return _flag(request, problem.capitalize() + ".")
+        if escrow.refund_after - int(time.time()) < settings.GRANT_REFUND_MARGIN_S:
+            return _start_refund(request, "too little time was left before the buyer's reclaim")
+        if pinned.market_paused():
+            logger.info("market paused: %s waits for its delivery", request)
+            return request  # the reconciler asks again; refunds stay open while paused
+        request.advance(Move.DELIVER)
+        request.save(update_fields=["state", "updated_at"])
+        _record(request, "deliver", {})
+    tx = _ask_market(request, "deliver")
+    if tx is not None and tx.tx_hash:
+        AccessRequest.objects.filter(pk=request.pk).update(deliver_tx=tx.tx_hash)
+    return request
+
+
+def _start_refund(request: AccessRequest, reason: str) -> AccessRequest:
+    request.advance(Move.REFUNDING)
+    request.save(update_fields=["state", "updated_at"])
+    _record(request, "refunding", {"reason": reason})
+    transaction.on_commit(partial(_enqueue, "refund_access", request.pk))
+    return request
+
+
+def _wait_for_delivery(request: AccessRequest) -> None:
+    """Wait (at most DELIVER_RECEIPT_WAIT_S) for the `deliver` transaction's receipt, so
+    the grant follows its block at once; if it takes longer, the sender's poll records
+    the receipt and the grant task runs again."""
+    tx = _latest_attempt(request, "deliver")
+    if tx is None or not tx.tx_hash:
+        return
+    w3 = chain.web3()
+    for tx_hash in reversed(tx.tx_hashes or [tx.tx_hash]):
+        try:
+            w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=settings.DELIVER_RECEIPT_WAIT_S, poll_latency=0.1
+            )
+            return
+        except Exception:  # noqa: BLE001, S112 - a timeout or an unknown hash: the poll goes on
+            continue
 
 
 def _grant(request_id: UUID | str) -> AccessRequest:
@@ -162,28 +338,20 @@ def _grant(request_id: UUID | str) -> AccessRequest:
             .select_related("dataset", "researcher")
             .get(pk=request_id)
         )
-        if request.state != State.PAID:
+        if request.state != State.DELIVERING:
             return request
+        escrow = pinned.escrow_of(vouchers.request_id_bytes(request.chain_request_id))
+        if escrow.status != EscrowStatus.DELIVERED or _escrow_problem(request, escrow):
+            return request  # not yet mined; the receipt brings the task back
         key = request.researcher.crypt4gh_public_key
-        problem = None
-        if request.dataset.state != Dataset.State.LISTED:
-            problem = "the donor withdrew consent before the grant"
-        elif not key:
-            problem = "the researcher has no Crypt4GH public key"
-        if problem is None:
-            try:
-                for stored in request.dataset.files.all():
-                    grant_create(file=stored, recipient_public_key=bytes(key or b""))
-            except Conflict as exc:
-                problem = exc.message
-            failpoint("grant.headers_written")  # headers written, not yet committed
-        if problem is not None:
-            request.state = State.REFUNDING
-            request.save(update_fields=["state", "updated_at"])
-            _record(request, "refunding", {"reason": problem})
-            transaction.on_commit(lambda: _enqueue("refund_access", request.pk))
-            return request
-        request.state = State.GRANTED
+        try:
+            for stored in request.dataset.files.all():
+                grant_create(file=stored, recipient_public_key=bytes(key or b""))
+        except Conflict as exc:
+            # Delivered on chain, so the escrow can no longer be refunded: an admin decides.
+            return _flag(request, f"Delivered on chain but no grant could be made: {exc.message}")
+        failpoint("grant.headers_written")  # headers written, not yet committed
+        request.advance(Move.GRANT)
         request.granted_at = timezone.now()
         request.expires_at = request.granted_at + timedelta(days=request.dataset.access_days)
         request.save(update_fields=["state", "granted_at", "expires_at", "updated_at"])
@@ -193,49 +361,164 @@ def _grant(request_id: UUID | str) -> AccessRequest:
 
 def request_release(*, request_id: UUID | str) -> AccessRequest:
     """Ask the market to pay the donor for a granted request: one release transaction per
-    request, whoever asks and however often (a worker killed between the grant and this
-    call is caught up by the reconciler)."""
+    attempt, whoever asks and however often (a worker killed between the grant and this
+    call is caught up by the reconciler; a reverted release is tried again with backoff)."""
     request = AccessRequest.objects.get(pk=request_id)
     if request.state == State.GRANTED:
-        _ask_market(request, "release")
+        tx = _ask_market(request, "release")
+        if tx is not None and tx.tx_hash and request.release_tx != tx.tx_hash:
+            AccessRequest.objects.filter(pk=request.pk).update(release_tx=tx.tx_hash)
     return request
 
 
 def request_refund(*, request_id: UUID | str) -> AccessRequest:
-    """Ask the market to return the escrow (idempotent: one refund transaction)."""
-    request = AccessRequest.objects.get(pk=request_id)
-    if request.state in (State.PAID, State.WITHDRAWN, State.LAPSED):
-        with transaction.atomic():
-            AccessRequest.objects.filter(pk=request.pk).update(state=State.REFUNDING)
-            request.state = State.REFUNDING
-            _record(request, "refunding", {"reason": "paid but not to be granted"})
-    if request.state == State.REFUNDING:
+    """Ask the market to return the escrow of a request that will not be delivered
+    (idempotent per attempt). Refused by the worker for an escrow the chain does not show
+    paid and undelivered."""
+    with transaction.atomic():
+        request = AccessRequest.objects.select_for_update().get(pk=request_id)
+        if request.state in (State.PAID, *CLOSED_UNPAID) and request.paid_tx:
+            _start_refund(request, "paid but not to be granted")
+    if request.state != State.REFUNDING:
+        return request
+    escrow = pinned.escrow_of(vouchers.request_id_bytes(request.chain_request_id))
+    if escrow.status == EscrowStatus.PAID:
         _ask_market(request, "refund")
+    elif escrow.status == EscrowStatus.DELIVERED:
+        _flag(request, "Asked to refund an escrow that is delivered on chain: an admin decides.")
     return request
 
 
-def _ask_market(request: AccessRequest, function: str) -> None:
-    """`AccessMarket.release` or `.refund` of the request's escrow, sent once per request."""
-    operator_transaction_send(
+def request_cancel_voucher(*, request_id: UUID | str) -> AccessRequest:
+    """A payable request closed (withdrawn, rejected, closed by an admin): cancel its
+    voucher on chain so it can no longer be paid. If the payment wins the race, the
+    cancel reverts and the `Paid` event is refunded."""
+    request = AccessRequest.objects.get(pk=request_id)
+    if request.state not in CLOSED_UNPAID or not request.voucher_signature:
+        return request
+    if request.voucher_valid_until is not None and request.voucher_valid_until < time.time():
+        return request  # expired: the contract refuses it anyway
+    escrow = pinned.escrow_of(vouchers.request_id_bytes(request.chain_request_id))
+    if escrow.status == EscrowStatus.NONE:
+        _ask_market(request, "cancel")
+    return request
+
+
+MARKET_FUNCTIONS = ("deliver", "release", "refund", "cancel")
+
+
+def _attempt_key(request: AccessRequest, attempt: int) -> str:
+    return str(request.pk) if attempt == 1 else f"{request.pk}#{attempt}"
+
+
+def _attempts(request: AccessRequest, function: str) -> list[OperatorTransaction]:
+    rows = OperatorTransaction.objects.filter(action=function, key__startswith=str(request.pk))
+    return sorted(rows, key=lambda tx: tx.created_at)
+
+
+def _latest_attempt(request: AccessRequest, function: str) -> OperatorTransaction | None:
+    attempts = _attempts(request, function)
+    return attempts[-1] if attempts else None
+
+
+def _ask_market(request: AccessRequest, function: str) -> OperatorTransaction | None:
+    """`AccessMarket.function(requestId)`, one transaction per attempt. A new attempt is
+    made only after the last one reverted and its backoff passed; after
+    SETTLEMENT_MAX_ATTEMPTS the request is flagged and admins are told."""
+    attempts = _attempts(request, function)
+    if attempts:
+        last = attempts[-1]
+        if last.status != OperatorTransaction.Status.FAILED:
+            return last
+        if len(attempts) >= settings.SETTLEMENT_MAX_ATTEMPTS:
+            _flag(
+                request,
+                f"The {function} transaction failed {len(attempts)} times "
+                f"(last: {last.tx_hash}); an admin must look.",
+            )
+            return last
+        wait_s = settings.SETTLEMENT_RETRY_BASE_S * 2 ** (len(attempts) - 1)
+        if (timezone.now() - last.updated_at).total_seconds() < wait_s:
+            return last
+    return operator_transaction_send(
         action=function,
-        key=str(request.pk),
+        key=_attempt_key(request, len(attempts) + 1),
         function=function,
         args=[vouchers.request_id_bytes(request.chain_request_id)],
     )
 
 
+def request_after_operator_transaction(*, tx: OperatorTransaction) -> None:
+    """The sender saw a receipt for a settlement transaction: go on, or try again later.
+
+    A mined `deliver` lets the grant go on; a reverted one sends the request back to paid
+    (the grant task checks the chain again); a reverted release or refund is asked again
+    after its backoff (SETTLEMENT_RETRY_BASE_S, doubling)."""
+    if tx.action not in MARKET_FUNCTIONS:
+        return
+    request_id = tx.key.split("#", 1)[0]
+    request = AccessRequest.objects.select_for_update().filter(pk=request_id).first()
+    if request is None:
+        return
+    failed = tx.status == OperatorTransaction.Status.FAILED
+    if tx.action == "deliver":
+        if failed and request.state == State.DELIVERING:
+            request.advance(Move.UNDELIVERABLE)
+            request.save(update_fields=["state", "updated_at"])
+            _record(request, "undelivered", {"tx": tx.tx_hash})
+        if request.state in (State.PAID, State.DELIVERING):
+            countdown = settings.SETTLEMENT_RETRY_BASE_S if failed else 0
+            transaction.on_commit(
+                partial(_enqueue, "grant_access", request.pk, countdown=countdown)
+            )
+        return
+    if not failed:
+        return
+    logger.warning("%s reverted for %s: asking again after a backoff", tx.action, request)
+    attempts = len(_attempts(request, tx.action))
+    countdown = settings.SETTLEMENT_RETRY_BASE_S * 2 ** (attempts - 1)
+    task = {"release": "release_access", "refund": "refund_access", "cancel": "cancel_voucher"}
+    transaction.on_commit(partial(_enqueue, task[tx.action], request.pk, countdown=countdown + 1))
+
+
 def request_apply_settlement(*, event: ChainEvent) -> AccessRequest | None:
-    """Released -> settled, Refunded -> refunded."""
+    """Released -> settled, Refunded -> refunded, Delivered and Cancelled recorded.
+
+    A `Refunded` on a request whose data was delivered is an incident (the contract makes
+    it impossible; a market that is not ours would not): the grants are dropped, the
+    request flagged and admins told."""
     request = (
-        AccessRequest.objects.select_for_update().filter(chain_request_id=event.request_id).first()
+        AccessRequest.objects.select_for_update(of=("self",))
+        .select_related("dataset", "researcher")
+        .filter(chain_request_id=event.request_id)
+        .first()
     )
     if request is None:
         return None
-    if event.name == "Released" and request.state == State.GRANTED:
-        request.state = State.SETTLED
-    elif event.name == "Refunded" and request.state not in (State.REFUNDED, State.SETTLED):
-        request.state = State.REFUNDED
+    if event.name == "Released" and request.can(Move.RELEASE):
+        request.advance(Move.RELEASE)
+    elif event.name == "Refunded" and request.can(Move.REFUND):
+        request.advance(Move.REFUND)
+    elif event.name == "Refunded" and request.can(Move.REFUND_INCIDENT):
+        dropped = _drop_grants(request)
+        request.advance(Move.REFUND_INCIDENT)
+        request.flagged = (
+            f"Refunded on chain ({event.tx_hash}) after the data was delivered; "
+            f"{dropped} grant header(s) deleted."
+        )[:300]
+        request.save(update_fields=["state", "flagged", "updated_at"])
+        _record(request, "refund", {"tx": event.tx_hash})
+        _record(request, "flag", {"reason": request.flagged, "tx": event.tx_hash})
+        return request
     else:
+        if event.name in ("Delivered", "Cancelled", "Released", "Refunded"):
+            audit_append(
+                action=f"request.chain_{event.name.lower()}",
+                actor=None,
+                object_type="access_request",
+                object_id=request.pk,
+                data={"state": request.state, "tx": event.tx_hash},
+            )
         return request
     request.save(update_fields=["state", "updated_at"])
     _record(request, request.state, {"tx": event.tx_hash})
@@ -259,15 +542,16 @@ def request_revert_event(*, event: ChainEvent) -> AccessRequest | None:
     if request is None:
         return None
     before = request.state
-    if event.name == "Paid" and before in (State.PAID, State.REFUNDING, *LIVE):
+    if event.name == "Paid" and request.can(Move.REVERT_PAID):
         if before in LIVE:
             _drop_grants(request)
-        request.state, request.paid_tx = State.PAYABLE, ""
+        request.advance(Move.REVERT_PAID)
+        request.paid_tx = ""
         request.granted_at = request.expires_at = None
-    elif event.name == "Released" and before == State.SETTLED:
-        request.state = State.GRANTED
-    elif event.name == "Refunded" and before == State.REFUNDED:
-        request.state = State.REFUNDING
+    elif event.name == "Released" and request.can(Move.REVERT_RELEASED):
+        request.advance(Move.REVERT_RELEASED)
+    elif event.name == "Refunded" and request.can(Move.REVERT_REFUNDED):
+        request.advance(Move.REVERT_REFUNDED)
     else:
         return request
     request.save()
@@ -282,13 +566,10 @@ def request_revert_event(*, event: ChainEvent) -> AccessRequest | None:
     return request
 
 
-def _enqueue(task: str, request_id: UUID) -> None:
+def _enqueue(task: str, request_id: UUID, countdown: float = 0) -> None:
     from marketplace import tasks
 
-    enqueue(getattr(tasks, task), str(request_id))
-
-
-LIVE = (State.GRANTED, State.SETTLED)
+    enqueue(getattr(tasks, task), str(request_id), countdown=countdown)
 
 
 def _drop_grants(request: AccessRequest) -> int:
@@ -311,7 +592,7 @@ def _drop_grants(request: AccessRequest) -> int:
 
 def request_revoke(*, actor: User, request_id: UUID | str, reason: str) -> AccessRequest:
     """granted/settled -> revoked (the donor or an admin): downloads stop and the
-    request's grant headers are deleted."""
+    request's grant headers are deleted. Nothing is refunded: the data has left."""
     with transaction.atomic():
         request = (
             AccessRequest.objects.select_for_update(of=("self",))
@@ -325,9 +606,9 @@ def request_revoke(*, actor: User, request_id: UUID | str, reason: str) -> Acces
             raise PermissionDenied("Only the dataset's donor or an admin can revoke access.")
         if request.state == State.REVOKED:
             return request
-        if request.state not in LIVE:
+        if not request.can(Move.REVOKE):
             raise Conflict("Only granted access can be revoked.")
-        request.state = State.REVOKED
+        request.advance(Move.REVOKE)
         request.decision_reason = reason.strip() or request.decision_reason
         request.save(update_fields=["state", "decision_reason", "updated_at"])
         audit_append(
@@ -346,18 +627,20 @@ def request_revoke(*, actor: User, request_id: UUID | str, reason: str) -> Acces
 
 
 def requests_close_for_withdrawn_consent(*, dataset: Dataset, actor: User) -> None:
-    """Consent withdrawn: open requests end; paid ones are refunded on chain, granted ones
-    revoked. Called inside the withdrawal's transaction."""
+    """Consent withdrawn: open requests end (payable vouchers are cancelled on chain); paid
+    ones not yet delivered are refunded, granted ones revoked. Called inside the
+    withdrawal's transaction."""
     for request in AccessRequest.objects.select_for_update().filter(dataset=dataset):
-        if request.state in (State.SUBMITTED, State.APPROVED, State.PAYABLE):
-            request.state, request.decision_reason = State.REJECTED, "The donor withdrew consent."
+        if request.can(Move.REJECT):
+            was_payable = request.state == State.PAYABLE
+            request.advance(Move.REJECT)
+            request.decision_reason = "The donor withdrew consent."
             request.save(update_fields=["state", "decision_reason", "updated_at"])
             _record(request, "reject", {"reason": "consent withdrawn"})
+            if was_payable:
+                transaction.on_commit(partial(_enqueue, "cancel_voucher", request.pk))
         elif request.state == State.PAID:
-            request.state = State.REFUNDING
-            request.save(update_fields=["state", "updated_at"])
-            _record(request, "refunding", {"reason": "consent withdrawn before the grant"})
-            transaction.on_commit(partial(_enqueue, "refund_access", request.pk))
+            _start_refund(request, "consent withdrawn before the grant")
         elif request.state in LIVE:
             request_revoke(actor=actor, request_id=request.pk, reason="The donor withdrew consent.")
 
@@ -373,8 +656,8 @@ def requests_lapse_and_expire(*, now: int | None = None) -> tuple[int, int]:
     ).values_list("pk", flat=True):
         with transaction.atomic():
             request = AccessRequest.objects.select_for_update().get(pk=request_id)
-            if request.state == State.PAYABLE:
-                request.state = State.LAPSED
+            if request.can(Move.LAPSE):
+                request.advance(Move.LAPSE)
                 request.save(update_fields=["state", "updated_at"])
                 _record(request, "lapse")
                 lapsed += 1
@@ -383,8 +666,8 @@ def requests_lapse_and_expire(*, now: int | None = None) -> tuple[int, int]:
     ).values_list("pk", flat=True):
         with transaction.atomic():
             request = AccessRequest.objects.select_for_update().get(pk=request_id)
-            if request.state in LIVE:
-                request.state = State.EXPIRED
+            if request.can(Move.EXPIRE):
+                request.advance(Move.EXPIRE)
                 request.save(update_fields=["state", "updated_at"])
                 _record(request, "expire")
                 expired += 1

@@ -115,6 +115,13 @@ class MarketEnv:
             self.market.functions.pay(voucher.as_tuple(), self.sign(voucher, signer)),
         )
 
+    def deliver(self, voucher: vouchers.Voucher, market: Contract | None = None) -> dict[str, Any]:
+        """The operator records the delivery (ends the buyer's refund)."""
+        return self.send(
+            self.operator,
+            (market or self.market).functions.deliver(vouchers.request_id_bytes(voucher.requestId)),
+        )
+
     def balance(self, address: str, token: Contract | None = None) -> int:
         return int((token or self.token).functions.balanceOf(address).call())
 

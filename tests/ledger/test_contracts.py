@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from web3 import Web3
 from web3.logs import DISCARD
@@ -74,18 +76,14 @@ def test_a_request_is_paid_once(env: MarketEnv) -> None:
     env.pay(voucher)
     reverts_with("AlreadyPaid()", lambda: env.pay(voucher))
     # Even a fresh voucher for the same request id cannot pay it again.
-    again = vouchers.Voucher(
-        voucher.requestId, voucher.buyer, voucher.payee, 1, voucher.validUntil, voucher.refundAfter
-    )
+    again = dataclasses.replace(voucher, amount=1)
     reverts_with("AlreadyPaid()", lambda: env.pay(again))
 
 
 def test_a_tampered_voucher_does_not_match_its_signature(env: MarketEnv) -> None:
     voucher = env.voucher()
     signature = env.sign(voucher)
-    cheaper = vouchers.Voucher(
-        voucher.requestId, voucher.buyer, voucher.payee, 1, voucher.validUntil, voucher.refundAfter
-    )
+    cheaper = dataclasses.replace(voucher, amount=1)
     env.approve(env.buyer, voucher.amount)
     reverts_with(
         "WrongSigner()",
@@ -97,6 +95,7 @@ def test_release_pays_the_payee_less_the_fee(env: MarketEnv) -> None:
     voucher = env.voucher()
     env.approve(env.buyer, voucher.amount)
     env.pay(voucher)
+    env.deliver(voucher)
     payee_before = env.balance(env.payee.address)
     treasury_before = env.balance(env.treasury.address)
     receipt = env.send(
@@ -115,8 +114,11 @@ def test_release_twice_and_refund_after_release_are_refused(env: MarketEnv) -> N
     request = request_id_bytes(voucher.requestId)
     env.approve(env.buyer, voucher.amount)
     env.pay(voucher)
+    env.deliver(voucher)
     env.send(env.operator, env.market.functions.release(request))
-    reverts_with("NotPaid()", lambda: env.send(env.operator, env.market.functions.release(request)))
+    reverts_with(
+        "NotDelivered()", lambda: env.send(env.operator, env.market.functions.release(request))
+    )
     reverts_with("NotPaid()", lambda: env.send(env.operator, env.market.functions.refund(request)))
 
 
@@ -147,7 +149,7 @@ def test_the_operator_refunds_any_time_before_release(env: MarketEnv) -> None:
 
 
 def test_the_buyer_refunds_alone_only_after_refund_after(env: MarketEnv) -> None:
-    voucher = env.voucher(refundAfter=env.now() + 1000)
+    voucher = env.voucher(validUntil=env.now() + 500, refundAfter=env.now() + 1000)
     request = request_id_bytes(voucher.requestId)
     env.approve(env.buyer, voucher.amount)
     before = env.balance(env.buyer.address)
@@ -159,15 +161,21 @@ def test_the_buyer_refunds_alone_only_after_refund_after(env: MarketEnv) -> None
     assert env.balance(env.buyer.address) == before
 
 
-def test_pause_stops_paying_and_releasing_but_never_refunds(env: MarketEnv) -> None:
-    voucher, paid = env.voucher(), env.voucher()
-    env.approve(env.buyer, 2 * voucher.amount)
+def test_pause_stops_paying_delivering_and_releasing_but_never_refunds(env: MarketEnv) -> None:
+    voucher, paid, delivered = env.voucher(), env.voucher(), env.voucher()
+    env.approve(env.buyer, 3 * voucher.amount)
     env.pay(paid)
+    env.pay(delivered)
+    env.deliver(delivered)
     env.send(env.owner, env.market.functions.pause())
     reverts_with("EnforcedPause()", lambda: env.pay(voucher))
     request = request_id_bytes(paid.requestId)
+    reverts_with("EnforcedPause()", lambda: env.deliver(paid))
     reverts_with(
-        "EnforcedPause()", lambda: env.send(env.operator, env.market.functions.release(request))
+        "EnforcedPause()",
+        lambda: env.send(
+            env.operator, env.market.functions.release(request_id_bytes(delivered.requestId))
+        ),
     )
     env.send(env.operator, env.market.functions.refund(request))
     reverts_with(
@@ -181,9 +189,9 @@ def test_pause_stops_paying_and_releasing_but_never_refunds(env: MarketEnv) -> N
 def test_operator_rotation_by_the_owner(env: MarketEnv) -> None:
     reverts_with(
         "OwnableUnauthorizedAccount(address)",
-        lambda: env.send(env.other, env.market.functions.setOperator(env.other.address)),
+        lambda: env.send(env.other, env.market.functions.setOperator(env.other.address, False)),
     )
-    env.send(env.owner, env.market.functions.setOperator(env.other.address))
+    env.send(env.owner, env.market.functions.setOperator(env.other.address, False))
     voucher = env.voucher()
     env.approve(env.buyer, voucher.amount)
     reverts_with("WrongSigner()", lambda: env.pay(voucher))  # the old operator's signature
@@ -205,6 +213,7 @@ def test_fee_and_treasury_are_the_owners_to_set(env: MarketEnv) -> None:
     voucher = env.voucher()
     env.approve(env.buyer, voucher.amount)
     env.pay(voucher)
+    env.deliver(voucher)
     before = env.balance(env.payee.address)
     env.send(env.operator, env.market.functions.release(request_id_bytes(voucher.requestId)))
     assert env.balance(env.payee.address) == before + voucher.amount
@@ -242,6 +251,7 @@ def test_a_token_that_returns_no_bool_works(odd_token_env) -> None:
     voucher = odd.voucher()
     odd.approve(odd.buyer, voucher.amount)
     odd.pay(voucher)
+    odd.deliver(voucher)
     odd.send(odd.operator, odd.market.functions.release(request_id_bytes(voucher.requestId)))
     assert odd.balance(odd.market.address) == 0
 
@@ -259,6 +269,7 @@ def test_a_reentrant_token_cannot_refund_during_release(odd_token_env) -> None:
     odd.approve(odd.buyer, voucher.amount)
     odd.pay(voucher)
     request = request_id_bytes(voucher.requestId)
+    odd.deliver(voucher)
     odd.send(odd.owner, odd.token.functions.arm(odd.market.address, request))
     odd.send(odd.operator, odd.market.functions.release(request))
     assert odd.token.functions.attacked().call() is True
