@@ -53,6 +53,7 @@ RANGE_REFUSED = (
     "too many blocks",
     "limit exceeded",
     "response size exceeded",
+    "is limited to",
 )
 # The largest range each chain accepted, learned per process (halved on each refusal).
 _learned_range: dict[int, int] = {}

@@ -31,7 +31,10 @@ def work_reconcile(*, waiting_for_s: float) -> dict[str, int]:
     stale = AccessRequest.objects.filter(updated_at__lt=cutoff)
     plan = {
         "sign_voucher": (tasks.sign_voucher, stale.filter(state=State.APPROVED)),
-        "grant_access": (tasks.grant_access, stale.filter(state=State.PAID)),
+        "grant_access": (
+            tasks.grant_access,
+            stale.filter(state__in=(State.PAID, State.DELIVERING), flagged=""),
+        ),
         "refund_access": (tasks.refund_access, stale.filter(state=State.REFUNDING)),
         # Granted, but the worker stopped before it asked for the release.
         "release_access": (

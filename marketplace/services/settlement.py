@@ -513,7 +513,7 @@ def request_apply_settlement(*, event: ChainEvent) -> AccessRequest | None:
     else:
         if event.name in ("Delivered", "Cancelled", "Released", "Refunded"):
             audit_append(
-                action=f"request.chain_{event.name.lower()}",
+                action=f"request.{event.name.lower()}",
                 actor=None,
                 object_type="access_request",
                 object_id=request.pk,

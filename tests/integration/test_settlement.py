@@ -144,7 +144,17 @@ def test_request_to_settlement(
     fee = 50 * 10**18 * 250 // 10_000
     assert env.balance(env.payee.address) == payee_before + 50 * 10**18 - fee
     actions = [step["action"] for step in settled["timeline"]]
-    assert actions == ["submit", "approve", "voucher", "paid", "grant", "download", "settled"]
+    assert actions == [
+        "submit",
+        "approve",
+        "voucher",
+        "paid",
+        "deliver",  # the worker asks the chain to record the delivery
+        "grant",  # made once the chain shows it delivered
+        "download",
+        "delivered",  # the confirmed `Delivered` event
+        "settled",
+    ]
 
 
 def test_a_payment_of_the_wrong_amount_is_flagged_never_granted(

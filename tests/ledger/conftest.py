@@ -52,6 +52,7 @@ def chain_db(env: MarketEnv, settings, db) -> MarketEnv:
     settings.CHAIN_RPC_URL = str(env.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
     settings.CHAIN_ID = int(env.w3.eth.chain_id)
     settings.CONFIRMATIONS = 2
+    settings.MARKET_ADDRESS = env.market.address  # the worker's pinned market
     start = int(env.w3.eth.block_number)
     for name, contract in ((TOKEN, env.token), (MARKET, env.market)):
         Deployment.objects.update_or_create(

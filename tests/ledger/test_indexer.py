@@ -111,15 +111,149 @@ def test_release_refund_and_anchor_events_are_decoded(operator_key: MarketEnv, h
 
     env = operator_key
     released, refunded = paid(env), paid(env)
+    cancelled = Web3.to_hex(Web3.keccak(text="never paid"))
+    env.send(env.operator, env.market.functions.deliver(request_id_bytes(released)))
     env.send(env.operator, env.market.functions.release(request_id_bytes(released)))
     env.send(env.operator, env.market.functions.refund(request_id_bytes(refunded)))
+    env.send(env.operator, env.market.functions.cancel(request_id_bytes(cancelled)))
     env.send(env.operator, env.market.functions.anchor(Web3.keccak(text="r"), 2))
+    env.send(env.owner, env.market.functions.pause())
+    env.send(env.owner, env.market.functions.unpause())
     mine(env, 2)
     indexer_run()
     names = list(ChainEvent.objects.values_list("name", flat=True))
-    assert names == ["Paid", "Paid", "Released", "Refunded", "Anchored"]
+    assert names == [
+        "Paid",
+        "Paid",
+        "Delivered",
+        "Released",
+        "Refunded",
+        "Cancelled",
+        "Anchored",
+        "Paused",
+        "Unpaused",
+    ]
     anchored = ChainEvent.objects.get(name="Anchored")
     assert anchored.args["kind"] == "2" and anchored.request_id == ""
+    assert ChainEvent.objects.get(name="Cancelled").request_id == cancelled
+    assert ChainEvent.objects.get(name="Paused").args["account"] == env.owner.address
+    paid_event = ChainEvent.objects.filter(name="Paid").first()
+    assert paid_event is not None and paid_event.args["terms"] == "0x" + "00" * 32
+
+
+def test_logs_from_a_lagging_backend_are_never_committed(
+    chain_db: MarketEnv, heard, monkeypatch
+) -> None:
+    """Finding 6: `eth_getLogs` answered by a backend still on an orphaned fork, while the
+    checkpoint's block is read from the canonical one. Without a check of each log's
+    block hash the orphaned `Paid` is committed under a canonical checkpoint, and no
+    later run ever rewinds it."""
+    from ledger import chain
+
+    w3 = chain_db.w3
+    fork_point = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    orphan = paid(chain_db)
+    mine(chain_db, 3)
+    stale_logs = w3.eth.get_logs({"address": chain_db.market.address, "fromBlock": 0})
+    w3.provider.make_request("evm_revert", [fork_point])  # type: ignore[arg-type]
+    mine(chain_db, 4)  # the canonical chain: same heights, other blocks, no payment
+    served = chain.web3()
+    real_get_logs = served.eth.get_logs
+    monkeypatch.setattr(served.eth, "get_logs", lambda *a, **k: stale_logs)
+    run = indexer_run()
+    assert heard["applied"] == [] and not ChainEvent.objects.exists()
+    assert orphan not in heard["applied"]
+    assert run.applied == 0
+    # The backend catches up: the range is indexed from the same checkpoint.
+    monkeypatch.setattr(served.eth, "get_logs", real_get_logs)
+    assert indexer_run().checkpoint == int(w3.eth.block_number) - 2
+
+
+class CappedRpc:
+    """A JSON-RPC proxy on loopback in front of anvil that refuses `eth_getLogs` over more
+    than `cap` blocks, with the error text a hosted provider answers."""
+
+    def __init__(self, upstream: str, cap: int) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import requests
+
+        self.refused = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                call = json.loads(body)
+                if call.get("method") == "eth_getLogs":
+                    query = call["params"][0]
+                    span = int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1
+                    if span > cap:
+                        proxy.refused += 1
+                        answer = {
+                            "jsonrpc": "2.0",
+                            "id": call["id"],
+                            "error": {
+                                "code": -32600,
+                                "message": f"eth_getLogs is limited to a {cap} block range",
+                            },
+                        }
+                        raw = json.dumps(answer).encode()
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(raw)))
+                        self.end_headers()
+                        self.wfile.write(raw)
+                        return
+                raw = requests.post(
+                    upstream,
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                    timeout=30,
+                ).content
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def test_a_provider_that_caps_log_ranges_makes_the_indexer_split_them(
+    chain_db: MarketEnv, heard, settings
+) -> None:
+    """Finding 6: many hosted RPCs cap eth_getLogs at 1,000 blocks, below our default
+    2,000: the indexer halves the range and goes on instead of failing every run."""
+    from ledger.services import indexer
+
+    indexer._learned_range.clear()
+    w3 = chain_db.w3
+    first = paid(chain_db)
+    w3.provider.make_request("anvil_mine", [hex(2500)])  # type: ignore[arg-type]
+    second = paid(chain_db)
+    mine(chain_db, 2)
+    proxy = CappedRpc(str(w3.provider.endpoint_uri), cap=1000)  # type: ignore[attr-defined]
+    try:
+        settings.CHAIN_RPC_URL = proxy.url
+        settings.INDEXER_MAX_BLOCK_RANGE = 2000
+        run = indexer_run()
+    finally:
+        proxy.stop()
+        indexer._learned_range.clear()
+    assert proxy.refused >= 1
+    assert heard["applied"] == [first, second]
+    assert run.checkpoint == int(w3.eth.block_number) - 2
 
 
 def test_a_chain_shorter_than_the_checkpoint_rewinds_instead_of_failing(
