@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -40,3 +40,19 @@ def _mark_worker(**_: object) -> None:
     from core.worker_secrets import mark_worker_process
 
     mark_worker_process()
+
+
+@worker_ready.connect
+def _check_pinned_market(**_: object) -> None:
+    """Refuse to run when the database names another market than MARKET_ADDRESS: the
+    worker acts only on the market pinned in its own configuration (ledger/pinned.py)."""
+    from ledger.pinned import MarketMismatch, check_deployment_agrees
+
+    try:
+        check_deployment_agrees()
+    except MarketMismatch as exc:
+        import logging
+        import os
+
+        logging.getLogger(__name__).critical("%s", exc)
+        os._exit(78)  # EX_CONFIG: a supervisor must not restart it into the same state

@@ -7,7 +7,7 @@ import logging
 from celery import Task, shared_task
 
 from core.errors import ServiceUnavailable
-from ledger import chain
+from ledger import chain, pinned
 from ledger.services.indexer import indexer_run
 from ledger.services.sender import operator_transactions_poll
 
@@ -34,6 +34,9 @@ def index_chain() -> None:
         return
     except chain.UNREACHABLE as exc:  # the next run starts from the same checkpoint
         logger.warning("chain node unreachable, indexing waits: %s", type(exc).__name__)
+        return
+    except pinned.MarketMismatch as exc:
+        logger.error("%s", exc)
         return
     if run.applied or run.reverted:
         logger.info(

@@ -24,9 +24,9 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import BlockNotFound, Web3RPCError
 
-from ledger import chain
+from ledger import chain, pinned
 from ledger.models import ChainEvent, IndexedBlock, IndexerCheckpoint
-from ledger.selectors.deployments import MARKET, deployed_contract
+from ledger.selectors.deployments import MARKET, deployment_get
 from ledger.signals import chain_event_applied, chain_event_reverted
 
 logger = logging.getLogger(__name__)
@@ -262,8 +262,16 @@ def _remember_blocks(chain_id: int, blocks: dict[int, str], end: int, end_block:
 def indexer_run(*, max_ranges: int = 100) -> IndexerRun:
     """Apply confirmed events up to head minus CONFIRMATIONS (at most `max_ranges` ranges)."""
     w3 = chain.web3()
-    deployment, contract = deployed_contract(name=MARKET)
-    chain_id = deployment.chain_id
+    chain_id = pinned.pinned_chain_id()
+    # Logs are read from the market pinned in the worker's configuration; a deployment row
+    # naming another contract (one that merely emits `Paid`) stops the indexer loudly.
+    contract = pinned.market()
+    deployment = deployment_get(name=MARKET, chain_id=chain_id)
+    if deployment.address.lower() != contract.address.lower():
+        raise pinned.MarketMismatch(
+            f"the deployment record names {deployment.address}, the worker's market is "
+            f"{contract.address}: not indexing"
+        )
     head = int(w3.eth.block_number)
     confirmed = head - settings.CONFIRMATIONS
     checkpoint = _checkpoint(w3, chain_id, deployment.block_number)

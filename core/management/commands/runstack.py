@@ -49,6 +49,8 @@ class Command(BaseCommand):
                 call_command("deploy_contracts")
                 # anvil's account 1 is the local operator; only the worker gets its key.
                 worker_env["OPERATOR_PRIVATE_KEY"] = anvil_accounts()[1].key.hex()
+                # The worker pins the market it just deployed (ledger/pinned.py).
+                worker_env.setdefault("MARKET_ADDRESS", _deployed_market())
             supervisor.start(
                 "worker",
                 [
@@ -133,3 +135,9 @@ class Command(BaseCommand):
         ]
         for line in lines:
             supervisor.say(line)
+
+
+def _deployed_market() -> str:
+    from ledger.selectors.deployments import MARKET, deployment_get
+
+    return deployment_get(name=MARKET).address
