@@ -158,6 +158,12 @@ class OperatorTransaction(models.Model):
     action = models.CharField(max_length=32)
     # Idempotency: asking for the same (action, key) twice returns the first transaction.
     key = models.CharField(max_length=80)
+    # The intent: the market function and its arguments (JSON; bytes as 0x-hex). `to` and
+    # `data` are derived from it by the worker at every signing (ledger/services/sender.py).
+    function = models.CharField(max_length=32, blank=True)
+    args = models.JSONField(default=list)
+    # Worker-only HMAC over the intent and nonce (ledger/integrity.py).
+    mac = models.CharField(max_length=64, blank=True)
     to = models.CharField(max_length=42)
     data = models.TextField()
     sender = models.CharField(max_length=42)

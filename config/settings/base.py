@@ -282,6 +282,9 @@ INDEXER_INTERVAL_S = env.float("INDEXER_INTERVAL_S", default=2.0)
 # Operator transactions: replaced with higher fees when not mined within this time.
 SENDER_STUCK_AFTER_S = env.float("SENDER_STUCK_AFTER_S", default=60.0)
 SENDER_FEE_BUMP_PERCENT = env.int("SENDER_FEE_BUMP_PERCENT", default=15)
+# No operator transaction pays more than this per gas (max fee); reaching it is logged and
+# shown on the staff chain page instead of bumping on.
+SENDER_MAX_FEE_GWEI = env.float("SENDER_MAX_FEE_GWEI", default=200.0)
 SENDER_POLL_INTERVAL_S = env.float("SENDER_POLL_INTERVAL_S", default=2.0)
 # Mined operator transactions are checked for a lost block this many blocks deep.
 SENDER_RECHECK_BLOCKS = env.int("SENDER_RECHECK_BLOCKS", default=64)

@@ -8,7 +8,18 @@
 - web3's HTTP provider may retry eth_sendRawTransaction: "already known" and "nonce too
   low" can mean it was sent, so the hash is looked up before calling it an error.
 - A transaction not mined within SENDER_STUCK_AFTER_S is replaced with the same nonce and
-  fees raised by SENDER_FEE_BUMP_PERCENT (at least the 10% nodes require).
+  fees raised by SENDER_FEE_BUMP_PERCENT (at least the 10% nodes require); only the
+  lowest pending nonce of the operator is bumped (the later ones wait behind it, and
+  bumping them burns fees for nothing), and never above SENDER_MAX_FEE_GWEI (RELIABILITY.md 26).
+- A transaction the node refuses for its price is re-priced at the same nonce, never
+  re-sent byte-identical forever; `nonce too low` for a hash the node does not know means
+  the nonce went to another transaction: the nonce is taken from the node again and the
+  transaction re-issued.
+- The operator key signs only what the worker derives itself (RELIABILITY.md 23): a row
+  stores the intent (the market function and its arguments) with a worker-only MAC; `to`
+  is the market pinned in the worker's configuration, `data` is encoded from the intent
+  by code at every signing, and only for the configured chain id. A row whose MAC fails
+  (written by anyone but the worker) is never signed.
 """
 
 from __future__ import annotations
@@ -27,10 +38,10 @@ from web3 import Web3
 from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
 
 from core.failpoints import failpoint
-from ledger import chain
+from ledger import chain, pinned
+from ledger.integrity import row_mac, row_mac_valid
 from ledger.models import OperatorNonce, OperatorTransaction
 from ledger.operator import operator_account
-from ledger.selectors.deployments import MARKET, deployed_contract
 from ledger.signals import operator_transaction_mined
 
 logger = logging.getLogger(__name__)
@@ -38,13 +49,61 @@ logger = logging.getLogger(__name__)
 Status = OperatorTransaction.Status
 GAS_MARGIN = Decimal("1.25")
 MAYBE_SENT = ("already known", "nonce too low", "known transaction", "already imported")
+UNDERPRICED = (
+    "underpriced",
+    "fee too low",
+    "less than block base fee",
+    "max fee per gas less than",
+    "feecap",
+    "fee cap",
+)
+# The market functions the operator may call; nothing else is ever signed.
+MARKET_FUNCTIONS = frozenset({"deliver", "release", "refund", "cancel", "anchor"})
+GWEI = 10**9
+
+
+class UnsignableTransaction(RuntimeError):
+    """A row the worker will not sign: its MAC fails, or it asks for what code never
+    builds (another function, another chain)."""
+
+
+def _intent_fields(tx: OperatorTransaction) -> dict[str, object]:
+    return {
+        "chain_id": int(tx.chain_id),
+        "action": tx.action,
+        "key": tx.key,
+        "function": tx.function,
+        "args": tx.args,
+        "sender": tx.sender.lower(),
+        "nonce": int(tx.nonce),
+    }
+
+
+def _plain_args(args: Sequence[object]) -> list[object]:
+    """Arguments as JSON: bytes as 0x-hex (decoded back by the ABI's types)."""
+    return [Web3.to_hex(a) if isinstance(a, bytes | bytearray) else a for a in args]
+
+
+def _calldata(tx: OperatorTransaction) -> tuple[str, str]:
+    """(to, data) of the row's intent, built by code from the pinned market."""
+    if tx.function not in MARKET_FUNCTIONS:
+        raise UnsignableTransaction(f"{tx}: the operator never calls {tx.function!r}")
+    if int(tx.chain_id) != pinned.pinned_chain_id():
+        raise UnsignableTransaction(f"{tx}: chain {tx.chain_id} is not this worker's chain")
+    market = pinned.market()
+    return market.address, market.encode_abi(tx.function, args=list(tx.args))
+
+
+def _cap_wei() -> int:
+    return int(settings.SENDER_MAX_FEE_GWEI * GWEI)
 
 
 def _fees(w3: Web3) -> tuple[int, int]:
     """EIP-1559 fees: tip from the node, cap at twice the base fee plus tip."""
     base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
     tip = int(w3.eth.max_priority_fee)
-    return 2 * base + tip, tip
+    cap = _cap_wei()
+    return min(2 * base + tip, cap), min(tip, cap)
 
 
 def _next_nonce(w3: Web3, chain_id: int, address: str) -> int:
@@ -67,12 +126,17 @@ def _next_nonce(w3: Web3, chain_id: int, address: str) -> int:
 
 
 def _sign(account: LocalAccount, tx: OperatorTransaction) -> tuple[str, str]:
+    """Sign the row's intent; refuses a row whose MAC is not the worker's."""
+    if tx.pk is not None and not row_mac_valid("operator_tx", _intent_fields(tx), tx.mac):
+        raise UnsignableTransaction(f"{tx}: the row is not one the worker wrote")
+    to, data = _calldata(tx)
+    tx.to, tx.data = to, data
     signed = account.sign_transaction(
         {
-            "chainId": tx.chain_id,
+            "chainId": pinned.pinned_chain_id(),
             "nonce": tx.nonce,
-            "to": Web3.to_checksum_address(tx.to),
-            "data": HexStr(tx.data),
+            "to": Web3.to_checksum_address(to),
+            "data": HexStr(data),
             "value": 0,
             "gas": tx.gas_limit,
             "type": 2,
@@ -90,9 +154,12 @@ def operator_transaction_send(
     existing = OperatorTransaction.objects.filter(action=action, key=key).first()
     if existing is not None:
         return existing
+    if function not in MARKET_FUNCTIONS:
+        raise UnsignableTransaction(f"the operator never calls {function!r}")
     w3 = chain.web3()
     account = operator_account()
-    deployment, market = deployed_contract(name=MARKET)
+    chain_id = pinned.pinned_chain_id()
+    market = pinned.market()
     data = market.encode_abi(function, args=list(args))
     gas = int(
         Decimal(w3.eth.estimate_gas({"from": account.address, "to": market.address, "data": data}))
@@ -108,17 +175,20 @@ def operator_transaction_send(
             ) is not None:
                 return existing
             tx = OperatorTransaction(
-                chain_id=deployment.chain_id,
+                chain_id=chain_id,
                 action=action,
                 key=key,
+                function=function,
+                args=_plain_args(args),
                 to=market.address,
                 data=data,
                 sender=account.address,
-                nonce=_next_nonce(w3, deployment.chain_id, account.address),
+                nonce=_next_nonce(w3, chain_id, account.address),
                 gas_limit=gas,
                 max_fee_per_gas=max_fee,
                 max_priority_fee_per_gas=tip,
             )
+            tx.mac = row_mac("operator_tx", _intent_fields(tx))
             tx.raw_tx, tx.tx_hash = _sign(account, tx)
             tx.tx_hashes = [tx.tx_hash]
             tx.save()
@@ -140,12 +210,68 @@ def _broadcast(w3: Web3, tx: OperatorTransaction) -> None:
             tx.error = str(exc)[:2000]
             tx.save(update_fields=["attempts", "error", "updated_at"])
             logger.warning("broadcast of %s failed: %s", tx, exc)
+            if any(marker in message for marker in UNDERPRICED):
+                _reprice(w3, tx)
+            elif "nonce too low" in message:
+                _reissue(w3, tx)
             return
     tx.status = Status.PENDING if tx.status == Status.SIGNED else tx.status
     tx.attempts += 1
     tx.broadcast_at = timezone.now()
     tx.error = ""
     tx.save(update_fields=["status", "attempts", "broadcast_at", "error", "updated_at"])
+
+
+def _reprice(w3: Web3, tx: OperatorTransaction) -> None:
+    """Refused for its price: sign the same intent at the same nonce with today's fees
+    (capped), so the next poll broadcasts new bytes, not the refused ones again."""
+    _require_mac(tx)
+    market_fee, market_tip = _fees(w3)
+    if market_fee <= int(tx.max_fee_per_gas) and market_tip <= int(tx.max_priority_fee_per_gas):
+        if int(tx.max_fee_per_gas) >= _cap_wei():
+            _at_cap(tx)
+        return
+    tx.max_fee_per_gas = Decimal(max(market_fee, int(tx.max_fee_per_gas)))
+    tx.max_priority_fee_per_gas = Decimal(max(market_tip, int(tx.max_priority_fee_per_gas)))
+    _resign(tx, status=Status.SIGNED)
+
+
+def _reissue(w3: Web3, tx: OperatorTransaction) -> None:
+    """`nonce too low` for a hash the node does not know: the nonce was used by another
+    transaction of the key. Take the next nonce from the node and sign the intent again."""
+    with transaction.atomic():
+        row = OperatorNonce.objects.select_for_update().get(chain_id=tx.chain_id, address=tx.sender)
+        pending = int(w3.eth.get_transaction_count(Web3.to_checksum_address(tx.sender), "pending"))
+        row.next_nonce = max(row.next_nonce, pending)
+        tx.nonce = row.next_nonce
+        row.next_nonce += 1
+        row.save(update_fields=["next_nonce"])
+        tx.tx_hashes = []
+        _resign(tx, status=Status.SIGNED)
+    logger.warning("%s re-issued at nonce %s after `nonce too low`", tx, tx.nonce)
+
+
+def _require_mac(tx: OperatorTransaction) -> None:
+    if not row_mac_valid("operator_tx", _intent_fields(tx), tx.mac):
+        raise UnsignableTransaction(f"{tx}: the row is not one the worker wrote")
+
+
+def _resign(tx: OperatorTransaction, *, status: str) -> None:
+    """Sign the intent anew after a checked change of fees or nonce."""
+    tx.mac = row_mac("operator_tx", _intent_fields(tx))
+    tx.raw_tx, tx.tx_hash = _sign(operator_account(), tx)
+    tx.tx_hashes = [*tx.tx_hashes, tx.tx_hash]
+    tx.status = status
+    tx.save()
+
+
+def _at_cap(tx: OperatorTransaction) -> None:
+    """The fee cap is reached: say so once, loudly (shown on the staff chain page)."""
+    note = f"fee cap SENDER_MAX_FEE_GWEI={settings.SENDER_MAX_FEE_GWEI} reached"
+    if note not in tx.error:
+        tx.error = f"{note}; {tx.error}"[:2000]
+        tx.save(update_fields=["error", "updated_at"])
+        logger.error("%s: %s", tx, note)
 
 
 def _known(w3: Web3, tx: OperatorTransaction) -> bool:
@@ -172,10 +298,14 @@ def _bump(w3: Web3, tx: OperatorTransaction) -> None:
     """Replace a stuck transaction: same nonce, fees up by SENDER_FEE_BUMP_PERCENT."""
     percent = max(settings.SENDER_FEE_BUMP_PERCENT, 11)
     market_fee, market_tip = _fees(w3)
+    cap = _cap_wei()
     tip = max(int(tx.max_priority_fee_per_gas) * (100 + percent) // 100 + 1, market_tip)
     max_fee = max(int(tx.max_fee_per_gas) * (100 + percent) // 100 + 1, market_fee, tip)
+    if max_fee > cap:  # a replacement must raise both fees by >= 10 %: past the cap, stop
+        _at_cap(tx)
+        return
     tx.max_fee_per_gas, tx.max_priority_fee_per_gas = Decimal(max_fee), Decimal(tip)
-    tx.raw_tx, tx.tx_hash = _sign(operator_account(), tx)
+    tx.raw_tx, tx.tx_hash = _sign(operator_account(), tx)  # checks the row's MAC first
     tx.tx_hashes = [*tx.tx_hashes, tx.tx_hash]
     tx.save(
         update_fields=[
@@ -184,6 +314,8 @@ def _bump(w3: Web3, tx: OperatorTransaction) -> None:
             "raw_tx",
             "tx_hash",
             "tx_hashes",
+            "to",
+            "data",
             "updated_at",
         ]
     )
@@ -230,14 +362,23 @@ def operator_transactions_poll() -> int:
     _recheck_mined(w3)
     for tx in OperatorTransaction.objects.filter(status=Status.SIGNED).order_by("nonce"):
         _broadcast(w3, tx)
+    bumped: set[str] = set()  # senders whose lowest stuck nonce was handled this poll
     for tx in OperatorTransaction.objects.filter(status=Status.PENDING).order_by("nonce"):
         receipt = _receipt(w3, tx)
         if receipt is None:
+            if tx.sender in bumped:
+                continue  # waits behind a lower nonce: bumping it would burn fees
+            bumped.add(tx.sender)
             if tx.broadcast_at and tx.broadcast_at < stuck_before:
                 if not _known(w3, tx):
                     _broadcast(w3, tx)  # dropped from the pool: send the same bytes again
                 else:
-                    _bump(w3, tx)
+                    try:
+                        _bump(w3, tx)
+                    except UnsignableTransaction as exc:
+                        tx.status, tx.error = Status.FAILED, str(exc)[:2000]
+                        tx.save(update_fields=["status", "error", "updated_at"])
+                        logger.error("%s", exc)
             continue
         with transaction.atomic():
             tx.status = Status.MINED if receipt["status"] == 1 else Status.FAILED

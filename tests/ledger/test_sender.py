@@ -166,3 +166,105 @@ def test_a_transaction_whose_block_is_lost_is_sent_again(operator_key: MarketEnv
         tx.refresh_from_db()
         assert tx.status == Status.MINED and tx.receipt_status == 1
         assert w3.eth.get_transaction_receipt(HexStr(tx.tx_hash))["status"] == 1
+
+
+@pytest.mark.django_db
+def test_a_forged_row_is_never_signed(operator_key: MarketEnv, settings) -> None:
+    """Finding 3: whoever can write the table used to get operator-signed transactions
+    with any calldata, to any contract, on any chain, through the fee bump."""
+    env = operator_key
+    settings.SENDER_STUCK_AFTER_S = 0
+    automine(env, False)
+    try:
+        sent = anchor("root-forged")
+        token_transfer = env.token.encode_abi("transfer", args=[env.other.address, 10**18])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE ledger_operatortransaction SET function = 'transfer', "
+                "args = %s, \"to\" = %s, data = %s WHERE id = %s",
+                ['["0x00"]', env.token.address, token_transfer, sent.pk],
+            )
+        operator_transactions_poll()  # stuck: would be bumped (re-signed)
+        forged = OperatorTransaction.objects.get(pk=sent.pk)
+        assert forged.status == Status.FAILED and "not one the worker wrote" in forged.error
+        assert forged.tx_hashes == [sent.tx_hash]  # nothing new was signed
+    finally:
+        env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        automine(env, True)
+
+
+@pytest.mark.django_db
+def test_a_row_for_another_chain_is_never_signed(operator_key: MarketEnv, settings) -> None:
+    env = operator_key
+    settings.SENDER_STUCK_AFTER_S = 0
+    automine(env, False)
+    try:
+        sent = anchor("root-chain-1")
+        OperatorTransaction.objects.filter(pk=sent.pk).update(chain_id=1)
+        operator_transactions_poll()
+        assert OperatorTransaction.objects.get(pk=sent.pk).status == Status.FAILED
+    finally:
+        env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        automine(env, True)
+
+
+@pytest.mark.django_db
+def test_only_the_lowest_stuck_nonce_is_bumped_and_never_past_the_cap(
+    operator_key: MarketEnv, settings
+) -> None:
+    """Finding 5: every later nonce was bumped 15 % per poll without limit while it waited
+    behind a stuck one (a 268x tip in 40 polls)."""
+    env = operator_key
+    settings.SENDER_STUCK_AFTER_S = 0
+    automine(env, False)
+    try:
+        low, high = anchor("root-low"), anchor("root-high")
+        settings.SENDER_MAX_FEE_GWEI = int(low.max_fee_per_gas) * 2 / 10**9
+        for _ in range(12):
+            operator_transactions_poll()
+        low.refresh_from_db()
+        high.refresh_from_db()
+        assert len(high.tx_hashes) == 1  # waited behind the lowest nonce
+        assert 2 <= len(low.tx_hashes) <= 8
+        assert int(low.max_fee_per_gas) <= settings.SENDER_MAX_FEE_GWEI * 10**9
+        assert "fee cap" in low.error
+        env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    finally:
+        automine(env, True)
+    operator_transactions_poll()
+    low.refresh_from_db()
+    high.refresh_from_db()
+    assert low.status == Status.MINED and high.status == Status.MINED
+
+
+@pytest.mark.django_db
+def test_a_transaction_refused_for_its_price_is_repriced_at_its_nonce(
+    operator_key: MarketEnv, settings
+) -> None:
+    """Finding 5: a transaction the node refused for its price was sent again with the
+    same bytes forever, and every later nonce waited behind it."""
+    env = operator_key
+    original_base = int(env.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+    automine(env, False)
+    try:
+        sent = anchor("root-cheap")
+        env.w3.provider.make_request("anvil_dropTransaction", [sent.tx_hash])  # type: ignore[arg-type]
+        base = int(sent.max_fee_per_gas) * 4
+        env.w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(base)])  # type: ignore[arg-type]
+        env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        env.w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(base)])  # type: ignore[arg-type]
+        OperatorTransaction.objects.filter(pk=sent.pk).update(status=Status.SIGNED)
+        operator_transactions_poll()  # refused for its price: re-signed with today's fees
+        repriced = OperatorTransaction.objects.get(pk=sent.pk)
+        assert len(repriced.tx_hashes) == 2, repriced.error
+        assert int(repriced.max_fee_per_gas) > int(sent.max_fee_per_gas)
+        assert repriced.nonce == sent.nonce
+        operator_transactions_poll()  # the new bytes go out
+        env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    finally:
+        automine(env, True)
+    operator_transactions_poll()
+    assert OperatorTransaction.objects.get(pk=sent.pk).status == Status.MINED
+    # The base fee override outlives the snapshot revert: put it back for later tests.
+    env.w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(original_base)])  # type: ignore[arg-type]
+    env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
