@@ -159,6 +159,7 @@ def main() -> None:
         gas["approve"] = approve["gasUsed"]
         gas["pay"] = pay["gasUsed"]
         gas["approve + pay"] = approve["gasUsed"] + pay["gasUsed"]
+        gas["deliver"] = env.deliver(voucher)["gasUsed"]
         gas["release"] = env.send(
             env.operator, env.market.functions.release(request_id_bytes(voucher.requestId))
         )["gasUsed"]
@@ -198,6 +199,7 @@ def main() -> None:
         "approve + pay",
         "pay",
         "payWithPermit",
+        "deliver",
         "release",
         "refund",
         "anchor",

@@ -22,7 +22,6 @@ from django.conf import settings
 from web3 import Web3
 from web3.contract import Contract
 
-from core.errors import ServiceUnavailable
 from ledger import chain
 from ledger.artifacts import load_artifact
 
@@ -78,14 +77,14 @@ def pinned_chain_id() -> int:
 
 def market() -> Contract:
     return chain.web3().eth.contract(
-        address=market_address(), abi=load_artifact("AccessMarket")["abi"]
+        address=Web3.to_checksum_address(market_address()), abi=load_artifact("AccessMarket")["abi"]
     )
 
 
 def escrow_of(request_id: bytes) -> Escrow:
-    buyer, refund_after, status, fee_bps, payee, amount = market().functions.escrows(
-        request_id
-    ).call()
+    buyer, refund_after, status, fee_bps, payee, amount = (
+        market().functions.escrows(request_id).call()
+    )
     return Escrow(
         buyer=str(buyer),
         refund_after=int(refund_after),
@@ -121,4 +120,3 @@ def check_deployment_agrees() -> None:
             f"the database names market {row.address} on chain {chain_id}, but this worker is "
             f"configured with MARKET_ADDRESS={settings.MARKET_ADDRESS}: refusing to start"
         )
-

@@ -7,7 +7,14 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from marketplace.models.lifecycle import IllegalTransition, Move, State, can, check_step, target_of  # noqa: E501
+from marketplace.models.lifecycle import (
+    IllegalTransition,
+    Move,
+    State,
+    can,
+    check_step,
+    target_of,
+)
 
 
 class AccessRequest(models.Model):
@@ -72,19 +79,19 @@ class AccessRequest(models.Model):
     def __str__(self) -> str:
         return f"request {self.pk} ({self.state})"
 
-    @classmethod
-    def from_db(cls, db: object, field_names: object, values: object) -> AccessRequest:
-        instance = super().from_db(db, field_names, values)  # type: ignore[arg-type]
-        instance._loaded_state = instance.__dict__.get("state")
-        return instance
-
     def save(self, *args: object, **kwargs: object) -> None:
         """Refuses a change of state that the lifecycle table does not allow."""
-        before = getattr(self, "_loaded_state", None)
-        if before is not None:
+        before = getattr(self, "_loaded_state", "")
+        if before:
             check_step(before, self.state)
         super().save(*args, **kwargs)  # type: ignore[arg-type]
         self._loaded_state = self.state
+
+    @classmethod
+    def from_db(cls, db: object, field_names: object, values: object) -> AccessRequest:
+        instance = super().from_db(db, field_names, values)  # type: ignore[arg-type]
+        instance._loaded_state = str(instance.__dict__.get("state", ""))
+        return instance
 
     def can(self, move: Move) -> bool:
         return can(self.state, move)

@@ -23,6 +23,9 @@ from marketplace.services.audit import audit_append
 from marketplace.services.settlement import requests_close_for_withdrawn_consent
 
 MAX_ACCESS_DAYS = 3650
+# What AccessMarket's escrow can hold (`uint96 amount`): a higher price could be listed and
+# approved but never paid.
+MAX_PRICE = 2**96 - 1
 
 
 def _price(raw: str | int) -> Decimal:
@@ -38,6 +41,12 @@ def _price(raw: str | int) -> Decimal:
         raise ValidationError(
             "The price must be a positive whole number of token base units.",
             fields={"price": ["A positive integer, as a string."]},
+        )
+    if value > MAX_PRICE:
+        raise ValidationError(
+            f"The price is more than the escrow can hold ({MAX_PRICE} base units, about "
+            f"{MAX_PRICE // 10**18:,} tokens of 18 decimals).",
+            fields={"price": [f"At most {MAX_PRICE}."]},
         )
     return value
 

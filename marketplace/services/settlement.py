@@ -136,9 +136,10 @@ def request_sign_voucher(*, request_id: UUID | str) -> AccessRequest:
         # not: the worker recomputes it before it signs anything.
         consent = [ConsentCode(c["code"], c["value"]) for c in request.dataset.duo_codes]
         purpose = [ConsentCode(c["code"], c["value"]) for c in request.purpose_codes]
-        if request.dataset.state != Dataset.State.LISTED or not purpose_fits(
-            consent, purpose, access_days=request.dataset.access_days
-        ).fits:
+        if (
+            request.dataset.state != Dataset.State.LISTED
+            or not purpose_fits(consent, purpose, access_days=request.dataset.access_days).fits
+        ):
             request.flagged = "The worker found that the purpose does not fit the consent."
             request.save(update_fields=["flagged", "updated_at"])
             _record(request, "flag", {"reason": request.flagged})
@@ -288,7 +289,9 @@ def _prepare_delivery(request_id: UUID | str) -> AccessRequest:
         if escrow.status != EscrowStatus.PAID:
             if escrow.status == EscrowStatus.REFUNDED:
                 return request  # the buyer reclaimed it; the indexer applies the Refunded
-            return _flag(request, f"No paid escrow on chain for this request ({escrow.status.name}).")
+            return _flag(
+                request, f"No paid escrow on chain for this request ({escrow.status.name})."
+            )
         if (problem := _escrow_problem(request, escrow)) is not None:
             return _flag(request, problem.capitalize() + ".")
         if escrow.refund_after - int(time.time()) < settings.GRANT_REFUND_MARGIN_S:
@@ -327,7 +330,7 @@ def _wait_for_delivery(request: AccessRequest) -> None:
                 tx_hash, timeout=settings.DELIVER_RECEIPT_WAIT_S, poll_latency=0.1
             )
             return
-        except Exception:  # noqa: BLE001, S112 - a timeout or an unknown hash: the poll goes on
+        except Exception:  # noqa: S112 - a timeout or an unknown hash: the poll goes on
             continue
 
 

@@ -17,7 +17,7 @@ from ledger.services.indexer import indexer_run
 from ledger.services.sender import operator_transactions_poll
 from marketplace.models import AccessRequest, Notification
 from marketplace.services.settlement import request_grant, request_release
-from tests.integration.test_lifecycle import flow, mine  # noqa: F401 - the fixture
+from tests.integration.test_lifecycle import mine
 from tests.ledger.contracts_env import MarketEnv, reverts_with
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -38,7 +38,9 @@ def raw_send(env: MarketEnv, account, call, tip_gwei: int) -> str:
             "gas": 200_000,
         }
     )
-    return Web3.to_hex(env.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction))
+    return Web3.to_hex(
+        env.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+    )
 
 
 def _grant_without_release(flow, monkeypatch) -> None:
@@ -178,7 +180,7 @@ def test_a_deployment_row_pointing_at_another_contract_moves_nothing(
         0,
         attacker.address,
     )
-    fake_market = env.w3.eth.contract(address=fake, abi=env.market.abi)
+    fake_market = env.w3.eth.contract(address=Web3.to_checksum_address(fake), abi=env.market.abi)
     request = flow.request()
     voucher = vouchers.Voucher(
         requestId=request.chain_request_id,
@@ -241,9 +243,7 @@ def test_a_withdrawn_payable_request_has_its_voucher_cancelled(
     ]
     call = flow.request_voucher_tuple()
     with django_capture_on_commit_callbacks(execute=True):
-        response = flow.researcher_api.post(
-            f"/api/v1/access-requests/{flow.request_id}/withdraw"
-        )
+        response = flow.researcher_api.post(f"/api/v1/access-requests/{flow.request_id}/withdraw")
     assert response.status_code == 200, response.content
     request = flow.request()
     assert request.state == "withdrawn" and escrow(request) == EscrowStatus.CANCELLED

@@ -55,7 +55,9 @@ def test_release_needs_a_delivery_first(env: MarketEnv) -> None:
     reverts_with(
         "NotDelivered()", lambda: env.send(env.operator, env.market.functions.release(request))
     )
-    reverts_with("NotOperator()", lambda: env.send(env.buyer, env.market.functions.deliver(request)))
+    reverts_with(
+        "NotOperator()", lambda: env.send(env.buyer, env.market.functions.deliver(request))
+    )
 
 
 def test_the_fee_is_the_one_in_force_at_payment(env: MarketEnv) -> None:

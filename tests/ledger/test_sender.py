@@ -181,7 +181,7 @@ def test_a_forged_row_is_never_signed(operator_key: MarketEnv, settings) -> None
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE ledger_operatortransaction SET function = 'transfer', "
-                "args = %s, \"to\" = %s, data = %s WHERE id = %s",
+                'args = %s, "to" = %s, data = %s WHERE id = %s',
                 ['["0x00"]', env.token.address, token_transfer, sent.pk],
             )
         operator_transactions_poll()  # stuck: would be bumped (re-signed)

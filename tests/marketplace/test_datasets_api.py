@@ -138,3 +138,16 @@ def test_withdrawn_datasets_leave_the_catalogue(catalogue, donor, api_client, cl
     assert api_client.get(f"{DATASETS}/{dataset_id}").status_code == 404
     assert client.get(f"{DATASETS}/{dataset_id}").status_code == 200
     assert AuditEntry.objects.filter(action="dataset.withdraw").count() == 1
+
+
+@pytest.mark.parametrize("price", [str(2**96), "9" * 78, str(2**256)])
+def test_a_price_the_escrow_cannot_hold_is_refused(price) -> None:
+    """Finding 7 of the settlement review: 78 digits were accepted; above 2^96 a voucher
+    cannot be paid, above 2^256 signing fails forever."""
+    from core.errors import ValidationError
+    from marketplace.services.datasets import _price
+
+    with pytest.raises(ValidationError) as refused:
+        _price(price)
+    assert "escrow can hold" in refused.value.message
+    assert _price(str(2**96 - 1)) == 2**96 - 1
