@@ -43,8 +43,11 @@ def chain_page(request: HttpRequest) -> HttpResponse:
     pending = OperatorTransaction.objects.exclude(status__in=("mined", "failed")).order_by(
         "created_at"
     )[:50]
+    # Reverted or refused operator transactions: settlement retries them under new attempt
+    # keys, but a human should see every one (issue 12: they used to be hidden).
+    failed = OperatorTransaction.objects.filter(status="failed").order_by("-updated_at")[:50]
     return render(
         request,
         "marketplace/oversight/chain.html",
-        {"status": status, "problem": problem, "pending": pending},
+        {"status": status, "problem": problem, "pending": pending, "failed": failed},
     )

@@ -15,10 +15,11 @@ from ledger.models import ChainEvent, Deployment, OperatorTransaction
 from ledger.pinned import EscrowStatus, MarketMismatch, check_deployment_agrees, escrow_of
 from ledger.services.indexer import indexer_run
 from ledger.services.sender import operator_transactions_poll
-from marketplace.models import AccessRequest, Notification
+from marketplace.models import AccessRequest, Notification, Role
 from marketplace.services.settlement import request_grant, request_release
 from tests.integration.test_lifecycle import mine
 from tests.ledger.contracts_env import MarketEnv, reverts_with
+from tests.support.web import logged_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -54,7 +55,7 @@ def _grant_without_release(flow, monkeypatch) -> None:
 
 
 def test_a_reverted_release_is_retried_and_the_buyer_can_never_reclaim(
-    flow, operator_key: MarketEnv, monkeypatch, settings
+    flow, operator_key: MarketEnv, monkeypatch, settings, make_user
 ) -> None:
     """Finding 1: the owner pauses while the release is in flight, so it reverts. The
     delivery is on chain, so the buyer's reclaim after refundAfter fails; the release is
@@ -74,6 +75,9 @@ def test_a_reverted_release_is_retried_and_the_buyer_can_never_reclaim(
     operator_transactions_poll()
     first = OperatorTransaction.objects.get(action="release", key=str(request.pk))
     assert first.status == OperatorTransaction.Status.FAILED
+    # Staff see it on the chain page (it used to be hidden).
+    page = logged_in(make_user(Role.REVIEWER)).get("/chain/")
+    assert page.status_code == 200 and first.tx_hash in page.content.decode()
 
     env.increase_time(int(request.voucher_refund_after or 0) - env.now() + 10)
     rid = vouchers.request_id_bytes(request.chain_request_id)
@@ -93,8 +97,6 @@ def test_a_reverted_release_is_retried_and_the_buyer_can_never_reclaim(
 def test_a_release_that_keeps_failing_is_flagged_for_admins(
     flow, operator_key: MarketEnv, monkeypatch, settings, make_user
 ) -> None:
-    from marketplace.models import Role
-
     admin = make_user(Role.ADMIN)
     env = operator_key
     settings.SETTLEMENT_MAX_ATTEMPTS = 1
