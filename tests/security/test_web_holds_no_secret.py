@@ -1,6 +1,8 @@
 """The web process starts and serves with no access to the archive's secret key, its
 passphrase or the operator key: it runs here as `nobody`, with those files readable by
-root alone, and the pages and API still answer (only workers hold secrets)."""
+root alone, and the pages and API still answer (only workers hold secrets). It connects
+to PostgreSQL as the web role (`create_web_role`), which cannot write the tables the
+worker signs or discloses from."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 
@@ -30,6 +33,37 @@ def database() -> Iterator[LiveDatabase]:
         yield live
     finally:
         live.drop()
+        with psycopg.connect(live.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP ROLE IF EXISTS "{web_role(live)}"')
+
+
+def web_role(database: LiveDatabase) -> str:
+    return f"web_{database.name}"
+
+
+def as_role(database: LiveDatabase, role: str) -> str:
+    return database.url.replace("postgres@", f"{role}@", 1)
+
+
+def check_web_role_privileges(database: LiveDatabase) -> None:
+    """The web role writes what the web writes, and none of the signing tables."""
+    with psycopg.connect(as_role(database, web_role(database)), autocommit=True) as conn:
+        conn.execute("UPDATE marketplace_accessrequest SET flagged = flagged WHERE false")
+        conn.execute("DELETE FROM genomics_grant WHERE false")
+        for statement in (
+            "INSERT INTO ledger_operatortransaction (chain_id, action, key, function, args, mac,"
+            ' "to", data, sender, nonce, gas_limit, max_fee_per_gas,'
+            " max_priority_fee_per_gas, raw_tx, tx_hash, tx_hashes, status, attempts, error,"
+            " created_at, updated_at) VALUES (1, 'refund', 'x', 'refund', '[]', '', '', '', '',"
+            " 0, 0, 0, 0, '', '', '[]', 'signed', 0, '', now(), now())",
+            "UPDATE ledger_operatortransaction SET data = '0x' WHERE false",
+            "UPDATE ledger_deployment SET address = '0x' WHERE false",
+            "DELETE FROM ledger_chainevent WHERE false",
+            "UPDATE ledger_indexercheckpoint SET block_number = 0 WHERE false",
+            "UPDATE genomics_grant SET header = '' WHERE false",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
 
 
 def test_the_web_serves_without_reading_any_secret(database: LiveDatabase) -> None:
@@ -53,7 +87,7 @@ def test_the_web_serves_without_reading_any_secret(database: LiveDatabase) -> No
             if not k.startswith(("CELERY_", "CHAIN_", "COVERAGE"))
         },
         "DJANGO_SETTINGS_MODULE": "config.settings.dev",
-        "DATABASE_URL": database.url,
+        "DATABASE_URL": as_role(database, web_role(database)),
         "VAR_DIR": str(var),
         "SECRET_KEY": "web-process-test-" + "x" * 60,
         "ARCHIVE_SECRET_KEY_FILE": str(keys / "archive.sec"),
@@ -63,8 +97,13 @@ def test_the_web_serves_without_reading_any_secret(database: LiveDatabase) -> No
         "HOME": str(var),
     }
     python = sys.executable
-    root_env = {**env, "VAR_DIR": str(tmp_path / "root-var")}  # the operator's own folder
-    for argv in (["migrate"], ["create_archive_key"]):
+    # The operator's own folder and the database owner's URL.
+    root_env = {**env, "VAR_DIR": str(tmp_path / "root-var"), "DATABASE_URL": database.url}
+    for argv in (
+        ["migrate"],
+        ["create_archive_key"],
+        ["create_web_role", "--role", web_role(database)],
+    ):
         done = subprocess.run(
             [python, "manage.py", *argv], cwd=PROJECT, env=root_env, capture_output=True, text=True
         )
@@ -99,6 +138,19 @@ def test_the_web_serves_without_reading_any_secret(database: LiveDatabase) -> No
             assert requests.get(f"{base}{path}", timeout=10).status_code == 200, path
         archive = requests.get(f"{base}/api/v1/archive-key", timeout=10)
         assert archive.status_code == 200 and archive.json()["public_key"]
+        # The web writes through its role: a researcher registers.
+        registered = requests.post(
+            f"{base}/api/v1/auth/register",
+            json={
+                "username": "webrole",
+                "password": "a long enough passphrase 42",
+                "email": "webrole@example.org",
+                "role": "researcher",
+            },
+            timeout=10,
+        )
+        assert registered.status_code == 201, registered.text
+        check_web_role_privileges(database)
     finally:
         stop(web)
     log = (tmp_path / "web.log").read_text(errors="replace")
