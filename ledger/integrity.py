@@ -2,9 +2,14 @@
 
 The web tier can write every row of the shared database. A voucher row it flipped, or an
 operator-transaction row it forged, must not make the worker disclose data or sign: the
-worker MACs what it wrote with a key only it can derive (HMAC-SHA256 under a key derived
-from the operator key by HKDF, so no extra secret needs managing), and checks the MAC
+worker MACs what it wrote (HMAC-SHA256) with a key only it holds, and checks the MAC
 before it acts on the row again.
+
+The key is its own worker-only secret (WORKER_MAC_KEY in the worker's environment, or the
+file WORKER_MAC_KEY_FILE), not derived from the operator key: the operator key rotates,
+and the rows signed before a rotation (outstanding vouchers, in-flight transactions) must
+stay verifiable. On a machine where neither exists the first worker creates the file
+(32 random bytes, mode 0600), as `make run` needs; production settings require it.
 """
 
 from __future__ import annotations
@@ -12,23 +17,39 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from functools import lru_cache
+import os
+import secrets
+from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
 
-from ledger.operator import operator_account
-
-_INFO = b"genemarket worker row MAC v1"
+from core.worker_secrets import SecretMissing, read_secret, require_worker
 
 
-@lru_cache(maxsize=4)
-def _key_for(operator_key: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(operator_key)
+def _create(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another worker made it first
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32))
 
 
 def _key() -> bytes:
-    return _key_for(bytes(operator_account().key))
+    require_worker("the worker's row MAC key")
+    path = Path(settings.WORKER_MAC_KEY_FILE)
+    try:
+        raw = read_secret(what="the worker's row MAC key", path=path, env_var="WORKER_MAC_KEY")
+    except SecretMissing:
+        if settings.WORKER_MAC_KEY_REQUIRED:
+            raise
+        _create(path)
+        raw = read_secret(what="the worker's row MAC key", path=path, env_var="WORKER_MAC_KEY")
+    key = raw.strip()
+    if len(key) < 32:
+        raise SecretMissing("the worker's row MAC key must hold at least 32 characters")
+    return key
 
 
 def row_mac(kind: str, fields: dict[str, object]) -> str:

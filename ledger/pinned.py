@@ -106,6 +106,8 @@ def check_deployment_agrees() -> None:
     contracts are deployed, or when no address is configured.
     """
     if not settings.MARKET_ADDRESS:
+        if getattr(settings, "PROFILE", "") == "production":
+            raise MarketMismatch("MARKET_ADDRESS must be set for a production worker")
         return
     from ledger.models import Deployment
     from ledger.selectors.deployments import MARKET

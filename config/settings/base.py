@@ -288,6 +288,12 @@ SENDER_MAX_FEE_GWEI = env.float("SENDER_MAX_FEE_GWEI", default=200.0)
 SENDER_POLL_INTERVAL_S = env.float("SENDER_POLL_INTERVAL_S", default=2.0)
 # Mined operator transactions are checked for a lost block this many blocks deep.
 SENDER_RECHECK_BLOCKS = env.int("SENDER_RECHECK_BLOCKS", default=64)
+# Worker-only key of the MACs over vouchers and operator-transaction intents
+# (ledger/integrity.py); created on first use unless WORKER_MAC_KEY_REQUIRED.
+WORKER_MAC_KEY_FILE = env.str(
+    "WORKER_MAC_KEY_FILE", default=str(VAR_DIR / "keys" / "worker-mac.key")
+)
+WORKER_MAC_KEY_REQUIRED = env.bool("WORKER_MAC_KEY_REQUIRED", default=False)
 # The market the worker acts on, pinned in its own configuration (ledger/pinned.py): the
 # worker refuses to start when the database names another. Empty: read once per process
 # from the deployment record (local runs, which deploy at start); required in production.

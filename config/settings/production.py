@@ -25,6 +25,9 @@ if FAILPOINTS:
         "unset it in production."
     )
 
+# The worker's row MAC key must be provisioned, never created on first use (ledger/integrity.py).
+WORKER_MAC_KEY_REQUIRED = env.bool("WORKER_MAC_KEY_REQUIRED", default=True)
+
 # HTTPS everywhere. Behind a TLS-terminating proxy, the proxy sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

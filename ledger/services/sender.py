@@ -354,11 +354,38 @@ def _recheck_mined(w3: Web3) -> None:
         _broadcast(w3, tx)
 
 
+def _reissue_after_rotation(w3: Web3) -> None:
+    """The operator key was rotated: what the old key signed and the chain has not mined
+    would now revert (NotOperator). Each such intent is signed again by the new key, at
+    the new address's next nonce, in the old nonce order."""
+    current = operator_account().address
+    waiting = OperatorTransaction.objects.filter(
+        status__in=(Status.SIGNED, Status.PENDING)
+    ).exclude(sender=current)
+    for tx in waiting.order_by("nonce"):
+        if _receipt(w3, tx) is not None:
+            continue  # mined before the rotation: the poll records it
+        try:
+            _require_mac(tx)
+        except UnsignableTransaction as exc:
+            tx.status, tx.error = Status.FAILED, str(exc)[:2000]
+            tx.save(update_fields=["status", "error", "updated_at"])
+            logger.error("%s", exc)
+            continue
+        with transaction.atomic():
+            tx.sender = current
+            tx.nonce = _next_nonce(w3, int(tx.chain_id), current)
+            tx.tx_hashes = []
+            _resign(tx, status=Status.SIGNED)
+        logger.warning("%s re-issued by the new operator %s", tx, current)
+
+
 def operator_transactions_poll() -> int:
     """Broadcast what is signed, record receipts, replace what is stuck. Returns mined count."""
     w3 = chain.web3()
     mined = 0
     stuck_before = timezone.now() - timedelta(seconds=settings.SENDER_STUCK_AFTER_S)
+    _reissue_after_rotation(w3)
     _recheck_mined(w3)
     for tx in OperatorTransaction.objects.filter(status=Status.SIGNED).order_by("nonce"):
         _broadcast(w3, tx)

@@ -268,3 +268,32 @@ def test_a_transaction_refused_for_its_price_is_repriced_at_its_nonce(
     # The base fee override outlives the snapshot revert: put it back for later tests.
     env.w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(original_base)])  # type: ignore[arg-type]
     env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+@pytest.mark.django_db
+def test_a_rotated_operator_reissues_what_the_old_key_left_in_flight(
+    operator_key: MarketEnv, monkeypatch
+) -> None:
+    """Finding 7: after `setOperator`, transactions the old key signed revert; the worker
+    with the new key signs the same intents again at its own nonces."""
+    from ledger.operator import _account_from
+
+    env = operator_key
+    automine(env, False)
+    try:
+        sent = anchor("root-rotated")
+        env.w3.provider.make_request("anvil_dropTransaction", [sent.tx_hash])  # type: ignore[arg-type]
+    finally:
+        automine(env, True)
+    new = env.accounts[7]
+    env.send(env.owner, env.market.functions.setOperator(new.address, True))
+    monkeypatch.setenv("OPERATOR_PRIVATE_KEY", new.key.hex())
+    _account_from.cache_clear()
+    try:
+        operator_transactions_poll()  # re-issued by the new key, broadcast, mined
+        operator_transactions_poll()
+        reissued = OperatorTransaction.objects.get(pk=sent.pk)
+        assert reissued.sender == new.address and reissued.status == Status.MINED
+        assert env.w3.eth.get_transaction_receipt(reissued.tx_hash)["status"] == 1
+    finally:
+        _account_from.cache_clear()
