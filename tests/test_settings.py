@@ -182,3 +182,20 @@ def test_web_settings_hold_no_key_material(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "CLEAN"
+
+
+def test_the_public_rpc_url_never_defaults_to_the_private_one(tmp_path: Path) -> None:
+    """Settlement review, finding 7: `GET /api/v1/chain` showed CHAIN_RPC_URL, which may
+    carry a provider's API key, when CHAIN_PUBLIC_RPC_URL was not set."""
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(repr(settings.CHAIN_PUBLIC_RPC_URL))"
+    )
+    result = run_python(
+        code,
+        settings_module="config.settings.test",
+        tmp_path=tmp_path,
+        CHAIN_RPC_URL="https://mainnet.example/v3/PROVIDER-API-KEY",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "PROVIDER-API-KEY" not in result.stdout and result.stdout.strip() == "''"

@@ -284,3 +284,37 @@ def test_a_refund_after_delivery_is_an_incident(flow) -> None:
     assert after is not None and after.state == "refunded"
     assert "after the data was delivered" in after.flagged
     assert not Grant.objects.exists()
+
+
+def test_the_worker_recomputes_the_consent_fit_before_signing(
+    operator_key: MarketEnv, make_user
+) -> None:
+    """Finding 2: an approval is a web-tier fact, the consent fit is not. A request whose
+    purpose does not fit, marked approved by whoever can write the row, gets no voucher."""
+    from marketplace.models import Dataset
+    from marketplace.services.settlement import request_sign_voucher
+    from tests.factories import ready_file
+
+    donor, researcher = make_user(Role.DONOR), make_user(Role.RESEARCHER)
+    dataset = Dataset.objects.create(
+        donor=donor,
+        title="t",
+        duo_codes=[{"code": "DUO:0000007", "value": "MONDO:0005148"}],  # disease-specific
+        price=10,
+        access_days=30,
+        state=Dataset.State.LISTED,
+        record_hash="0" * 64,
+    )
+    dataset.files.add(ready_file(donor))
+    request = AccessRequest.objects.create(
+        dataset=dataset,
+        researcher=researcher,
+        statement="s",
+        purpose_codes=[{"code": "DUO:0000042", "value": ""}],  # general research: no fit
+        duo_match={"fits": True},  # as the web tier could write it
+        amount=10,
+        state=AccessRequest.State.APPROVED,
+    )
+    signed = request_sign_voucher(request_id=request.pk)
+    assert signed.state == "approved" and not signed.voucher_signature
+    assert "does not fit" in signed.flagged

@@ -297,3 +297,39 @@ def test_a_rotated_operator_reissues_what_the_old_key_left_in_flight(
         assert env.w3.eth.get_transaction_receipt(reissued.tx_hash)["status"] == 1
     finally:
         _account_from.cache_clear()
+
+
+@pytest.mark.django_db
+def test_nonce_too_low_for_an_unknown_hash_reissues_at_the_nodes_nonce(
+    operator_key: MarketEnv, settings
+) -> None:
+    """Finding 5: the operator's nonce went to another transaction (sent outside the
+    sender); the stored one can never be mined. It is re-issued at the node's next nonce."""
+    env = operator_key
+    settings.SENDER_STUCK_AFTER_S = 0
+    automine(env, False)
+    try:
+        sent = anchor("root-nonce")
+        env.w3.provider.make_request("anvil_dropTransaction", [sent.tx_hash])  # type: ignore[arg-type]
+        other = env.operator.sign_transaction(
+            {
+                "to": env.other.address,
+                "value": 1,
+                "nonce": sent.nonce,
+                "gas": 21_000,
+                "maxFeePerGas": 10**11,
+                "maxPriorityFeePerGas": 10**9,
+                "chainId": env.w3.eth.chain_id,
+                "type": 2,
+            }
+        )
+        env.w3.eth.send_raw_transaction(other.raw_transaction)
+        env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    finally:
+        automine(env, True)
+    operator_transactions_poll()  # nonce too low, hash unknown: re-issued
+    operator_transactions_poll()  # broadcast and mined
+    operator_transactions_poll()
+    reissued = OperatorTransaction.objects.get(pk=sent.pk)
+    assert reissued.nonce > sent.nonce
+    assert reissued.status == Status.MINED, reissued.error
