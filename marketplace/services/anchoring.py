@@ -38,7 +38,47 @@ def merkle_root(leaves: list[str]) -> str:
     return "0x" + level[0].hex()
 
 
+def recomputed_root(anchor: Anchor) -> str | None:
+    """The root of what the anchor row says it covers, recomputed from the rows it names
+    (audit entries first_seq..last_seq, or the listed datasets' record hashes); None when
+    they are not all there."""
+    if anchor.kind == Anchor.Kind.AUDIT:
+        if anchor.first_seq is None or anchor.last_seq is None:
+            return None
+        hashes = list(
+            AuditEntry.objects.filter(seq__gte=anchor.first_seq, seq__lte=anchor.last_seq)
+            .order_by("seq")
+            .values_list("hash", flat=True)
+        )
+        if len(hashes) != anchor.last_seq - anchor.first_seq + 1:
+            return None
+        return merkle_root(hashes)
+    current = {
+        str(pk): digest
+        for pk, digest in Dataset.objects.filter(pk__in=anchor.datasets).values_list(
+            "pk", "record_hash"
+        )
+    }
+    # Each record must be the current record of the dataset beside it (an edited listing
+    # gets a new record, anchored by a later root).
+    if not anchor.records or len(anchor.records) != len(anchor.datasets):
+        return None
+    if any(
+        current.get(str(pk)) != digest
+        for pk, digest in zip(anchor.datasets, anchor.records, strict=True)
+    ):
+        return None
+    return merkle_root(list(anchor.records))
+
+
 def _send(anchor: Anchor) -> None:
+    """Anchor the row's root, only if the worker recomputes the same root itself: a row
+    the web tier wrote with any other root is never signed (settlement review, finding 3)."""
+    if recomputed_root(anchor) != anchor.root:
+        # Not the worker's row: removed, so the entries it claims are anchored next run.
+        logger.error("anchor %s: the root does not match what it covers; removed", anchor.pk)
+        Anchor.objects.filter(pk=anchor.pk, tx_hash="").delete()
+        return
     operator_transaction_send(
         action="anchor",
         key=anchor.root,

@@ -10,7 +10,7 @@ from django.db import connection
 
 from ledger.services.indexer import indexer_run
 from ledger.services.sender import operator_transactions_poll
-from marketplace.models import Anchor, Dataset, Role
+from marketplace.models import Anchor, AuditEntry, Dataset, Role
 from marketplace.services.anchoring import anchors_create, merkle_root
 from marketplace.services.audit import audit_append
 from tests.factories import ready_file
@@ -100,3 +100,29 @@ def test_a_root_whose_send_met_a_dead_node_is_sent_by_the_next_run(
     assert anchor_and_confirm(operator_key) == []  # nothing new, but the waiting root is sent
     waiting.refresh_from_db()
     assert waiting.tx_hash
+
+
+def test_a_forged_anchor_row_is_never_signed(operator_key: MarketEnv) -> None:
+    """Settlement review, finding 3: the web tier can write `marketplace_anchor`; a row
+    with a root of its choosing must not become an operator-signed transaction."""
+    from ledger.models import OperatorTransaction
+
+    for i in range(2):
+        audit_append(action="test.event", data={"i": i})
+    entries = list(AuditEntry.objects.order_by("seq").values_list("seq", flat=True))
+    Anchor.objects.create(
+        kind=Anchor.Kind.AUDIT,
+        root="0x" + "66" * 32,  # not the root of those entries
+        first_seq=entries[0],
+        last_seq=entries[-1],
+    )
+    Anchor.objects.create(
+        kind=Anchor.Kind.DATASETS, root="0x" + "77" * 32, datasets=[], records=["77" * 32]
+    )
+    anchors_create()
+    assert not OperatorTransaction.objects.filter(key__in=["0x" + "66" * 32, "0x" + "77" * 32])
+    assert not Anchor.objects.filter(root__in=["0x" + "66" * 32, "0x" + "77" * 32]).exists()
+    # The next run anchors the entries the forged row claimed, with the worker's own root.
+    anchors_create()
+    root = merkle_root(list(AuditEntry.objects.order_by("seq").values_list("hash", flat=True)))
+    assert OperatorTransaction.objects.filter(action="anchor", key=root).exists()
