@@ -301,8 +301,6 @@ MARKET_ADDRESS = env.str("MARKET_ADDRESS", default="")
 # No grant (no delivery on chain) when less than this is left before the buyer could
 # reclaim the escrow alone: the delivery must land well before the reclaim opens.
 GRANT_REFUND_MARGIN_S = env.int("GRANT_REFUND_MARGIN_S", default=6 * 3600)
-# How long the grant task waits for its `deliver` receipt before leaving it to the poll.
-DELIVER_RECEIPT_WAIT_S = env.float("DELIVER_RECEIPT_WAIT_S", default=30.0)
 # A reverted deliver/release/refund/cancel is tried again under a new attempt key after
 # SETTLEMENT_RETRY_BASE_S, doubling; after SETTLEMENT_MAX_ATTEMPTS admins are told.
 SETTLEMENT_RETRY_BASE_S = env.float("SETTLEMENT_RETRY_BASE_S", default=60.0)

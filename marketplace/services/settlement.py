@@ -39,7 +39,7 @@ from core.errors import Conflict, NotFound, PermissionDenied
 from core.failpoints import failpoint
 from core.queue import enqueue
 from genomics.services.grants import grant_create
-from ledger import chain, pinned, vouchers
+from ledger import pinned, vouchers
 from ledger.integrity import row_mac, row_mac_valid
 from ledger.models import ChainEvent, OperatorTransaction
 from ledger.operator import operator_account
@@ -234,7 +234,9 @@ def request_grant(*, request_id: UUID | str) -> AccessRequest:
     """
     request = _prepare_delivery(request_id)
     if request.state == State.DELIVERING:
-        _wait_for_delivery(request)
+        # Granted now if the chain already shows the delivery (an instant-mining node);
+        # otherwise the `deliver` receipt, recorded by the sender's poll, brings the task
+        # back. The worker never sleeps on a block: it serves other requests meanwhile.
         request = _grant(request_id)
     if request.state == State.GRANTED:
         return request_release(request_id=request.pk)
@@ -314,24 +316,6 @@ def _start_refund(request: AccessRequest, reason: str) -> AccessRequest:
     _record(request, "refunding", {"reason": reason})
     transaction.on_commit(partial(_enqueue, "refund_access", request.pk))
     return request
-
-
-def _wait_for_delivery(request: AccessRequest) -> None:
-    """Wait (at most DELIVER_RECEIPT_WAIT_S) for the `deliver` transaction's receipt, so
-    the grant follows its block at once; if it takes longer, the sender's poll records
-    the receipt and the grant task runs again."""
-    tx = _latest_attempt(request, "deliver")
-    if tx is None or not tx.tx_hash:
-        return
-    w3 = chain.web3()
-    for tx_hash in reversed(tx.tx_hashes or [tx.tx_hash]):
-        try:
-            w3.eth.wait_for_transaction_receipt(
-                tx_hash, timeout=settings.DELIVER_RECEIPT_WAIT_S, poll_latency=0.1
-            )
-            return
-        except Exception:  # noqa: S112 - a timeout or an unknown hash: the poll goes on
-            continue
 
 
 def _grant(request_id: UUID | str) -> AccessRequest:
@@ -417,11 +401,6 @@ def _attempt_key(request: AccessRequest, attempt: int) -> str:
 def _attempts(request: AccessRequest, function: str) -> list[OperatorTransaction]:
     rows = OperatorTransaction.objects.filter(action=function, key__startswith=str(request.pk))
     return sorted(rows, key=lambda tx: tx.created_at)
-
-
-def _latest_attempt(request: AccessRequest, function: str) -> OperatorTransaction | None:
-    attempts = _attempts(request, function)
-    return attempts[-1] if attempts else None
 
 
 def _ask_market(request: AccessRequest, function: str) -> OperatorTransaction | None:
