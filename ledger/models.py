@@ -179,6 +179,8 @@ class OperatorTransaction(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     receipt_block = models.BigIntegerField(null=True, blank=True)
+    # The receipt's block hash: a reorg that removes it is noticed with one read per poll.
+    receipt_block_hash = models.CharField(max_length=66, blank=True)
     receipt_status = models.PositiveSmallIntegerField(null=True, blank=True)
     gas_used = models.PositiveBigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -35,7 +36,7 @@ from django.utils import timezone
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from web3 import Web3
-from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
+from web3.exceptions import BlockNotFound, TimeExhausted, TransactionNotFound, Web3RPCError
 
 from core.failpoints import failpoint
 from ledger import chain, pinned
@@ -47,7 +48,21 @@ from ledger.signals import operator_transaction_mined
 logger = logging.getLogger(__name__)
 
 Status = OperatorTransaction.Status
-GAS_MARGIN = Decimal("1.25")
+# Gas limits per market function, not estimated: an estimate runs the call against the
+# node's state of the moment and fails outright on a would-be revert, where a mined revert
+# is recorded, shown to staff and retried by settlement; it also costs an RPC round trip
+# per send. Measured by bench/gas.py (deliver 32.6k, release 63k, refund 50k, cancel ~30k,
+# anchor 26k), with room for tokens whose transfers cost more. Only gas used is paid.
+GAS_LIMITS = {
+    "deliver": 80_000,
+    "cancel": 80_000,
+    "release": 250_000,
+    "refund": 200_000,
+    "anchor": 80_000,
+}
+# Fees are read at most this often per process (a burst of sends shares one reading).
+FEE_CACHE_S = 1.0
+_fee_cache: dict[str, tuple[float, tuple[int, int]]] = {}
 MAYBE_SENT = ("already known", "nonce too low", "known transaction", "already imported")
 UNDERPRICED = (
     "underpriced",
@@ -98,12 +113,19 @@ def _cap_wei() -> int:
     return int(settings.SENDER_MAX_FEE_GWEI * GWEI)
 
 
-def _fees(w3: Web3) -> tuple[int, int]:
-    """EIP-1559 fees: tip from the node, cap at twice the base fee plus tip."""
+def _fees(w3: Web3, *, fresh: bool = False) -> tuple[int, int]:
+    """EIP-1559 fees: tip from the node, cap at twice the base fee plus tip, both capped
+    at SENDER_MAX_FEE_GWEI."""
+    now = time.monotonic()
+    cached = _fee_cache.get(settings.CHAIN_RPC_URL)
+    if not fresh and cached is not None and now - cached[0] < FEE_CACHE_S:
+        return cached[1]
     base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
     tip = int(w3.eth.max_priority_fee)
     cap = _cap_wei()
-    return min(2 * base + tip, cap), min(tip, cap)
+    fees = min(2 * base + tip, cap), min(tip, cap)
+    _fee_cache[settings.CHAIN_RPC_URL] = (now, fees)
+    return fees
 
 
 def _next_nonce(w3: Web3, chain_id: int, address: str) -> int:
@@ -161,10 +183,7 @@ def operator_transaction_send(
     chain_id = pinned.pinned_chain_id()
     market = pinned.market()
     data = market.encode_abi(function, args=list(args))
-    gas = int(
-        Decimal(w3.eth.estimate_gas({"from": account.address, "to": market.address, "data": data}))
-        * GAS_MARGIN
-    )
+    gas = GAS_LIMITS[function]
     max_fee, tip = _fees(w3)
     try:
         with transaction.atomic():
@@ -226,7 +245,7 @@ def _reprice(w3: Web3, tx: OperatorTransaction) -> None:
     """Refused for its price: sign the same intent at the same nonce with today's fees
     (capped), so the next poll broadcasts new bytes, not the refused ones again."""
     _require_mac(tx)
-    market_fee, market_tip = _fees(w3)
+    market_fee, market_tip = _fees(w3, fresh=True)
     if market_fee <= int(tx.max_fee_per_gas) and market_tip <= int(tx.max_priority_fee_per_gas):
         if int(tx.max_fee_per_gas) >= _cap_wei():
             _at_cap(tx)
@@ -297,7 +316,7 @@ def _receipt(w3: Web3, tx: OperatorTransaction) -> dict | None:
 def _bump(w3: Web3, tx: OperatorTransaction) -> None:
     """Replace a stuck transaction: same nonce, fees up by SENDER_FEE_BUMP_PERCENT."""
     percent = max(settings.SENDER_FEE_BUMP_PERCENT, 11)
-    market_fee, market_tip = _fees(w3)
+    market_fee, market_tip = _fees(w3, fresh=True)
     cap = _cap_wei()
     tip = max(int(tx.max_priority_fee_per_gas) * (100 + percent) // 100 + 1, market_tip)
     max_fee = max(int(tx.max_fee_per_gas) * (100 + percent) // 100 + 1, market_fee, tip)
@@ -336,6 +355,16 @@ def _recheck_mined(w3: Web3) -> None:
         status__in=(Status.MINED, Status.FAILED),
         receipt_block__gt=head - settings.SENDER_RECHECK_BLOCKS,
     ).order_by("nonce")
+    newest = recent.order_by("-receipt_block").first()
+    if newest is not None and newest.receipt_block_hash:
+        # Blocks link by hash: if the newest block holding one of ours is still the
+        # canonical block of its height, so is every older one. One read per poll.
+        try:
+            canonical = Web3.to_hex(w3.eth.get_block(int(newest.receipt_block or 0))["hash"])
+        except BlockNotFound:
+            canonical = ""
+        if canonical == newest.receipt_block_hash:
+            return
     for tx in recent:
         if _receipt(w3, tx) is not None:
             continue
@@ -348,8 +377,16 @@ def _recheck_mined(w3: Web3) -> None:
             None,
             None,
         )
+        tx.receipt_block_hash = ""
         tx.save(
-            update_fields=["status", "receipt_block", "receipt_status", "gas_used", "updated_at"]
+            update_fields=[
+                "status",
+                "receipt_block",
+                "receipt_block_hash",
+                "receipt_status",
+                "gas_used",
+                "updated_at",
+            ]
         )
         _broadcast(w3, tx)
 
@@ -411,6 +448,7 @@ def operator_transactions_poll() -> int:
             tx.status = Status.MINED if receipt["status"] == 1 else Status.FAILED
             tx.tx_hash = Web3.to_hex(receipt["transactionHash"])
             tx.receipt_block = int(receipt["blockNumber"])
+            tx.receipt_block_hash = Web3.to_hex(receipt["blockHash"])
             tx.receipt_status = int(receipt["status"])
             tx.gas_used = int(receipt["gasUsed"])
             tx.error = "" if receipt["status"] == 1 else "reverted"
