@@ -238,6 +238,10 @@ def request_grant(*, request_id: UUID | str) -> AccessRequest:
         # otherwise the `deliver` receipt, recorded by the sender's poll, brings the task
         # back. The worker never sleeps on a block: it serves other requests meanwhile.
         request = _grant(request_id)
+        if request.state == State.DELIVERING:
+            # Not delivered yet: the live `deliver` attempt stands, or, after one that
+            # reverted, a new attempt goes out once its backoff has passed.
+            _ask_market(request, "deliver")
     if request.state == State.GRANTED:
         return request_release(request_id=request.pk)
     return request

@@ -318,3 +318,28 @@ def test_the_worker_recomputes_the_consent_fit_before_signing(
     signed = request_sign_voucher(request_id=request.pk)
     assert signed.state == "approved" and not signed.voucher_signature
     assert "does not fit" in signed.flagged
+
+
+def test_a_reverted_delivery_goes_back_to_paid_and_is_tried_again(
+    flow, operator_key: MarketEnv, settings
+) -> None:
+    """The market is paused while the `deliver` is in flight: no grant header is made, the
+    request waits as paid, and a new attempt after the backoff delivers and grants."""
+    env = operator_key
+    flow.pay(grant=False)
+    request = flow.request()
+    env.w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        assert request_grant(request_id=request.pk).state == "delivering"
+        raw_send(env, env.owner, env.market.functions.pause(), tip_gwei=50)
+        env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    finally:
+        env.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    operator_transactions_poll()
+    assert flow.request().state == "paid" and not Grant.objects.exists()
+    assert escrow(request) == EscrowStatus.PAID
+    env.send(env.owner, env.market.functions.unpause())
+    settings.SETTLEMENT_RETRY_BASE_S = 0
+    assert request_grant(request_id=request.pk).state in ("granted", "settled")
+    assert OperatorTransaction.objects.filter(action="deliver", key=f"{request.pk}#2").exists()
+    assert Grant.objects.exists()
