@@ -334,6 +334,10 @@ def _grant(request_id: UUID | str) -> AccessRequest:
         escrow = pinned.escrow_of(vouchers.request_id_bytes(request.chain_request_id))
         if escrow.status != EscrowStatus.DELIVERED or _escrow_problem(request, escrow):
             return request  # not yet mined; the receipt brings the task back
+        if request.dataset.state != Dataset.State.LISTED:
+            # Consent withdrawn while the delivery was in flight: no header is made, and
+            # the delivered escrow can no longer be refunded on chain: an admin decides.
+            return _flag(request, "Consent was withdrawn while the delivery was on its way.")
         key = request.researcher.crypt4gh_public_key
         try:
             for stored in request.dataset.files.all():

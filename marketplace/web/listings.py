@@ -17,7 +17,7 @@ from marketplace.web.errors import form_add_domain_error
 from marketplace.web.forms import ConsentFields, ListingForm
 from marketplace.web.permissions import role_required
 
-OPEN = ("submitted", "approved", "payable", "paid")
+OPEN = ("submitted", "approved", "payable", "paid", "delivering")
 
 
 def _donor(request: HttpRequest) -> User:
@@ -130,7 +130,7 @@ def listing_withdraw(request: HttpRequest, dataset_id: str) -> HttpResponse:
     requests = AccessRequest.objects.filter(dataset=dataset)
     counts = {
         "unpaid": requests.filter(state__in=("submitted", "approved", "payable")).count(),
-        "paid": requests.filter(state="paid").count(),
+        "paid": requests.filter(state__in=("paid", "delivering")).count(),
         "granted": requests.filter(state__in=("granted", "settled")).count(),
     }
     return render(

@@ -33,7 +33,7 @@ from marketplace.web.forms import AccessRequestForm, DecisionForm
 from marketplace.web.permissions import role_required
 
 # States in which the page keeps asking the server for news.
-MOVING = {"approved", "payable", "paid", "refunding", "granted"}
+MOVING = {"approved", "payable", "paid", "delivering", "refunding", "granted"}
 
 
 def _user(request: HttpRequest) -> User:
