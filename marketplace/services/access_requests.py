@@ -79,18 +79,29 @@ def request_submit(
             statement=statement.strip(),
             purpose_codes=[{"code": c.code, "value": c.value} for c in purpose],
             duo_match=match.as_json(),
+            consent_matcher_version=match.version,
             amount=dataset.price,
         )
         _record(request, action="submit", actor=researcher, data={"duo_match": match.as_json()})
         if dataset.review == Dataset.Review.AUTO:
-            if not match.fits:
+            if not match.allowed:
                 request.state, request.decision_reason = State.REJECTED, " ".join(match.reasons)
                 request.save(update_fields=["state", "decision_reason", "updated_at"])
-                _record(request, action="reject", actor=None, data={"automatic": True})
+                _record(
+                    request,
+                    action="reject",
+                    actor=None,
+                    data={"automatic": True, "consent_matcher_version": match.version},
+                )
             elif match.auto_approvable:
                 request.state = State.APPROVED
                 request.save(update_fields=["state", "updated_at"])
-                _record(request, action="approve", actor=None, data={"automatic": True})
+                _record(
+                    request,
+                    action="approve",
+                    actor=None,
+                    data={"automatic": True, "consent_matcher_version": match.version},
+                )
                 _sign_on_commit(request)
     return request
 
@@ -118,7 +129,16 @@ def request_approve(*, reviewer: User, request_id: UUID | str, reason: str = "")
             )
         request.state, request.reviewer, request.decision_reason = State.APPROVED, reviewer, reason
         request.save(update_fields=["state", "reviewer", "decision_reason", "updated_at"])
-        _record(request, action="approve", actor=reviewer, data={"reason": reason})
+        _record(
+            request,
+            action="approve",
+            actor=reviewer,
+            data={
+                "reason": reason,
+                "consent_outcome": request.duo_match.get("outcome", ""),
+                "consent_matcher_version": request.consent_matcher_version,
+            },
+        )
         _sign_on_commit(request)
     return request
 
