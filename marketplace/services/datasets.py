@@ -115,7 +115,8 @@ def _listing_validate(
     if not title.strip():
         raise ValidationError("Give the dataset a title.", fields={"title": ["Required."]})
     consent = parse_codes(duo_codes, field="duo_codes")
-    permissions = [c for c in consent if (t := term(c.code)) is not None and t.is_permission]
+    # DS may repeat, once per disease: still one permission.
+    permissions = {c.code for c in consent if (t := term(c.code)) is not None and t.is_permission}
     if len(permissions) != 1:
         raise ValidationError(
             "Consent needs exactly one data use permission (NRES, GRU, HMB, DS or POA).",

@@ -15,7 +15,13 @@ from marketplace.consent import terms as term_data
 from marketplace.web.forms import ConsentFields
 
 GRU, HMB, DS, POA, NRES = "DUO:0000042", "DUO:0000006", "DUO:0000007", "DUO:0000011", "DUO:0000004"
-NPUNCU, NPU, NCU, CC, IRB = "DUO:0000018", "DUO:0000045", "DUO:0000046", "DUO:0000043", "DUO:0000021"
+NPUNCU, NPU, NCU, CC, IRB = (
+    "DUO:0000018",
+    "DUO:0000045",
+    "DUO:0000046",
+    "DUO:0000043",
+    "DUO:0000021",
+)
 GRU_CC, RU = "DUO:0000005", "DUO:0000014"  # obsolete in DUO
 # MONDO (release 2026-08-04): NIDDM1 < type 2 diabetes < diabetes mellitus.
 DIABETES, T2D, NIDDM1 = "MONDO:0005015", "MONDO:0005148", "MONDO:0011027"

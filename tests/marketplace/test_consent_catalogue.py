@@ -17,7 +17,13 @@ from tests.factories import ready_file
 pytestmark = pytest.mark.django_db
 
 GRU, HMB, DS, POA, NRES = "DUO:0000042", "DUO:0000006", "DUO:0000007", "DUO:0000011", "DUO:0000004"
-NPUNCU, NPU, NCU, CC, IRB = "DUO:0000018", "DUO:0000045", "DUO:0000046", "DUO:0000043", "DUO:0000021"
+NPUNCU, NPU, NCU, CC, IRB = (
+    "DUO:0000018",
+    "DUO:0000045",
+    "DUO:0000046",
+    "DUO:0000043",
+    "DUO:0000021",
+)
 NPOA, US = "DUO:0000044", "DUO:0000026"
 DIABETES, T2D, NIDDM1 = "MONDO:0005015", "MONDO:0005148", "MONDO:0011027"
 CF, ASTHMA = "MONDO:0009061", "MONDO:0004979"
@@ -228,3 +234,30 @@ def test_a_filter_any_disease_finds_disease_specific_and_broader_consents(catalo
     found = _found((ConsentCode(DS),), postgres=True)
     assert {"dataset 13", "dataset 16", "dataset 0", "dataset 1", "dataset 2"} <= found
     assert "dataset 3" not in found  # POA
+
+
+def test_a_donor_names_several_diseases_in_the_listing_form(make_user) -> None:
+    from tests.support.web import logged_in
+
+    donor = make_user(Role.DONOR)
+    form = {
+        "title": "Two cohorts",
+        "description": "",
+        "file_ids": [str(ready_file(donor).pk)],
+        "permission": DS,
+        "disease": f"{T2D}, {CF}",
+        "price": "1",
+        "access_days": "30",
+        "review": "committee",
+    }
+    response = logged_in(donor).post("/datasets/new/", form)
+    assert response.status_code == 302
+    dataset = Dataset.objects.get(title="Two cohorts")
+    assert [c["value"] for c in dataset.duo_codes] == [T2D, CF]
+    page = Client().get("/datasets/", {"duo": DS, "disease": NIDDM1}).content.decode()
+    assert "Two cohorts" in page
+
+
+def test_the_catalogue_page_says_when_a_purpose_cannot_be_read() -> None:
+    page = Client().get("/datasets/", {"duo": DS, "disease": "diabetes"}).content.decode()
+    assert "needs a value: a disease, as a MONDO id" in page
