@@ -263,3 +263,30 @@ def test_a_donor_names_several_diseases_in_the_listing_form(make_user) -> None:
 def test_the_catalogue_page_says_when_a_purpose_cannot_be_read() -> None:
     page = Client().get("/datasets/", {"duo": DS, "disease": "diabetes"}).content.decode()
     assert "needs a value: a disease, as a MONDO id" in page
+
+
+def test_reviewers_see_a_purpose_that_needs_review_as_such(make_user) -> None:
+    from marketplace.consent import MATCHER_VERSION
+    from marketplace.services.access_requests import request_submit
+    from tests.support.web import logged_in
+
+    donor = make_user(Role.DONOR)
+    dataset = Dataset.objects.create(
+        donor=donor,
+        title="Diabetes cohort",
+        price=10,
+        access_days=90,
+        duo_codes=[ds(T2D)],
+        record_hash="0" * 64,
+    )
+    request = request_submit(
+        researcher=make_user(Role.RESEARCHER),
+        dataset_id=dataset.pk,
+        purpose_codes=[ds(ASTHMA)],
+        statement="Asthma comorbidity.",
+        accept_terms=True,
+    )
+    reviewer = logged_in(make_user(Role.REVIEWER))
+    assert "needs review" in reviewer.get("/review/").content.decode()
+    page = reviewer.get(f"/requests/{request.pk}/").content.decode()
+    assert "the committee must check" in page and MATCHER_VERSION in page
