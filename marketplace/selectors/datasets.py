@@ -39,12 +39,14 @@ def _consent_filter(
     the precomputed tokens (marketplace.consent.index). PostgreSQL uses the GIN-indexed
     array operators; elsewhere the same test is spelled with LIKE on the padded tokens."""
     if postgres:
-        tests = [(f"{_tokens('duo_fits')} @> %s::text[]", list(query.fits_all))]
-        tests += [(f"{_tokens('duo_fits')} && %s::text[]", list(g)) for g in query.fits_any]
-        tests.append((f"{_tokens('duo_requires')} <@ %s::text[]", list(query.requires_within)))
+        fits, requires = _tokens("duo_fits"), _tokens("duo_requires")
+        signed = query.signed_groups()
+        tests = [(f"{fits} && %s::text[]", list(g)) for g in signed or query.groups]
+        if query.fits_all:
+            tests.append((f"{fits} @> %s::text[]", list(query.fits_all)))
+        if signed is None:
+            tests.append((f"{requires} <@ %s::text[]", list(query.requires_within)))
         for index, (sql, tokens) in enumerate(tests):
-            if sql.endswith("@> %s::text[]") and not tokens:
-                continue  # holds for every row
             name = f"consent_fit_{index}"
             datasets = datasets.annotate(
                 **{name: RawSQL(sql, [tokens], output_field=BooleanField())}  # noqa: S611
@@ -53,7 +55,7 @@ def _consent_filter(
     condition = Q()
     for token in query.fits_all:
         condition &= Q(duo_fits__contains=f" {token} ")
-    for group in query.fits_any:
+    for group in query.groups:
         any_of = Q()
         for token in group:
             any_of |= Q(duo_fits__contains=f" {token} ")

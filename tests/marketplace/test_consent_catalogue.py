@@ -107,12 +107,19 @@ def _found(purpose: tuple[ConsentCode, ...], *, postgres: bool) -> set[str]:
     )
 
 
-@pytest.mark.parametrize("postgres", [True, False], ids=["gin-arrays", "portable-like"])
+@pytest.mark.parametrize(
+    ("postgres", "signed_limit"),
+    [(True, 512), (True, 0), (False, 512)],
+    ids=["gin-signed-tokens", "gin-containment", "portable-like"],
+)
 def test_the_filter_agrees_with_the_matcher_on_every_consent_and_purpose(
-    catalogue, postgres: bool
+    catalogue, monkeypatch, postgres: bool, signed_limit: int
 ) -> None:
     """Each purpose finds exactly the datasets the matcher allows (fits or needs review),
     whichever way the filter is spelled."""
+    from marketplace.consent import index
+
+    monkeypatch.setattr(index, "SIGNED_TOKENS_LIMIT", signed_limit)
     disagreements = []
     for purpose_raw in PURPOSES:
         purpose = tuple(parse_codes(purpose_raw, field="purpose"))
