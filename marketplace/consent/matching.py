@@ -251,7 +251,11 @@ def _permission_rules(
             else f"The consent allows {_name(allowed)}.",
         )
     )
-    if allowed == DS:
+    if allowed == DS and not studied:
+        rules.append(
+            Rule("disease", Outcome.NEEDS_REVIEW, "Name the disease the research is about.")
+        )
+    elif allowed == DS:
         rules.extend(_disease_rules(diseases, studied))
     return rules
 

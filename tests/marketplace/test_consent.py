@@ -169,6 +169,12 @@ def test_a_disease_the_shipped_mondo_cannot_place_needs_review() -> None:
     assert "not in the shipped MONDO subset" in match.committee_checks[0]
 
 
+def test_a_disease_specific_purpose_without_its_disease_cannot_fit_by_itself() -> None:
+    purpose = parse_codes([DS], field="purpose", values_required=False)
+    match = purpose_fits(codes(*ds(T2D)), purpose, access_days=30)
+    assert match.outcome == Outcome.NEEDS_REVIEW
+
+
 def test_the_shipped_mondo_subset_holds_whole_ancestries() -> None:
     for disease in disease_data.picker():
         for ancestor in disease_data.ancestors(disease.id) or ():
