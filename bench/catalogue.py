@@ -4,6 +4,9 @@ count) with a text query and two filters.
 
     .venv/bin/python bench/catalogue.py [--datasets 100000] [--queries 300]
 
+`duo` is a research purpose: the datasets whose consent it would fit, by the consent
+matcher's rule, read from the tokens precomputed per dataset (migration 0013).
+
 Anchor, in the same run: `GET /api/v1/datasets/{id}` (one primary-key lookup through the
 same stack). Target: p95 under 50 ms. Needs the local PostgreSQL.
 """
@@ -21,7 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-DATABASE = "genemarket_bench_catalogue"
+# Overridable so that two checkouts on one server do not drop each other's bench database.
+DATABASE = os.environ.get("BENCH_CATALOGUE_DATABASE", "genemarket_bench_catalogue")
 
 
 def _words(text: str) -> list[str]:
@@ -44,6 +48,8 @@ FORMATS = ("VCF", "BCF", "BAM", "CRAM", "FASTQ")
 REFERENCES = ("GRCh37", "GRCh38", "T2T-CHM13")
 DUO = ("DUO:0000042", "DUO:0000006", "DUO:0000007", "DUO:0000011", "DUO:0000004")
 MODIFIERS = ("DUO:0000018", "DUO:0000021", "DUO:0000019", "DUO:0000046")
+# Diseases of disease-specific consents (MONDO: type 2 diabetes, cystic fibrosis, melanoma).
+DS_DISEASES = ("MONDO:0005148", "MONDO:0009061", "MONDO:0005105")
 
 
 def populate(count: int) -> list[str]:
@@ -65,6 +71,10 @@ def populate(count: int) -> list[str]:
         words = rng.sample(WORDS, 4)
         fmt = rng.choice(FORMATS)
         codes = sorted({rng.choice(DUO), *rng.sample(MODIFIERS, rng.randint(0, 2))})
+        duo_codes = [
+            {"code": code, "value": rng.choice(DS_DISEASES) if code == "DUO:0000007" else ""}
+            for code in codes
+        ]
         dataset = Dataset(
             id=uuid.uuid4(),
             donor=donors[index % len(donors)],
@@ -75,13 +85,14 @@ def populate(count: int) -> list[str]:
             price=rng.randint(1, 10**6) * 10**15,
             access_days=rng.choice((30, 90, 365)),
             review=rng.choice(("auto", "committee")),
-            duo_codes=[{"code": code, "value": ""} for code in codes],
+            duo_codes=duo_codes,
             duo_index=" " + " ".join(codes) + " ",
             format_index=f" {fmt} ",
             reference_index=f" {rng.choice(REFERENCES)} ",
             metadata={"format": fmt, "records": rng.randint(10**3, 10**7)},
             record_hash=uuid.uuid4().hex * 2,
         )
+        dataset.refresh_consent_index()  # what save() does; bulk_create does not call it
         batch.append(dataset)
         ids.append(str(dataset.id))
         if len(batch) == 5000:

@@ -45,6 +45,7 @@ class RequestOutputSerializer(serializers.Serializer):
     purpose_codes = serializers.JSONField()
     statement = serializers.CharField()
     duo_match = serializers.JSONField()
+    consent_matcher_version = serializers.CharField()
     amount = serializers.SerializerMethodField()
     decision_reason = serializers.CharField()
     timeline = serializers.SerializerMethodField()

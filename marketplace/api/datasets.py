@@ -17,6 +17,7 @@ from core.api.schema import paginated
 from core.errors import NotFound
 from marketplace.api.permissions import IsDonor, authenticated_user
 from marketplace.consent import term
+from marketplace.consent.codes import parse_purpose_filter
 from marketplace.models import Dataset, Role, User
 from marketplace.selectors.datasets import DatasetFilters, dataset_get, dataset_list
 from marketplace.selectors.earnings import dataset_earnings
@@ -76,7 +77,17 @@ class DatasetsApi(APIView):
     class FilterSerializer(serializers.Serializer):
         q = serializers.CharField(required=False, allow_blank=True, max_length=200)
         format = serializers.CharField(required=False, allow_blank=True, max_length=32)
-        duo = serializers.RegexField(r"^DUO:\d{7}$", required=False, allow_blank=True)
+        duo = serializers.ListField(
+            child=serializers.CharField(max_length=200),
+            required=False,
+            max_length=30,
+            help_text=(
+                "A research purpose: datasets whose consent it would fit (the consent "
+                'matcher\'s "fits" or "needs review"). DUO codes, repeated or comma-'
+                "separated; a value after '=' (DUO:0000007=MONDO:0005148, "
+                "DUO:0000022=EU). E.g. duo=DUO:0000006 includes GRU datasets."
+            ),
+        )
         max_price = serializers.RegexField(r"^\d{1,78}$", required=False, allow_blank=True)
         reference = serializers.CharField(required=False, allow_blank=True, max_length=32)
 
@@ -110,7 +121,7 @@ class DatasetsApi(APIView):
         filters = DatasetFilters(
             q=data.get("q", ""),
             format=data.get("format", ""),
-            duo=data.get("duo", ""),
+            duo=parse_purpose_filter(data.get("duo", []), field="duo"),
             max_price=Decimal(data["max_price"]) if data.get("max_price") else None,
             reference=data.get("reference", ""),
         )

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+
+from marketplace.consent.codes import ConsentCode
+from marketplace.consent.index import consent_tokens
 
 
 class Dataset(models.Model):
@@ -33,6 +37,10 @@ class Dataset(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.LISTED)
     # Space-separated tokens for portable filtering (JSON containment is not portable).
     duo_index = models.CharField(max_length=1000, blank=True, db_index=True)
+    # The purposes that fit and what they must commit to, precomputed from duo_codes and
+    # access_days on every save (marketplace.consent.index; GIN-indexed on PostgreSQL).
+    duo_fits = models.TextField(blank=True, default="")
+    duo_requires = models.TextField(blank=True, default="")
     format_index = models.CharField(max_length=200, blank=True)
     reference_index = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict)
@@ -52,3 +60,20 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Keep the consent filter's tokens in step with the consent, whoever saves: the
+        listing services, the admin, fixtures."""
+        self.refresh_consent_index()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"duo_codes", "access_days"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "duo_fits", "duo_requires"}
+        super().save(*args, **kwargs)
+
+    def refresh_consent_index(self) -> None:
+        fits, requires = consent_tokens(
+            [ConsentCode(c["code"], c.get("value", "")) for c in self.duo_codes],
+            access_days=self.access_days,
+        )
+        self.duo_fits = " " + " ".join(fits) + " " if fits else ""
+        self.duo_requires = " " + " ".join(requires) + " " if requires else ""

@@ -31,8 +31,12 @@ class AccessRequest(models.Model):
     purpose_codes = models.JSONField(default=list)
     statement = models.TextField(max_length=5000)
     state = models.CharField(max_length=16, choices=State.choices, default=State.SUBMITTED)
-    # The consent check at submission: {"fits", "reasons", "committee_checks"}.
+    # The consent check at submission: {"outcome", "fits" (allowed), "reasons",
+    # "committee_checks", "rules", "matcher_version"} (marketplace.consent.Match.as_json).
     duo_match = models.JSONField(default=dict)
+    # Which consent matcher made that check (marketplace.consent.MATCHER_VERSION: its rules
+    # and the DUO and MONDO releases it read), so a decision can be traced to its rules.
+    consent_matcher_version = models.CharField(max_length=100, blank=True)
     # The price when the request was made: later price changes do not apply to it.
     amount = models.DecimalField(max_digits=78, decimal_places=0)
     reviewer = models.ForeignKey(

@@ -11,6 +11,9 @@ from django.db.models import BooleanField, FloatField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from core.errors import NotFound
+from marketplace.consent.codes import ConsentCode
+from marketplace.consent.index import REQUIREMENT_VOCABULARY, FitQuery, purpose_query
+from marketplace.consent.matching import GS
 from marketplace.models import Dataset, Role, User
 
 
@@ -18,18 +21,64 @@ from marketplace.models import Dataset, Role, User
 class DatasetFilters:
     q: str = ""
     format: str = ""
-    duo: str = ""
+    # A research purpose: datasets whose consent it would fit (or send to review).
+    duo: tuple[ConsentCode, ...] = ()
     max_price: Decimal | None = None
     reference: str = ""
 
 
+def _tokens(column: str) -> str:
+    # The expression the GIN indexes of migrations 0010 and 0013 are built on.
+    return f"string_to_array(btrim(marketplace_dataset.{column}), ' ')"
+
+
+def _consent_filter(
+    datasets: QuerySet[Dataset], query: FitQuery, *, postgres: bool
+) -> QuerySet[Dataset]:
+    """Keep the datasets the purpose fits (DESIGN "Consent"): the matcher's rule, read from
+    the precomputed tokens (marketplace.consent.index). PostgreSQL uses the GIN-indexed
+    array operators; elsewhere the same test is spelled with LIKE on the padded tokens."""
+    if postgres:
+        fits, requires = _tokens("duo_fits"), _tokens("duo_requires")
+        signed = query.signed_groups()
+        tests = [(f"{fits} && %s::text[]", list(g)) for g in signed or query.groups]
+        if query.fits_all:
+            tests.append((f"{fits} @> %s::text[]", list(query.fits_all)))
+        if signed is None:
+            tests.append((f"{requires} <@ %s::text[]", list(query.requires_within)))
+        for index, (sql, tokens) in enumerate(tests):
+            name = f"consent_fit_{index}"
+            datasets = datasets.annotate(
+                **{name: RawSQL(sql, [tokens], output_field=BooleanField())}  # noqa: S611
+            ).filter(**{name: True})
+        return datasets
+    condition = Q()
+    for token in query.fits_all:
+        condition &= Q(duo_fits__contains=f" {token} ")
+    for group in query.groups:
+        any_of = Q()
+        for token in group:
+            any_of |= Q(duo_fits__contains=f" {token} ")
+        condition &= any_of
+    for token in REQUIREMENT_VOCABULARY:
+        if token not in query.requires_within:
+            condition &= ~Q(duo_requires__contains=f" {token} ")
+    any_region = Q(duo_requires__contains=f" {GS}=")
+    named = Q()
+    for region in (t for t in query.requires_within if t.startswith(f"{GS}=")):
+        named |= Q(duo_requires__contains=f" {region} ")
+    return datasets.filter(condition & (~any_region | named))
+
+
 def dataset_list(*, filters: DatasetFilters) -> QuerySet[Dataset]:
-    """Listed datasets matching the filters; full-text ranked on PostgreSQL."""
+    """Listed datasets matching the filters; full-text ranked on PostgreSQL. `duo` is a
+    research purpose: the datasets whose consent it would fit."""
     datasets = Dataset.objects.filter(state=Dataset.State.LISTED).select_related("donor")
     postgres = connection.vendor == "postgresql"
+    if filters.duo:
+        datasets = _consent_filter(datasets, purpose_query(filters.duo), postgres=postgres)
     for column, value, lower in (
         ("format_index", filters.format, True),
-        ("duo_index", filters.duo, False),
         ("reference_index", filters.reference, True),
     ):
         if not value:

@@ -80,19 +80,30 @@ def request_submit(
             statement=statement.strip(),
             purpose_codes=[{"code": c.code, "value": c.value} for c in purpose],
             duo_match=match.as_json(),
+            consent_matcher_version=match.version,
             amount=dataset.price,
         )
         _record(request, action="submit", actor=researcher, data={"duo_match": match.as_json()})
         if dataset.review == Dataset.Review.AUTO:
-            if not match.fits:
+            if not match.allowed:
                 request.advance(Move.REJECT)
                 request.decision_reason = " ".join(match.reasons)
                 request.save(update_fields=["state", "decision_reason", "updated_at"])
-                _record(request, action="reject", actor=None, data={"automatic": True})
+                _record(
+                    request,
+                    action="reject",
+                    actor=None,
+                    data={"automatic": True, "consent_matcher_version": match.version},
+                )
             elif match.auto_approvable:
                 request.advance(Move.APPROVE)
                 request.save(update_fields=["state", "updated_at"])
-                _record(request, action="approve", actor=None, data={"automatic": True})
+                _record(
+                    request,
+                    action="approve",
+                    actor=None,
+                    data={"automatic": True, "consent_matcher_version": match.version},
+                )
                 _sign_on_commit(request)
     return request
 
@@ -121,7 +132,16 @@ def request_approve(*, reviewer: User, request_id: UUID | str, reason: str = "")
         request.advance(Move.APPROVE)
         request.reviewer, request.decision_reason = reviewer, reason
         request.save(update_fields=["state", "reviewer", "decision_reason", "updated_at"])
-        _record(request, action="approve", actor=reviewer, data={"reason": reason})
+        _record(
+            request,
+            action="approve",
+            actor=reviewer,
+            data={
+                "reason": reason,
+                "consent_outcome": request.duo_match.get("outcome", ""),
+                "consent_matcher_version": request.consent_matcher_version,
+            },
+        )
         _sign_on_commit(request)
     return request
 

@@ -124,7 +124,8 @@ def _listing_validate(
     if not title.strip():
         raise ValidationError("Give the dataset a title.", fields={"title": ["Required."]})
     consent = parse_codes(duo_codes, field="duo_codes")
-    permissions = [c for c in consent if (t := term(c.code)) is not None and t.is_permission]
+    # DS may repeat, once per disease: still one permission.
+    permissions = {c.code for c in consent if (t := term(c.code)) is not None and t.is_permission}
     if len(permissions) != 1:
         raise ValidationError(
             "Consent needs exactly one data use permission (NRES, GRU, HMB, DS or POA).",
@@ -221,6 +222,25 @@ def dataset_update(*, dataset: Dataset, actor: User, **terms: Any) -> Dataset:
             data={"record_hash": locked.record_hash, "previous": before},
         )
     return locked
+
+
+def datasets_consent_reindex(*, batch_size: int = 2000) -> int:
+    """Recompute every dataset's consent-filter tokens (Dataset.duo_fits, duo_requires)
+    from its consent, e.g. after the shipped DUO or MONDO extract changed; returns how many
+    rows changed. Saving a listing keeps its own tokens current without this."""
+    changed, batch = 0, []
+    for dataset in Dataset.objects.only(
+        "pk", "duo_codes", "access_days", "duo_fits", "duo_requires"
+    ).iterator(chunk_size=batch_size):
+        before = (dataset.duo_fits, dataset.duo_requires)
+        dataset.refresh_consent_index()
+        if (dataset.duo_fits, dataset.duo_requires) != before:
+            batch.append(dataset)
+        if len(batch) >= batch_size:
+            changed += Dataset.objects.bulk_update(batch, ["duo_fits", "duo_requires"])
+            batch = []
+    changed += Dataset.objects.bulk_update(batch, ["duo_fits", "duo_requires"])
+    return changed
 
 
 def dataset_withdraw(*, dataset: Dataset, actor: User) -> Dataset:

@@ -138,7 +138,7 @@ def request_sign_voucher(*, request_id: UUID | str) -> AccessRequest:
         purpose = [ConsentCode(c["code"], c["value"]) for c in request.purpose_codes]
         if (
             request.dataset.state != Dataset.State.LISTED
-            or not purpose_fits(consent, purpose, access_days=request.dataset.access_days).fits
+            or not purpose_fits(consent, purpose, access_days=request.dataset.access_days).allowed
         ):
             request.flagged = "The worker found that the purpose does not fit the consent."
             request.save(update_fields=["flagged", "updated_at"])

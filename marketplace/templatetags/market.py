@@ -8,6 +8,7 @@ from decimal import Decimal
 from django import template
 
 from marketplace.consent import term
+from marketplace.consent.diseases import disease_name
 
 register = template.Library()
 DECIMALS = 18  # GeneToken, like most ERC-20 tokens
@@ -34,6 +35,12 @@ def duo_label(code: str) -> str:
 def duo_description(code: str) -> str:
     found = term(code)
     return found.description if found else ""
+
+
+@register.filter
+def duo_value(value: str) -> str:
+    """A consent code's value in words: a MONDO disease by its name when it is shipped."""
+    return disease_name(value) if str(value).startswith("MONDO:") else str(value)
 
 
 @register.filter

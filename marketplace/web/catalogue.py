@@ -10,7 +10,11 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
+from core.errors import ValidationError
 from marketplace.consent import all_terms
+from marketplace.consent.codes import ConsentCode, parse_purpose_filter
+from marketplace.consent.diseases import picker
+from marketplace.consent.matching import CC, COMMITMENTS, DS, GS
 from marketplace.models import AccessRequest, Role, User
 from marketplace.selectors.datasets import DatasetFilters, dataset_get, dataset_list
 from marketplace.selectors.earnings import dataset_earnings
@@ -24,24 +28,53 @@ def _viewer(request: HttpRequest) -> User | None:
     return request.user if isinstance(request.user, User) else None
 
 
-def _filters(request: HttpRequest) -> tuple[DatasetFilters, dict[str, str]]:
-    """Filters from the query string; a malformed price is ignored and said so."""
-    raw = {key: request.GET.get(key, "").strip()[:200] for key in ("q", "format", "duo", "max")}
+# What a purpose can list besides its permission: the conditions it commits to and
+# clinical care use (DUO modifiers), offered as checkboxes.
+PURPOSE_MODIFIERS = sorted(COMMITMENTS | {CC})
+
+
+def _purpose(request: HttpRequest, raw: dict[str, object]) -> tuple[ConsentCode, ...]:
+    """The research purpose the consent filter asks about: a permission (`duo`), the
+    disease(s) of DS research, the region of GS, and the conditions ticked (`commit`). A
+    purpose that cannot be read is ignored and said so."""
+    pieces = [str(raw["duo"])] if str(raw["duo"]).startswith("DUO:") else []
+    diseases = str(raw["disease"]).replace(",", " ").split()
+    if pieces == [DS]:
+        pieces = [f"{DS}={d}" for d in diseases] or [DS]
+    commits = [c for c in request.GET.getlist("commit") if c in PURPOSE_MODIFIERS][:20]
+    raw["commit"] = commits
+    pieces += commits
+    if raw["region"]:
+        pieces.append(f"{GS}={raw['region']}")
+    try:
+        return parse_purpose_filter(pieces, field="duo")
+    except ValidationError as error:
+        raw["duo_error"] = " ".join(error.fields.get("duo", [])) or str(error)
+        return ()
+
+
+def _filters(request: HttpRequest) -> tuple[DatasetFilters, dict[str, object]]:
+    """Filters from the query string; a malformed price or purpose is ignored and said so."""
+    raw: dict[str, object] = {
+        key: request.GET.get(key, "").strip()[:200]
+        for key in ("q", "format", "duo", "max", "disease")
+    }
     raw["reference"] = request.GET.get("reference", "").strip()[:32]
+    raw["region"] = request.GET.get("region", "").strip()[:64]
     max_price = None
     if raw["max"]:
         try:
-            max_price = (Decimal(raw["max"]) * 10**18).to_integral_value()
+            max_price = (Decimal(str(raw["max"])) * 10**18).to_integral_value()
         except InvalidOperation:
             raw["max_error"] = "Enter the most you would pay as a number of GENE, e.g. 25."
-    duo = raw["duo"] if raw["duo"].startswith("DUO:") else ""
+    duo = _purpose(request, raw)
     return (
         DatasetFilters(
-            q=raw["q"],
-            format=raw["format"],
+            q=str(raw["q"]),
+            format=str(raw["format"]),
             duo=duo,
             max_price=max_price,
-            reference=raw["reference"],
+            reference=str(raw["reference"]),
         ),
         raw,
     )
@@ -68,6 +101,8 @@ def catalogue(request: HttpRequest) -> HttpResponse:
         "filters": raw,
         "formats": FORMATS,
         "permissions": [t for t in all_terms() if t.is_permission],
+        "purpose_modifiers": [t for t in all_terms() if t.id in PURPOSE_MODIFIERS],
+        "diseases": picker(),
         "references": ("GRCh37", "GRCh38", "T2T-CHM13"),
     }
     return render(request, "marketplace/catalogue/index.html", context)

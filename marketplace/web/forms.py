@@ -9,6 +9,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from marketplace.consent import all_terms, term
+from marketplace.consent.terms import parts
 from marketplace.models import Dataset, Role
 
 
@@ -57,15 +58,13 @@ VALUE_FIELDS = {  # DUO terms that take a value, and the form field that carries
 
 
 def _term_choices(kind: str) -> list[tuple[str, str]]:
+    # A term DUO split (NPUNCU into NPU and NCU, EBISPOT/DUO#55) is offered as its parts:
+    # ticking both means the same to the matcher.
     return [
         (t.id, f"{t.shorthand}: {t.label}")
         for t in all_terms()
-        if t.kind == kind and t.id not in DEPRECATED
+        if t.kind == kind and (t.is_permission or parts(t.id) == {t.id})
     ]
-
-
-# NPUNCU is the older combined term; NPU and NCU replace it in DUO.
-DEPRECATED = {"DUO:0000018"}
 
 
 class ConsentFields(forms.Form):
@@ -77,9 +76,10 @@ class ConsentFields(forms.Form):
     )
     disease = forms.CharField(
         required=False,
-        max_length=20,
+        max_length=200,
         label="Disease (for DS)",
-        help_text="A MONDO id, e.g. MONDO:0005148 for type 2 diabetes.",
+        help_text="A MONDO id, e.g. MONDO:0005148 for type 2 diabetes; several separated "
+        "by commas.",
     )
     region = forms.CharField(
         required=False, max_length=64, label="Region (for GS)", help_text="e.g. EU"
@@ -110,6 +110,9 @@ class ConsentFields(forms.Form):
             field = VALUE_FIELDS.get(code)
             if field is None:
                 codes.append(code)
+            elif field == "disease":  # a consent may name several diseases, one DS each
+                diseases = str(data.get("disease") or "").replace(",", " ").split()
+                codes.extend({"code": code, "value": d} for d in diseases or [""])
             else:
                 value = data.get(field)
                 codes.append({"code": code, "value": "" if value is None else str(value)})
@@ -128,7 +131,11 @@ class ConsentFields(forms.Form):
             else:
                 modifiers.append(entry["code"])
             if entry.get("value") and entry["code"] in VALUE_FIELDS:
-                initial[VALUE_FIELDS[entry["code"]]] = entry["value"]
+                name = VALUE_FIELDS[entry["code"]]
+                if name == "disease" and initial.get(name):
+                    initial[name] = f"{initial[name]}, {entry['value']}"
+                else:
+                    initial[name] = entry["value"]
         return initial
 
 

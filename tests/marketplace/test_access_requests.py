@@ -196,3 +196,32 @@ def test_donor_and_researcher_are_notified_in_app_and_by_email(
     assert "rejected" in researcher.get("/api/v1/notifications").json()["results"][0]["message"]
     assert researcher.post("/api/v1/notifications/read").json() == {"marked": 2}
     assert all(n["read_at"] for n in researcher.get("/api/v1/notifications").json()["results"])
+
+
+def test_an_npuncu_purpose_is_approved_at_once_with_the_matcher_version(
+    listing, client_for
+) -> None:
+    """Issue 14.6's example end to end: committing to NPUNCU meets a consent requiring NCU;
+    the decision keeps the version of the matcher that made it."""
+    from marketplace.consent import MATCHER_VERSION
+
+    dataset, _ = listing(review="auto")  # HMB + NCU
+    client, _ = client_for(Role.RESEARCHER)
+    body = ask(client, dataset, ["DUO:0000006", "DUO:0000018"]).json()
+    assert body["state"] == "approved", body["duo_match"]
+    assert body["duo_match"]["outcome"] == "fits"
+    assert body["consent_matcher_version"] == MATCHER_VERSION
+    approval = AuditEntry.objects.get(action="request.approve", object_id=body["id"])
+    assert approval.data["consent_matcher_version"] == MATCHER_VERSION
+
+
+def test_a_purpose_that_needs_review_waits_for_the_committee_even_when_auto(
+    listing, client_for
+) -> None:
+    dataset, _ = listing(review="auto", codes=[{"code": "DUO:0000007", "value": "MONDO:0005148"}])
+    client, _ = client_for(Role.RESEARCHER)
+    asthma = [{"code": "DUO:0000007", "value": "MONDO:0004979"}]  # outside the shipped MONDO
+    body = ask(client, dataset, asthma).json()
+    assert body["state"] == "submitted" and body["duo_match"]["outcome"] == "needs_review"
+    subtype = [{"code": "DUO:0000007", "value": "MONDO:0011027"}]  # NIDDM1 < type 2 diabetes
+    assert ask(client, dataset, subtype).json()["state"] == "approved"

@@ -109,7 +109,12 @@ def test_the_catalogue_is_public_and_filters(catalogue, api_client: APIClient) -
     assert len(titles(api_client.get(DATASETS))) == 3
     assert titles(api_client.get(DATASETS, {"q": "genome"})) == ["Asthma whole genomes"]
     assert titles(api_client.get(DATASETS, {"format": "CRAM"})) == ["Asthma whole genomes"]
-    assert titles(api_client.get(DATASETS, {"duo": "DUO:0000046"})) == ["Asthma whole genomes"]
+    # `duo` is a research purpose: the datasets whose consent it would fit.
+    assert titles(api_client.get(DATASETS, {"duo": "DUO:0000006"})) == ["Diabetes exomes"]
+    assert titles(api_client.get(DATASETS, {"duo": "DUO:0000006,DUO:0000046"})) == [
+        "Asthma whole genomes",
+        "Diabetes exomes",
+    ]
     assert titles(api_client.get(DATASETS, {"max_price": "100"})) == [
         "Ancestry panel",
         "Diabetes exomes",
@@ -123,6 +128,8 @@ def test_catalogue_pagination_and_bad_filters(catalogue, api_client: APIClient) 
     page = api_client.get(DATASETS, {"page": 1}).json()
     assert page["count"] == 3 and "next" in page
     assert api_client.get(DATASETS, {"duo": "HMB"}).status_code == 400
+    assert api_client.get(DATASETS, {"duo": "DUO:0000006,DUO:0000042"}).status_code == 400
+    assert api_client.get(DATASETS, {"duo": "DUO:0000014"}).status_code == 400  # obsolete
     assert api_client.get(DATASETS, {"max_price": "cheap"}).status_code == 400
     assert api_client.get(DATASETS, {"page": 99}).status_code == 404
 

@@ -186,7 +186,10 @@ def test_page_access(world, visitor: str, name: str, path: str, expect: dict[str
 
 
 def test_the_catalogue_searches_and_filters_without_javascript(world) -> None:
-    page = Client().get("/datasets/", {"q": "cardiomyopathy", "duo": "DUO:0000006"})
+    # The consent (HMB + IRB) fits a purpose that commits to ethics approval.
+    page = Client().get(
+        "/datasets/", {"q": "cardiomyopathy", "duo": "DUO:0000006", "commit": "DUO:0000021"}
+    )
     html = page.content.decode()
     assert "Cardiomyopathy trio exomes" in html and "25 GENE" in html
     assert "HMB: health or medical or biomedical research" in html
