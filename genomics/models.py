@@ -136,3 +136,22 @@ class Grant(models.Model):
 
     def __str__(self) -> str:
         return f"grant {self.id} of {self.file_id}"
+
+
+class RecipientKeyOrigin(models.Model):
+    """What a recipient's X25519 key was given as, so the person can recognise it: an
+    OpenSSH ed25519 key is stored converted to X25519, and its SSH fingerprint (the one
+    `ssh-keygen -l` prints) cannot be computed back from the conversion.
+
+    One row per X25519 key; keys given in the Crypt4GH format need none (their fingerprint
+    is of the X25519 bytes themselves).
+    """
+
+    public_key = models.BinaryField(max_length=32, unique=True)
+    kind = models.CharField(max_length=32)
+    fingerprint = models.CharField(max_length=64)
+    comment = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.fingerprint}"
