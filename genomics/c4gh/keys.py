@@ -28,6 +28,7 @@ import io
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -324,34 +325,37 @@ def _loaded_secret(key: object) -> bytes:
     raise InvalidKey(f"This secret key is of another kind. {_NOT_X25519}")
 
 
-def _openssh_secret(text: bytes, passphrase: str) -> bytes:
+def _load_protected(
+    load: Callable[[bytes, bytes | None], object], data: bytes, passphrase: str, what: str
+) -> object:
+    """`load(data, password)` of `cryptography`; an unprotected key is read whatever the
+    passphrase (as a c4gh-v1 key with kdf none is), so one passphrase serves every file."""
+    password = passphrase.encode() or None
     try:
-        key = serialization.load_ssh_private_key(text, passphrase.encode() or None)
+        return load(data, password)
     except TypeError:
-        raise InvalidKey(
-            "The passphrase does not fit this OpenSSH key: it is protected and none was "
-            "given, or it is unprotected and one was given."
-        ) from None
+        if password is None:
+            raise InvalidKey(f"This {what} secret key is protected: give its passphrase.") from None
     except (ValueError, UnsupportedAlgorithm):
         raise InvalidKey(
-            "Wrong passphrase for the OpenSSH secret key (or the key file is damaged)."
+            f"Wrong passphrase for the {what} secret key (or the key file is damaged)."
         ) from None
-    return _loaded_secret(key)
+    try:
+        return load(data, None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise InvalidKey(f"The {what} secret key file is damaged.") from None
+
+
+def _openssh_secret(text: bytes, passphrase: str) -> bytes:
+    return _loaded_secret(
+        _load_protected(serialization.load_ssh_private_key, text, passphrase, "OpenSSH")
+    )
 
 
 def _pkcs8_secret(der: bytes, passphrase: str) -> bytes:
-    try:
-        key = serialization.load_der_private_key(der, passphrase.encode() or None)
-    except TypeError:
-        raise InvalidKey(
-            "The passphrase does not fit this PKCS#8 key: it is protected and none was "
-            "given, or it is unprotected and one was given."
-        ) from None
-    except (ValueError, UnsupportedAlgorithm):
-        raise InvalidKey(
-            "This PKCS#8 secret key cannot be read: wrong passphrase, or damaged."
-        ) from None
-    return _loaded_secret(key)
+    return _loaded_secret(
+        _load_protected(serialization.load_der_private_key, der, passphrase, "PKCS#8")
+    )
 
 
 @typed_errors(InvalidKey, "The secret key file is damaged.")

@@ -233,3 +233,37 @@ def test_the_go_implementations_published_file_decrypts_to_its_plaintext() -> No
     decrypted = c4gh.decrypt_header(header, secret)
     plaintext = b"".join(c4gh.decrypt_stream(decrypted.data_keys, [payload]))
     assert plaintext == (GO / "sample.txt").read_bytes()
+
+
+def test_unprotected_secret_keys_read_whatever_the_passphrase(tmp_path: Path) -> None:
+    secret = ssh_keygen(tmp_path / "plain", "")
+    public = c4gh.parse_public_key(Path(f"{secret}.pub").read_text())
+    for passphrase in ("", "the archive's passphrase"):
+        assert c4gh.public_key_of(c4gh.read_secret_key_file(secret.read_bytes(), passphrase)) == (
+            public
+        )
+    with pytest.raises(c4gh.InvalidKey, match="give its passphrase"):
+        c4gh.read_secret_key_file((GO / "ssh-ed25519-enc.sec.pem").read_bytes(), "")
+
+
+@pytest.mark.django_db
+def test_an_archive_imports_the_go_tools_key_and_its_worker_uses_it(
+    settings, tmp_path: Path, monkeypatch, worker
+) -> None:
+    from django.core.management import call_command
+
+    from genomics.archive_secret import archive_secret_key
+    from genomics.models import ArchiveKey
+
+    settings.ARCHIVE_SECRET_KEY_FILE = str(tmp_path / "keys" / "archive.sec")
+    settings.ARCHIVE_KEY_PASSPHRASE_FILE = str(tmp_path / "keys" / "missing")
+    monkeypatch.setenv("ARCHIVE_KEY_PASSPHRASE", "password")
+
+    call_command("create_archive_key", "--import", str(GO / "crypt4gh-x25519-enc.sec.pem"))
+
+    key = ArchiveKey.objects.get(active=True)
+    assert bytes(key.public_key).hex().startswith("cbaeec90614aa983")
+    assert archive_secret_key(key).hex().startswith("23917aa32d702944")
+    written = Path(settings.ARCHIVE_SECRET_KEY_FILE)
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert written.read_text().startswith("-----BEGIN CRYPT4GH PRIVATE KEY-----")

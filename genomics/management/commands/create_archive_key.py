@@ -27,6 +27,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--replace", action="store_true", help="rotate an existing key")
         parser.add_argument(
+            "--import",
+            dest="import_path",
+            type=Path,
+            help="use the secret key in this file (any Crypt4GH tool's key file, protected "
+            "by ARCHIVE_KEY_PASSPHRASE or unprotected) instead of making a new one",
+        )
+        parser.add_argument(
             "--if-missing",
             action="store_true",
             help="do nothing when a key exists (for scripted set-up)",
@@ -42,6 +49,7 @@ class Command(BaseCommand):
             return
         if exists and not options["replace"]:
             raise CommandError("An archive key exists already; pass --replace to rotate it.")
+        imported = options["import_path"].read_bytes() if options["import_path"] else None
         if not passphrase:
             passphrase = secrets.token_urlsafe(32)
             passphrase_file.parent.mkdir(parents=True, exist_ok=True)
@@ -50,9 +58,14 @@ class Command(BaseCommand):
             self.stdout.write(f"Generated a passphrase in {passphrase_file} (mode 0600).")
         try:
             key = archive_key_create(
-                secret_key_path=secret_path, passphrase=passphrase, replace=options["replace"]
+                secret_key_path=secret_path,
+                passphrase=passphrase,
+                replace=options["replace"],
+                imported_key_file=imported,
             )
         except Conflict as exc:
             raise CommandError(exc.message) from exc
+        except c4gh.InvalidKey as exc:
+            raise CommandError(f"The key file to import cannot be used: {exc}") from exc
         self.stdout.write(f"Secret key written to {secret_path} (mode 0600, passphrase-protected).")
         self.stdout.write("Public key:\n" + c4gh.public_key_text(bytes(key.public_key)))
