@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from django.http import StreamingHttpResponse
 from django.test import Client, RequestFactory
 
 from genomics import c4gh
@@ -104,7 +105,8 @@ def test_a_grant_for_an_ssh_key_decrypts_with_the_reference_cli_and_the_ssh_secr
     response = grant_download_response(
         RequestFactory().get("/download"), grant=grant, filename=stored.filename
     )
-    (tmp_path / "f.c4gh").write_bytes(b"".join(response.streaming_content))
+    assert isinstance(response, StreamingHttpResponse)
+    (tmp_path / "f.c4gh").write_bytes(b"".join(response.streaming_content))  # type: ignore[arg-type]
     decrypted = subprocess.run(
         [CLI, "decrypt", "--sk", str(secret)],
         stdin=(tmp_path / "f.c4gh").open("rb"),
