@@ -269,3 +269,17 @@ def test_an_archive_imports_the_go_tools_key_and_its_worker_uses_it(
     written = Path(settings.ARCHIVE_SECRET_KEY_FILE)
     assert written.stat().st_mode & 0o777 == 0o600
     assert written.read_text().startswith("-----BEGIN CRYPT4GH PRIVATE KEY-----")
+
+
+@pytest.mark.django_db
+def test_the_how_to_and_profile_pages_say_which_key_types_work(make_user) -> None:
+    from django.urls import reverse
+
+    browser = Client()
+    browser.force_login(make_user(Role.RESEARCHER))
+    keys = browser.get(reverse("web:howto-keys")).content.decode()
+    assert "crypt4gh-keygen" in keys and "ssh-keygen -t ed25519" in keys and "RSA" in keys
+    decrypt = browser.get(reverse("web:howto-decrypt")).content.decode()
+    assert "--sk ~/.ssh/id_ed25519" in decrypt
+    profile = browser.get(reverse("web:profile")).content.decode()
+    assert "ssh-ed25519" in profile and "RSA and ECDSA" in profile
