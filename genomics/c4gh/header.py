@@ -206,14 +206,22 @@ def _edit_list(content: bytes) -> list[int]:
 
 
 @typed_errors(HeaderError, "The Crypt4GH header cannot be re-encrypted for this key.")
-def reencrypt_header(header: bytes, secret_key: bytes, recipient_public: bytes) -> bytes:
-    """A new header holding the same packets, for `recipient_public` only (a grant).
+def reencrypt_header(
+    header: bytes,
+    secret_key: bytes,
+    recipient_public: bytes,
+    writer_secret: bytes | None = None,
+) -> bytes:
+    """A new header holding the same packets, for `recipient_public` only (a grant, or
+    the archive's own header moved to a new archive key in a rotation).
 
-    The writer key is the archive's own, so a researcher can check with
+    The writer key is the archive's own (`secret_key`, or `writer_secret` when the reader
+    and writer differ, as in a rotation), so a researcher can check with
     `crypt4gh decrypt --sender_pk archive.pub` that the header came from the archive.
     O(1) in the payload's size: the payload is shared and never touched.
     """
     decrypted = decrypt_header(header, secret_key)
+    writer = writer_secret or secret_key
     return _assemble(
-        [_seal_packet(content, secret_key, recipient_public) for content in decrypted.packets]
+        [_seal_packet(content, writer, recipient_public) for content in decrypted.packets]
     )
