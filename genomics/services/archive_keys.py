@@ -23,12 +23,10 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from core.errors import Conflict
@@ -36,6 +34,7 @@ from core.queue import enqueue
 from genomics import c4gh
 from genomics.archive_secret import archive_secret_key, archive_secret_key_path
 from genomics.models import ArchiveKey, GenomicFile, Grant
+from genomics.selectors.archive_keys import RotationProgress, archive_key_rotation_progress
 
 logger = logging.getLogger(__name__)
 ROTATION_BATCH = 50
@@ -104,43 +103,6 @@ def archive_key_create(
         transaction.on_commit(lambda: _write_private(secret_key_path, text.encode()))
         transaction.on_commit(_enqueue_rotation)
     return new
-
-
-@dataclass(frozen=True)
-class RotationProgress:
-    """Where a rotation stands: files moved of those the retiring key had, and those
-    still receiving bytes (they move once complete)."""
-
-    retiring_key: ArchiveKey | None
-    moved: int
-    remaining: int
-    receiving: int
-
-    @property
-    def done(self) -> bool:
-        return self.retiring_key is None
-
-
-def archive_key_rotation_progress() -> RotationProgress:
-    """The rotation in progress, if any (the oldest retiring key)."""
-    retiring = (
-        ArchiveKey.objects.filter(active=False, retired_at__isnull=True)
-        .order_by("created_at")
-        .first()
-    )
-    if retiring is None:
-        return RotationProgress(None, 0, 0, 0)
-    counts = GenomicFile.objects.filter(archive_key=retiring).aggregate(
-        remaining=Count("pk"),
-        receiving=Count("pk", filter=Q(state=GenomicFile.State.RECEIVING)),
-    )
-    remaining = int(counts["remaining"])
-    return RotationProgress(
-        retiring,
-        max(retiring.rotation_files - remaining, 0),
-        remaining,
-        int(counts["receiving"]),
-    )
 
 
 def _move_file(file_id: UUID, retiring: ArchiveKey, active: ArchiveKey) -> bool:
