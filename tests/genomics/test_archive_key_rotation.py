@@ -44,6 +44,7 @@ def stored(filename: str) -> GenomicFile:
 
 def decrypt_with(secret: bytes, file: GenomicFile) -> bytes:
     """The file's plaintext, from its stored header and payload parts."""
+    assert file.header is not None
     decrypted = c4gh.decrypt_header(bytes(file.header), secret)
     parts = list(file.parts.values_list("payload_offset", "size", "storage_name"))
     chunks = payloads.read_range(parts, 0, file.payload_size)
@@ -135,6 +136,7 @@ def test_a_rotation_moves_every_file_and_grant_and_retires_the_old_key(
     file_ingest(file_id=str(stored("donor.vcf").pk))  # encrypted to the retiring key
     progress = archive_key_rotate_batch()
     assert progress.remaining == progress.receiving == 1  # the upload in progress waits
+    assert progress.retiring_key is not None
     assert archive_secret_key(progress.retiring_key)  # so the old key stays usable
     rest = plaintexts["receiving.vcf"][half:]
     assert patch(client, location, half, rest).status_code == 204
