@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from core.errors import Conflict
 from core.queue import enqueue
+from core.worker_secrets import SecretMissing
 from genomics import c4gh
 from genomics.archive_secret import archive_secret_key, archive_secret_key_path
 from genomics.models import ArchiveKey, GenomicFile, Grant
@@ -183,7 +184,18 @@ def archive_key_rotate(*, budget_batches: int = 20) -> RotationProgress:
     that can be done now; files still receiving wait for beat's next run."""
     progress = archive_key_rotation_progress()
     for _ in range(budget_batches):
-        progress = archive_key_rotate_batch()
+        try:
+            progress = archive_key_rotate_batch()
+        except SecretMissing as exc:  # e.g. a key replaced before rotations existed
+            logger.error(
+                "archive key rotation stopped: %s; put the retiring key's secret file at %s "
+                "(same passphrase) and it goes on by itself",
+                exc,
+                archive_secret_key_path(bytes(progress.retiring_key.public_key))
+                if progress.retiring_key
+                else "?",
+            )
+            return progress
         if progress.done or progress.remaining == progress.receiving:
             return progress
     _enqueue_rotation()

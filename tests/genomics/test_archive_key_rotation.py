@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from crypt4gh import lib as reference
+from django.core.management import call_command
 from django.http import StreamingHttpResponse
 from django.test import RequestFactory
 
@@ -184,3 +185,26 @@ def test_a_rotation_resumes_from_the_retiring_keys_own_file_after_a_crash(
     assert c4gh.public_key_of(main) == old_public  # the main file still holds the old key
     assert c4gh.public_key_of(archive_secret_key(new_key)) == bytes(new_key.public_key)
     assert c4gh.public_key_of(archive_secret_key(archive_key)) == old_public
+
+
+def test_a_rotation_whose_old_secret_is_lost_stops_with_what_to_do(
+    donor_client, archive_key, worker, settings, tmp_path: Path, queued, caplog
+) -> None:
+    upload(donor_client[0], vcf(tmp_path, "x.vcf", 100), filename="x.vcf")
+    archive_key_create(
+        secret_key_path=Path(settings.ARCHIVE_SECRET_KEY_FILE),
+        passphrase=PASSPHRASE,
+        replace=True,
+    )
+    lost = archive_secret_key_path(bytes(archive_key.public_key))
+    lost.unlink()
+    Path(settings.ARCHIVE_SECRET_KEY_FILE).unlink()  # the old key is nowhere now
+
+    progress = archive_keys.archive_key_rotate()
+
+    assert progress.remaining == 1 and not progress.done
+    assert str(lost) in caplog.text
+    out = io.StringIO()
+    call_command("archive_key_status", stdout=out)
+    assert "Rotation: 0 of 1 files moved" in out.getvalue()
+    assert "retiring" in out.getvalue() and "active" in out.getvalue()
