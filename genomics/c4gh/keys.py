@@ -66,6 +66,13 @@ _NOT_X25519 = (
     "key (`ssh-keygen -t ed25519`)."
 )
 
+_SSH_TYPES = [
+    ("ssh-rsa", " (RSA)"),
+    ("ssh-dss", " (DSA)"),
+    ("ecdsa-", " (ECDSA)"),
+    ("sk-ssh-ed25519", " (ed25519 on a security key, whose secret never leaves the device)"),
+    ("sk-ecdsa-", " (ECDSA on a security key)"),
+]
 KIND_CRYPT4GH = "crypt4gh-x25519"
 KIND_SSH_ED25519 = "ssh-ed25519"
 KIND_OPENSSL_X25519 = "openssl-x25519"
@@ -132,7 +139,9 @@ def _ssh_public(line: str) -> PublicKeyInfo:
     parts = line.split(None, 2)
     key_type = parts[0]
     if key_type != KIND_SSH_ED25519:
-        raise InvalidKey(f"An SSH key of this type cannot be used. {_NOT_X25519}")
+        # Named from a fixed list, never echoed: the line is the person's input.
+        kind = next((name for prefix, name in _SSH_TYPES if key_type.startswith(prefix)), "")
+        raise InvalidKey(f"An SSH key of this type{kind} cannot be used. {_NOT_X25519}")
     if len(parts) < 2:
         raise InvalidKey("The SSH public key line has no key after `ssh-ed25519`.")
     try:
