@@ -55,18 +55,25 @@ def archive_secret_key(archive_key: ArchiveKey) -> bytes:
     public = bytes(archive_key.public_key)
     candidates = [archive_secret_key_path(public), Path(settings.ARCHIVE_SECRET_KEY_FILE)]
     passphrase: str | None = None
+    failure: c4gh.InvalidKey | None = None
     for path in candidates:
         if not path.exists():
             continue
         content = read_secret(what="the archive secret key", path=path)
         passphrase = passphrase if passphrase is not None else archive_key_passphrase()
-        secret = _unlock(content, passphrase)
+        try:
+            secret = _unlock(content, passphrase)
+        except c4gh.InvalidKey as exc:  # the other candidate may hold it
+            failure = exc
+            continue
         if c4gh.public_key_of(secret) == public:
             return secret
     if archive_key.retired_at is not None:
         raise SecretMissing("this archive key is retired: its secret key file was deleted")
     if passphrase is None:  # no file at all: say where it was looked for
         read_secret(what="the archive secret key", path=candidates[-1])
+    if failure is not None:
+        raise failure
     raise SecretMissing(
         "the archive secret key file does not match the archive's public key in the database"
     )

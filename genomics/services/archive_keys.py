@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from uuid import UUID
@@ -93,8 +92,7 @@ def archive_key_create(
         # Both secret halves in their own files before the database names the new key.
         old_path = archive_secret_key_path(bytes(current.public_key))
         if not old_path.exists() and secret_key_path.exists():
-            shutil.copy2(secret_key_path, old_path)
-            old_path.chmod(0o600)
+            _write_private(old_path, secret_key_path.read_bytes())
         _write_private(archive_secret_key_path(public), text.encode())
         current.active = False
         current.replaced_at = timezone.now()
