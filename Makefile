@@ -36,6 +36,7 @@ typecheck: install
 pytest: install
 	scripts/ensure-services.sh
 	scripts/ensure-browser.sh
+	scripts/ensure-ssh-keygen.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL) \
 	  $(BIN)/pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
@@ -57,8 +58,9 @@ bench: install
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(PY) bench/load.py
 
-# About ten minutes, not in CI: hypothesis with many examples, then atheris on the format
-# validators and the Crypt4GH parsers (no crash, no hang: -timeout stops a slow input).
+# About fifteen minutes, not in CI: hypothesis with many examples, then atheris on the format
+# validators, the Crypt4GH parsers and the secret key file parser (no crash, no hang:
+# -timeout stops a slow input; no refusal quoting the key file).
 FUZZ_SECONDS ?= 300
 fuzz: install
 	scripts/ensure-services.sh
@@ -69,6 +71,7 @@ fuzz: install
 	  $(BIN)/pytest -p no:cacheprovider tests/faults/test_upload_cuts.py
 	$(PY) fuzz/run.py formats -max_total_time=$(FUZZ_SECONDS) -timeout=10
 	$(PY) fuzz/run.py crypt4gh -max_total_time=$(FUZZ_SECONDS) -timeout=10
+	$(PY) fuzz/run.py keyfile -max_total_time=$(FUZZ_SECONDS) -timeout=10 -dict=fuzz/keyfile.dict
 
 # Slither on the contracts (not in CI), in its own virtualenv; fails on any high or medium
 # finding that ledger/contracts/SECURITY.md does not explain.

@@ -2,6 +2,7 @@
 
     .venv/bin/python fuzz/run.py formats  -max_total_time=300
     .venv/bin/python fuzz/run.py crypt4gh -max_total_time=300
+    .venv/bin/python fuzz/run.py keyfile  -max_total_time=300 -dict=fuzz/keyfile.dict
 
 Any exception other than the target's own refusal, or a hang (libFuzzer's -timeout),
 stops the run with the input that caused it.

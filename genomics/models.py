@@ -12,11 +12,21 @@ from django.db import models
 
 class ArchiveKey(models.Model):
     """The archive's Crypt4GH public key. Its secret key lives in a passphrase-protected
-    file that only the worker can read; the database holds the public half only."""
+    file that only the worker can read; the database holds the public half only.
+
+    States: active (new files are encrypted to it; one at a time), retiring (a rotation
+    moves its files' headers to the active key; still usable until the last has moved),
+    retired (no header uses it; its secret key file is deleted; listed for `--sender_pk`).
+    """
 
     public_key = models.BinaryField(max_length=32)
     created_at = models.DateTimeField(auto_now_add=True)
     active = models.BooleanField(default=True)
+    # Set when a newer key replaced it; its files are then moved in batches (rotation).
+    replaced_at = models.DateTimeField(null=True, blank=True)
+    # Files that used this key when the rotation started (progress = moved / this).
+    rotation_files = models.PositiveIntegerField(default=0)
+    retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -27,6 +37,12 @@ class ArchiveKey(models.Model):
 
     def __str__(self) -> str:
         return f"archive key {bytes(self.public_key).hex()[:12]}…"
+
+    @property
+    def state(self) -> str:
+        if self.active:
+            return "active"
+        return "retired" if self.retired_at else "retiring"
 
 
 class GenomicFile(models.Model):
@@ -136,3 +152,22 @@ class Grant(models.Model):
 
     def __str__(self) -> str:
         return f"grant {self.id} of {self.file_id}"
+
+
+class RecipientKeyOrigin(models.Model):
+    """What a recipient's X25519 key was given as, so the person can recognise it: an
+    OpenSSH ed25519 key is stored converted to X25519, and its SSH fingerprint (the one
+    `ssh-keygen -l` prints) cannot be computed back from the conversion.
+
+    One row per X25519 key; keys given in the Crypt4GH format need none (their fingerprint
+    is of the X25519 bytes themselves).
+    """
+
+    public_key = models.BinaryField(max_length=32, unique=True)
+    kind = models.CharField(max_length=32)
+    fingerprint = models.CharField(max_length=64)
+    comment = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.fingerprint}"

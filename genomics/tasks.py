@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from genomics.services.archive_keys import archive_key_rotate, archive_key_rotation_pending
 from genomics.services.ingest import file_ingest
 
 
 @shared_task(name="genomics.tasks.ingest_file", ignore_result=True)
 def ingest_file(file_id: str) -> None:
     file_ingest(file_id=file_id)
+
+
+@shared_task(name="genomics.tasks.rotate_archive_key", ignore_result=True)
+def rotate_archive_key() -> None:
+    """Move files of a retiring archive key (services/archive_keys.py); on beat too, so a
+    rotation interrupted by a crash or waiting for uploads goes on by itself."""
+    if archive_key_rotation_pending():
+        archive_key_rotate()

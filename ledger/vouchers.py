@@ -23,6 +23,11 @@ VOUCHER_FIELDS = [
 ZERO_TERMS = "0x" + "00" * 32
 
 
+class VoucherError(ValueError):
+    """A voucher field that cannot be what the contract takes (issue 14.5: parsers fail
+    with their module's error, and the message never quotes the input)."""
+
+
 @dataclass(frozen=True)
 class Voucher:
     requestId: str  # noqa: N815 - the EIP-712 field names of the contract
@@ -48,10 +53,13 @@ class Voucher:
 
 
 def request_id_bytes(request_id: str) -> bytes:
-    """A request id as the contract's bytes32 (from 0x-hex)."""
-    raw = bytes.fromhex(request_id.removeprefix("0x"))
+    """A request id as the contract's bytes32 (from 0x-hex). Raises VoucherError."""
+    try:
+        raw = bytes.fromhex(request_id.removeprefix("0x"))
+    except (ValueError, TypeError, AttributeError):
+        raise VoucherError("A request id is 0x and 64 hex digits.") from None
     if len(raw) != 32:
-        raise ValueError("a request id is 32 bytes")
+        raise VoucherError(f"A request id is 32 bytes, not {len(raw)}.")
     return raw
 
 

@@ -322,6 +322,14 @@ CELERY_BEAT_SCHEDULE["reconcile"] = {
     "schedule": RECONCILE_INTERVAL_S,
     "options": {"expires": RECONCILE_INTERVAL_S},
 }
+# An archive key rotation (genomics/services/archive_keys.py) goes on by itself after a
+# crash, and moves uploads that were still receiving bytes once they complete.
+ARCHIVE_KEY_ROTATION_INTERVAL_S = env.float("ARCHIVE_KEY_ROTATION_INTERVAL_S", default=60.0)
+CELERY_BEAT_SCHEDULE["rotate-archive-key"] = {
+    "task": "genomics.tasks.rotate_archive_key",
+    "schedule": ARCHIVE_KEY_ROTATION_INTERVAL_S,
+    "options": {"expires": ARCHIVE_KEY_ROTATION_INTERVAL_S},
+}
 CELERY_BEAT_SCHEDULE["lapse-and-expire"] = {
     "task": "marketplace.tasks.lapse_and_expire",
     "schedule": LIFECYCLE_INTERVAL_S,

@@ -16,6 +16,7 @@ from core.api.schema import paginated
 from core.errors import ServiceUnavailable
 from genomics import c4gh
 from genomics.models import GenomicFile
+from genomics.selectors.archive_keys import archive_key_list, archive_key_rotation_progress
 from genomics.selectors.files import archive_public_key, file_get, file_list
 
 
@@ -75,26 +76,81 @@ class FileDetailApi(APIView):
         return Response(FileOutputSerializer(found).data)
 
 
+class ArchiveKeyPeriodSerializer(serializers.Serializer):
+    public_key = serializers.CharField(help_text="As `crypt4gh-keygen` writes it.")
+    public_key_base64 = serializers.CharField(help_text="The 32 raw bytes, base64.")
+    state = serializers.ChoiceField(
+        choices=["active", "retiring", "retired"],
+        help_text="retiring: a rotation is moving its files to the active key.",
+    )
+    valid_from = serializers.DateTimeField()
+    valid_until = serializers.DateTimeField(
+        allow_null=True, help_text="When a newer key replaced it; null while active."
+    )
+    retired_at = serializers.DateTimeField(
+        allow_null=True, help_text="When its last file moved and its secret was deleted."
+    )
+
+
+class ArchiveKeyRotationSerializer(serializers.Serializer):
+    files_moved = serializers.IntegerField()
+    files_remaining = serializers.IntegerField()
+    uploads_receiving = serializers.IntegerField(
+        help_text="Files still being uploaded to the retiring key: they move once complete."
+    )
+
+
 class ArchiveKeyApi(APIView):
-    """The archive's public key, so donors can encrypt before uploading."""
+    """The archive's public key, so donors can encrypt before uploading; and every key the
+    archive has had, with its period, so researchers can check the origin of a download
+    with `crypt4gh decrypt --sender_pk` (the key active when the grant was made)."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
 
     class OutputSerializer(serializers.Serializer):
-        public_key = serializers.CharField(help_text="As `crypt4gh-keygen` writes it.")
+        public_key = serializers.CharField(
+            help_text="The active key, as crypt4gh-keygen writes it."
+        )
         public_key_base64 = serializers.CharField(help_text="The 32 raw bytes, base64.")
+        keys = ArchiveKeyPeriodSerializer(many=True, help_text="Every key, newest first.")
+        rotation = ArchiveKeyRotationSerializer(
+            allow_null=True, help_text="The rotation in progress, if any."
+        )
 
     @extend_schema(responses={200: OutputSerializer}, tags=["files"])
     def get(self, request: Request) -> Response:
         key = archive_public_key()
         if key is None:
             raise ServiceUnavailable("The archive key is not set up yet.")
+        progress = archive_key_rotation_progress()
+        keys = [
+            {
+                "public_key": c4gh.public_key_text(bytes(each.public_key)),
+                "public_key_base64": c4gh.public_key_base64(bytes(each.public_key)),
+                "state": each.state,
+                "valid_from": each.created_at,
+                "valid_until": each.replaced_at,
+                "retired_at": each.retired_at,
+            }
+            for each in archive_key_list()
+        ]
+        rotation = (
+            None
+            if progress.done
+            else {
+                "files_moved": progress.moved,
+                "files_remaining": progress.remaining,
+                "uploads_receiving": progress.receiving,
+            }
+        )
         return Response(
             self.OutputSerializer(
                 {
                     "public_key": c4gh.public_key_text(key),
                     "public_key_base64": c4gh.public_key_base64(key),
+                    "keys": keys,
+                    "rotation": rotation,
                 }
             ).data
         )

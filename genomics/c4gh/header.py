@@ -9,6 +9,9 @@
 
 The packet key is libsodium's crypto_kx session key (§3.2.1):
 BLAKE2b-512(X25519(secret, peer public) | reader public | writer public), first half.
+
+Every public function fails with HeaderError only (`typed_errors`), and no message quotes
+a header's bytes or a decrypted packet's content (issue 14.5).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from genomics.c4gh.errors import HeaderError
+from genomics.c4gh.errors import HeaderError, typed_errors
 
 MAGIC = b"crypt4gh"
 VERSION = 1
@@ -50,6 +53,7 @@ class DecryptedHeader:
     packets: list[bytes] = field(default_factory=list, repr=False)
 
 
+@typed_errors(HeaderError, "The Crypt4GH header is damaged.")
 def header_size(prefix: bytes) -> int | None:
     """The header's total length, or None when `prefix` is too short to know yet.
 
@@ -78,6 +82,7 @@ def header_size(prefix: bytes) -> int | None:
     return position if len(prefix) >= position else None
 
 
+@typed_errors(HeaderError, "The Crypt4GH header is damaged.")
 def split_header(data: bytes) -> tuple[bytes, bytes]:
     """(header, rest) of a whole Crypt4GH file's leading bytes."""
     size = header_size(data)
@@ -148,6 +153,7 @@ def data_encryption_packet(data_key: bytes) -> bytes:
     return U32.pack(PACKET_DATA_ENCRYPTION) + U32.pack(DATA_METHOD_CHACHA20) + data_key
 
 
+@typed_errors(HeaderError, "A header cannot be made for this key.")
 def build_header(
     data_key: bytes, recipient_public: bytes, writer_secret: bytes | None = None
 ) -> bytes:
@@ -156,6 +162,7 @@ def build_header(
     return _assemble([_seal_packet(data_encryption_packet(data_key), writer, recipient_public)])
 
 
+@typed_errors(HeaderError, "The Crypt4GH header cannot be decrypted with this key.")
 def decrypt_header(header: bytes, secret_key: bytes) -> DecryptedHeader:
     """The data keys and edit list in the packets addressed to `secret_key`."""
     reader_public = X25519PrivateKey.from_private_bytes(secret_key).public_key().public_bytes_raw()
@@ -179,7 +186,8 @@ def decrypt_header(header: bytes, secret_key: bytes) -> DecryptedHeader:
                 raise HeaderError("The header holds two edit lists.")
             edit_list = _edit_list(content)
         else:
-            raise HeaderError(f"Unknown header packet type {kind}.")
+            # The type is decrypted content: not quoted (issue 14.5).
+            raise HeaderError("A header packet is of an unknown type.")
     if not keys:
         raise HeaderError(
             "No packet of this header is addressed to this key: the file was "
@@ -197,14 +205,23 @@ def _edit_list(content: bytes) -> list[int]:
     return list(struct.unpack_from(f"<{count}Q", content, 8))
 
 
-def reencrypt_header(header: bytes, secret_key: bytes, recipient_public: bytes) -> bytes:
-    """A new header holding the same packets, for `recipient_public` only (a grant).
+@typed_errors(HeaderError, "The Crypt4GH header cannot be re-encrypted for this key.")
+def reencrypt_header(
+    header: bytes,
+    secret_key: bytes,
+    recipient_public: bytes,
+    writer_secret: bytes | None = None,
+) -> bytes:
+    """A new header holding the same packets, for `recipient_public` only (a grant, or
+    the archive's own header moved to a new archive key in a rotation).
 
-    The writer key is the archive's own, so a researcher can check with
+    The writer key is the archive's own (`secret_key`, or `writer_secret` when the reader
+    and writer differ, as in a rotation), so a researcher can check with
     `crypt4gh decrypt --sender_pk archive.pub` that the header came from the archive.
     O(1) in the payload's size: the payload is shared and never touched.
     """
     decrypted = decrypt_header(header, secret_key)
+    writer = writer_secret or secret_key
     return _assemble(
-        [_seal_packet(content, secret_key, recipient_public) for content in decrypted.packets]
+        [_seal_packet(content, writer, recipient_public) for content in decrypted.packets]
     )

@@ -11,18 +11,30 @@ from genomics.models import GenomicFile, Grant
 
 
 def grant_create(*, file: GenomicFile, recipient_public_key: bytes) -> Grant:
-    """Re-encrypt the file's header for `recipient_public_key`; idempotent per key."""
+    """Re-encrypt the file's header for `recipient_public_key`; idempotent per key.
+
+    Made under the file's row lock, from the header and archive key read under it: an
+    archive key rotation moving this file (services/archive_keys.py) takes the same lock,
+    so a grant is never made from a header that has just moved, nor missed by the move.
+    """
     key = c4gh.parse_public_key(recipient_public_key)
     existing = Grant.objects.filter(file=file, recipient_public_key=key).first()
     if existing is not None:
         return existing
-    if file.state != GenomicFile.State.READY or file.header is None:
-        raise Conflict("Only a ready file can be granted.")
-    assert file.archive_key is not None
-    header = c4gh.reencrypt_header(bytes(file.header), archive_secret_key(file.archive_key), key)
     try:
         with transaction.atomic():
-            return Grant.objects.create(file=file, recipient_public_key=key, header=header)
+            row = (
+                GenomicFile.objects.select_for_update(of=("self",))
+                .select_related("archive_key")
+                .get(pk=file.pk)
+            )
+            if row.state != GenomicFile.State.READY or row.header is None:
+                raise Conflict("Only a ready file can be granted.")
+            assert row.archive_key is not None
+            header = c4gh.reencrypt_header(
+                bytes(row.header), archive_secret_key(row.archive_key), key
+            )
+            return Grant.objects.create(file=row, recipient_public_key=key, header=header)
     except IntegrityError:  # a concurrent grant for the same key committed first
         return Grant.objects.get(file=file, recipient_public_key=key)
 

@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from django.db import transaction
 from django.utils import timezone
 
+from core.worker_secrets import SecretMissing
 from genomics import c4gh, formats, payloads
 from genomics.archive_secret import archive_secret_key
-from genomics.models import GenomicFile, PayloadPart
+from genomics.models import ArchiveKey, GenomicFile, PayloadPart
 from genomics.services.uploads import upload_fail
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,31 @@ def _parts(upload: GenomicFile) -> list[tuple[int, int, str]]:
     )
 
 
+def _header_of_another_archive_key(
+    upload: GenomicFile, secret: bytes
+) -> c4gh.DecryptedHeader | None:
+    """A donor may have encrypted to the archive key that was active when they fetched it,
+    which a rotation has since replaced: while that key is not retired, its header is
+    opened and moved to the file's own key (as the rotation would), else None."""
+    assert upload.archive_key is not None and upload.header is not None
+    others = ArchiveKey.objects.filter(retired_at__isnull=True).exclude(pk=upload.archive_key.pk)
+    for other in others:
+        try:
+            other_secret = archive_secret_key(other)
+            decrypted = c4gh.decrypt_header(bytes(upload.header), other_secret)
+        except (SecretMissing, c4gh.HeaderError):
+            continue
+        moved = c4gh.reencrypt_header(
+            bytes(upload.header),
+            other_secret,
+            bytes(upload.archive_key.public_key),
+            writer_secret=secret,
+        )
+        GenomicFile.objects.filter(pk=upload.pk).update(header=moved)
+        return decrypted
+    return None
+
+
 def file_ingest(*, file_id: str) -> GenomicFile | None:
     upload = GenomicFile.objects.select_related("archive_key").filter(pk=file_id).first()
     if upload is None or upload.state != State.INGESTING:
@@ -45,12 +71,16 @@ def file_ingest(*, file_id: str) -> GenomicFile | None:
     try:
         decrypted = c4gh.decrypt_header(bytes(upload.header), secret)
     except c4gh.HeaderError as exc:
-        upload_fail(
-            upload=upload,
-            reason=f"{exc} Encrypt the file to the archive's public "
-            "key (/api/v1/archive-key) and upload it again.",
-        )
-        return upload
+        decrypted_by_other = _header_of_another_archive_key(upload, secret)
+        if decrypted_by_other is not None:
+            decrypted = decrypted_by_other
+        else:
+            upload_fail(
+                upload=upload,
+                reason=f"{exc} Encrypt the file to the archive's public "
+                "key (/api/v1/archive-key) and upload it again.",
+            )
+            return upload
 
     payload_hash, plaintext_hash = hashlib.sha256(), hashlib.sha256()
     plaintext_size = 0

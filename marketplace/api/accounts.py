@@ -28,7 +28,18 @@ class ProfileSerializer(serializers.Serializer):
     role = serializers.CharField()
     public_name = serializers.CharField()
     is_staff = serializers.BooleanField()
-    crypt4gh_public_key = serializers.CharField(allow_null=True)
+    crypt4gh_public_key = serializers.CharField(
+        allow_null=True,
+        help_text="The X25519 key grants are made for, as crypt4gh-keygen writes it.",
+    )
+    crypt4gh_key_type = serializers.CharField(
+        allow_null=True, help_text="What the key was given as, e.g. 'OpenSSH ed25519 key'."
+    )
+    crypt4gh_key_fingerprint = serializers.CharField(
+        allow_null=True,
+        help_text="SHA256:... as `ssh-keygen -l` prints it for an SSH key; of the 32 "
+        "X25519 bytes otherwise.",
+    )
     wallet_address = serializers.CharField(allow_null=True)
 
 

@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from core.errors import DomainError, ValidationError
 from genomics import c4gh
+from genomics.services.recipient_keys import recipient_key_register
 from marketplace.models import Role, User
 from marketplace.models.users import SELF_SERVICE_ROLES
 
@@ -83,12 +84,16 @@ def user_set_role(*, user: User, role: Role) -> User:
 
 
 def user_set_crypt4gh_key(*, user: User, public_key: str) -> User:
-    """Register the key grants will be encrypted to: `crypt4gh-keygen`'s .pub text or
-    base64 of the 32 raw bytes. Grants made earlier keep the key they were made for."""
+    """Register the key grants will be encrypted to, in any format of README "Key formats"
+    (`crypt4gh-keygen`'s .pub text, base64 of the 32 raw bytes, an `ssh-ed25519` line, an
+    OpenSSL PUBLIC KEY block). Grants made earlier keep the key they were made for.
+
+    Raises ValidationError (field `public_key`) saying what was wrong and what to give.
+    """
     try:
-        raw = c4gh.parse_public_key(public_key)
+        info = recipient_key_register(text=public_key)
     except c4gh.InvalidKey as exc:
         raise ValidationError(str(exc), fields={"public_key": [str(exc)]}) from exc
-    user.crypt4gh_public_key = raw
+    user.crypt4gh_public_key = info.key
     user.save(update_fields=["crypt4gh_public_key"])
     return user

@@ -205,7 +205,10 @@ class Crypt4ghKeyForm(forms.Form):
         required=False,
         label="Paste your public key",
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
-        help_text="The text of the .pub file crypt4gh-keygen wrote.",
+        help_text=(
+            "The text of the .pub file crypt4gh-keygen wrote, or your SSH ed25519 public key "
+            "(the ssh-ed25519 line of ~/.ssh/id_ed25519.pub). RSA and ECDSA keys do not work."
+        ),
     )
     key_file = forms.FileField(required=False, label="…or upload the .pub file")
 

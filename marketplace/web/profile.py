@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from core.errors import DomainError
+from genomics.selectors.recipient_keys import recipient_key_describe
 from ledger.selectors.wallets import wallet_address_of
 from marketplace.models import Role, User
 from marketplace.services.accounts import user_set_crypt4gh_key
@@ -38,12 +39,14 @@ def profile(request: HttpRequest) -> HttpResponse:
                 messages.success(request, "Your Crypt4GH public key is saved.")
                 return redirect("web:profile")
     key = bytes(user.crypt4gh_public_key) if user.crypt4gh_public_key else b""
+    key_info = recipient_key_describe(public_key=key) if key else None
     return render(
         request,
         "marketplace/profile.html",
         {
             "form": form,
             "key_b64": base64.b64encode(key).decode() if key else "",
+            "key_info": key_info,
             "wallet": wallet_address_of(user=user),
         },
         status=400 if form.errors else 200,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzz.targets import crypt4gh, formats
+from fuzz.targets import crypt4gh, formats, keyfile
 from genomics import c4gh
 
 pytestmark = pytest.mark.fuzz
@@ -43,3 +43,17 @@ def test_crypt4gh_parsers_refuse_random_bytes_cleanly(data: bytes) -> None:
 def test_crypt4gh_headers_with_a_real_magic_refuse_cleanly(tail: bytes, cut: int) -> None:
     real = c4gh.build_header(c4gh.new_data_key(), c4gh.generate_keypair()[1])
     crypt4gh(real[:cut] + tail)
+
+
+@FUZZ
+@given(st.binary(max_size=1024))
+def test_the_secret_key_file_parser_refuses_random_bytes_cleanly(data: bytes) -> None:
+    keyfile(data)
+
+
+@FUZZ
+@given(st.integers(0, 255), st.binary(max_size=200))
+def test_the_secret_key_file_parser_refuses_damaged_c4gh_v1_bodies_cleanly(
+    label: int, rest: bytes
+) -> None:
+    keyfile(bytes([label | 1]) + b"c4gh-v1" + rest)  # as a PEM body under a tools' label
