@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from genomics.formats.consumer import inspect_consumer
+from genomics.formats.ends import end_checked
 from genomics.formats.errors import FormatError
 from genomics.formats.htslib import inspect_alignments, inspect_bcf
 from genomics.formats.result import Inspection
@@ -23,13 +24,23 @@ __all__ = ["FormatError", "Inspection", "inspect"]
 
 
 def inspect(chunks: Iterable[bytes], *, filename: str = "") -> Inspection:
+    """Reads `chunks` to the end: a container's end marker is its last bytes (`ends`), so
+    no file is described before it is known to be whole. Raises `FormatError`."""
     stream = Peekable(chunks)
     kind, compressed = sniff(stream, filename=filename)
+    checked = end_checked(stream, kind=kind, compression=compressed, head=stream.peek(64))
+    result = _inspect(checked, kind=kind, compressed=compressed)
+    for _ in checked:  # an inspector may stop before the end marker (htslib at its EOF block)
+        pass
+    return result
+
+
+def _inspect(stream: Iterable[bytes], *, kind: str, compressed: str) -> Inspection:
     if kind in {"BAM", "CRAM", "SAM"}:
         return inspect_alignments(stream, kind=kind)
     if kind == "BCF":
         return inspect_bcf(stream)
-    text: Iterable[bytes] = gunzip(stream, what=f"{kind} file") if compressed else stream
+    text: Iterable[bytes] = gunzip(stream, kind=kind) if compressed else stream
     compression = "gzip" if compressed else "none"
     if kind == "VCF":
         return inspect_vcf(text, compression="bgzf" if compressed == "bgzf" else compression)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import pysam
 
 from genomics.formats import reference
+from genomics.formats.ends import truncated
 from genomics.formats.errors import FormatError
 from genomics.formats.result import Inspection
 from genomics.formats.stream import through_pipe
@@ -57,8 +58,10 @@ def inspect_alignments(chunks: Iterable[bytes], *, kind: str) -> Inspection:
 
     try:
         return through_pipe(chunks, read)
+    except FormatError:
+        raise  # found in the stream itself (ends.py): already says what is wrong
     except (OSError, ValueError) as exc:
-        raise FormatError(_damaged(kind, exc)) from exc
+        raise _damaged(kind, exc) from exc
 
 
 def inspect_bcf(chunks: Iterable[bytes]) -> Inspection:
@@ -85,12 +88,14 @@ def inspect_bcf(chunks: Iterable[bytes]) -> Inspection:
 
     try:
         return through_pipe(chunks, read)
+    except FormatError:
+        raise  # found in the stream itself (ends.py): already says what is wrong
     except (OSError, ValueError) as exc:
-        raise FormatError(_damaged("BCF", exc)) from exc
+        raise _damaged("BCF", exc) from exc
 
 
-def _damaged(kind: str, exc: Exception) -> str:
+def _damaged(kind: str, exc: Exception) -> FormatError:
     detail = str(exc).strip().rstrip(".")
     if "truncat" in detail.lower() or "EOF" in detail:
-        return f"The {kind} file is truncated: it ends in the middle of a record or block."
-    return f"htslib could not read this {kind} file ({detail or type(exc).__name__})."
+        return truncated(kind, "it ends in the middle of a record or block")
+    return FormatError(f"htslib could not read this {kind} file ({detail or type(exc).__name__}).")

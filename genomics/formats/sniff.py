@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 
+from genomics.formats.ends import is_bgzf
 from genomics.formats.errors import FormatError
 from genomics.formats.stream import GZIP_MAGIC, Peekable
 
@@ -44,11 +45,6 @@ def _gunzip_head(head: bytes) -> bytes:
         return zlib.decompressobj(wbits=31).decompress(head, SNIFF_BYTES)
     except zlib.error:
         return b""
-
-
-def _is_bgzf(head: bytes) -> bool:
-    # BGZF: gzip with FEXTRA and a "BC" subfield (SAM/BAM spec §4.1).
-    return len(head) >= 14 and head[3] & 4 == 4 and head[12:14] == b"BC"
 
 
 def _text_kind(head: bytes) -> str | None:
@@ -92,10 +88,11 @@ def sniff(stream: Peekable, *, filename: str) -> tuple[str, str]:
         return "CRAM", ""
     if head.startswith(GZIP_MAGIC):
         inner = _gunzip_head(head)
+        compression = "bgzf" if is_bgzf(head) else "gzip"
         if inner.startswith(b"BAM\x01"):
-            return "BAM", "bgzf"
+            return "BAM", compression
         if inner.startswith(b"BCF\x02"):
-            return "BCF", "bgzf"
+            return "BCF", compression
         kind = _text_kind(inner)
         if kind is None:
             raise (
@@ -105,7 +102,7 @@ def sniff(stream: Peekable, *, filename: str) -> tuple[str, str]:
                     "The file is gzip-compressed but its start cannot be decompressed."
                 )
             )
-        return kind, "bgzf" if _is_bgzf(head) else "gzip"
+        return kind, compression
     kind = _text_kind(head)
     if kind is None:
         raise _refuse(head, filename)

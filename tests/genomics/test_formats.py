@@ -168,3 +168,81 @@ def test_fastq_incomplete_record() -> None:
 def test_streaming_through_single_byte_chunks(files) -> None:
     result = formats.inspect(iter([files["vcf"][i : i + 1] for i in range(len(files["vcf"]))]))
     assert result.records == 300
+
+
+# Truncation (issue 14, item 1): every container that signals its end is refused without it,
+# and what is published for a whole file is what htslib reads from it.
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> dict[str, bytes]:
+    folder = tmp_path_factory.mktemp("big")
+    reference = samples.write_reference(folder / "ref.fa")
+    paths = {
+        "vcf.gz": samples.write_variants(folder / "a.vcf.gz", "wz", records=6000),
+        "bcf": samples.write_variants(folder / "a.bcf", "wb", records=6000),
+        "bam": samples.write_alignments(folder / "a.bam", "wb", reads=4000),
+        "cram": samples.write_alignments(folder / "a.cram", "wc", reads=4000, reference=reference),
+    }
+    data = {name: Path(path).read_bytes() for name, path in paths.items()}
+    data["fastq.bgz"] = samples.bgzf(samples.fastq(3000), folder / "r.fastq.gz")
+    return data
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "records"),
+    [("vcf.gz", "VCF", 6000), ("bcf", "BCF", 6000), ("bam", "BAM", 4000), ("cram", "CRAM", 4000)],
+)
+def test_a_whole_file_publishes_what_htslib_reads(
+    big, tmp_path, name: str, kind: str, records: int
+) -> None:
+    import pysam
+
+    path = tmp_path / f"whole.{name}"
+    path.write_bytes(big[name])
+    if kind in {"VCF", "BCF"}:
+        with pysam.VariantFile(str(path)) as variants:
+            htslib_count = sum(1 for _ in variants)
+    else:
+        with pysam.AlignmentFile(str(path), check_sq=False) as alignments:
+            htslib_count = sum(1 for _ in alignments.fetch(until_eof=True))
+    assert htslib_count == records
+    assert (inspect(big[name]).format, inspect(big[name]).records) == (kind, htslib_count)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [("vcf.gz", "VCF"), ("bam", "BAM"), ("bcf", "BCF"), ("fastq.bgz", "FASTQ")]
+)
+def test_a_bgzf_file_cut_at_a_block_boundary_is_truncated(big, name: str, kind: str) -> None:
+    cut = samples.cut_before_last_data_block(big[name])
+    assert len(samples.bgzf_block_offsets(cut)) >= 2  # whole blocks only: a valid-looking file
+    message = refused(cut)
+    assert f"The {kind} file is truncated" in message and "BGZF end-of-file block" in message
+
+
+def test_a_bgzf_file_without_only_its_eof_block_is_truncated(big) -> None:
+    message = refused(big["vcf.gz"][:-28])
+    assert "The VCF file is truncated" in message
+
+
+def test_a_cram_without_its_eof_container_is_truncated(big) -> None:
+    assert big["cram"][-38:] == formats.ends.CRAM_EOF[3]
+    message = refused(big["cram"][:-38])
+    assert "The CRAM file is truncated" in message and "end-of-file container" in message
+
+
+def test_a_cram_2_1_needs_its_own_eof_container(tmp_path) -> None:
+    reference = samples.write_reference(tmp_path / "ref.fa")
+    whole = samples.write_alignments(
+        tmp_path / "old.cram", "wc", reads=50, reference=reference, options=["version=2.1"]
+    ).read_bytes()
+    assert whole[4:6] == b"\x02\x01"
+    assert inspect(whole).records == 50
+    assert "The CRAM file is truncated" in refused(whole[:-30])
+
+
+def test_plain_gzip_without_its_trailer_is_truncated() -> None:
+    whole = samples.gz(samples.twenty_three_and_me())
+    assert inspect(whole).records == 50
+    for cut in (8, 4, 1):  # the CRC32 and ISIZE trailer, RFC 1952 §2.3
+        assert "The 23andMe file is truncated" in refused(whole[:-cut])

@@ -86,6 +86,29 @@ def test_a_bad_file_fails_with_the_line(donor_client, archive_key, worker) -> No
     assert stored.error.startswith("Line 2")
 
 
+@pytest.mark.parametrize(
+    ("kind", "records"), [("VCF", 6000), ("BAM", 4000)], ids=["vcf.gz", "bam"]
+)
+def test_a_file_cut_at_a_bgzf_block_boundary_fails_as_truncated(
+    donor_client, archive_key, worker, tmp_path, kind: str, records: int
+) -> None:
+    """Issue 14 item 1: the whole file is ready with htslib's count; the same file without
+    its last data block and EOF block (whole blocks only) fails as truncated."""
+    client, _ = donor_client
+    if kind == "VCF":
+        whole = samples.write_variants(tmp_path / "a.vcf.gz", "wz", records=records)
+    else:
+        whole = samples.write_alignments(tmp_path / "a.bam", "wb", reads=records)
+    data = whole.read_bytes()
+    ready = ingested(client, data, f"whole.{kind.lower()}")
+    assert ready.state == GenomicFile.State.READY, ready.error
+    assert ready.metadata["records"] == records
+    cut = ingested(client, samples.cut_before_last_data_block(data), f"cut.{kind.lower()}")
+    assert cut.state == GenomicFile.State.FAILED
+    assert f"The {kind} file is truncated" in cut.error
+    assert cut.metadata.get("records") is None
+
+
 def test_ingest_twice_does_nothing_the_second_time(
     donor_client, archive_key, worker, vcf_bytes
 ) -> None:
