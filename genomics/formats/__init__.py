@@ -18,6 +18,7 @@ from genomics.formats.result import Inspection
 from genomics.formats.sequences import inspect_fasta, inspect_fastq
 from genomics.formats.sniff import sniff
 from genomics.formats.stream import Peekable, gunzip
+from genomics.formats.text import without_bom
 from genomics.formats.vcf import inspect_vcf
 
 __all__ = ["FormatError", "Inspection", "inspect"]
@@ -36,12 +37,15 @@ def inspect(chunks: Iterable[bytes], *, filename: str = "") -> Inspection:
 
 
 def _inspect(stream: Iterable[bytes], *, kind: str, compressed: str) -> Inspection:
-    if kind in {"BAM", "CRAM", "SAM"}:
+    if kind in {"BAM", "CRAM"}:
         return inspect_alignments(stream, kind=kind)
     if kind == "BCF":
         return inspect_bcf(stream)
     text: Iterable[bytes] = gunzip(stream, kind=kind) if compressed else stream
+    text = without_bom(text, kind=kind)  # one rule per format: text.RULES
     compression = "gzip" if compressed else "none"
+    if kind == "SAM":
+        return inspect_alignments(text, kind=kind, compression=compressed or "none")
     if kind == "VCF":
         return inspect_vcf(text, compression="bgzf" if compressed == "bgzf" else compression)
     if kind == "FASTQ":

@@ -22,7 +22,9 @@ from genomics.formats.errors import FormatError
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 CRAM_EOF = {
     2: bytes.fromhex("0b000000ffffffff0fe0454f460000000001000001000606010001000100"),
-    3: bytes.fromhex("0f000000ffffffff0fe0454f4600000000010005bdd94f0001000606010001000100ee63014b"),
+    3: bytes.fromhex(
+        "0f000000ffffffff0fe0454f4600000000010005bdd94f0001000606010001000100ee63014b"
+    ),
 }
 
 
@@ -33,7 +35,9 @@ def truncated(kind: str, detail: str) -> FormatError:
     )
 
 
-def require_marker(chunks: Iterable[bytes], marker: bytes, *, kind: str, what: str) -> Iterator[bytes]:
+def require_marker(
+    chunks: Iterable[bytes], marker: bytes, *, kind: str, what: str
+) -> Iterator[bytes]:
     """Pass `chunks` through; once they are exhausted, raise `FormatError` unless the last
     bytes were `marker`. Keeps only the last len(marker) bytes, so any size streams."""
     tail = b""
@@ -54,17 +58,17 @@ def end_checked(
     if compression == "bgzf":
         return require_marker(chunks, BGZF_EOF, kind=kind, what="BGZF end-of-file block")
     if kind == "CRAM":
-        major = head[4] if len(head) > 5 else 0
-        if major == 2 and head[5] == 0 or major < 2:
+        major, minor = (head[4], head[5]) if len(head) > 5 else (0, 0)
+        if (major, minor) < (2, 1):
             # CRAM 1.0 and 2.0 have no EOF container; htslib reads them, but we cannot tell
             # a whole one from a cut one, and nobody has written them since 2014.
             raise FormatError(
-                f"CRAM version {major}.{head[5] if len(head) > 5 else 0} is not supported "
+                f"CRAM version {major}.{minor} is not supported "
                 "(it cannot show that it is whole); convert it with samtools view -C."
             )
         marker = CRAM_EOF.get(major)
         if marker is None:
-            raise FormatError(f"CRAM version {major}.{head[5]} is not supported (2.1 and 3.x are).")
+            raise FormatError(f"CRAM version {major}.{minor} is not supported (2.1 and 3.x are).")
         return require_marker(chunks, marker, kind=kind, what="CRAM end-of-file container")
     return chunks
 

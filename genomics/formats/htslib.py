@@ -27,8 +27,9 @@ os.environ.setdefault("REF_CACHE", ":")
 _CRAM_FIELDS = ["required_fields=0x0c"]  # SAM_RNAME | SAM_POS
 
 
-def inspect_alignments(chunks: Iterable[bytes], *, kind: str) -> Inspection:
+def inspect_alignments(chunks: Iterable[bytes], *, kind: str, compression: str = "") -> Inspection:
     """BAM, CRAM or SAM: reads counted, contigs and build from the @SQ header lines.
+    `compression` is what the sniffer found (a SAM arrives here already decompressed).
 
     Read group sample names (@RG SM) and read names are never looked at for output.
     """
@@ -38,7 +39,7 @@ def inspect_alignments(chunks: Iterable[bytes], *, kind: str) -> Inspection:
         with pysam.AlignmentFile(path, check_sq=False, format_options=options) as alignments:
             header = alignments.header.to_dict()
             lengths = [(str(sq.get("SN", "")), sq.get("LN")) for sq in header.get("SQ", [])]
-            version = str(header.get("HD", {}).get("VN", ""))
+            label = _version_label(kind, str(header.get("HD", {}).get("VN", "")), alignments)
             used: dict[str, None] = {}
             count = 0
             for segment in alignments.fetch(until_eof=True):
@@ -47,8 +48,8 @@ def inspect_alignments(chunks: Iterable[bytes], *, kind: str) -> Inspection:
                     used[alignments.get_reference_name(segment.reference_id)] = None
         return Inspection(
             format=kind,
-            format_version=f"SAM header v{version}" if version else "",
-            compression={"BAM": "bgzf", "CRAM": "cram", "SAM": "none"}[kind],
+            format_version=label,
+            compression=compression or {"BAM": "bgzf", "CRAM": "cram", "SAM": "none"}[kind],
             reference_build=reference.build_from_lengths(lengths),
             records=count,
             record_kind="reads",
@@ -92,6 +93,19 @@ def inspect_bcf(chunks: Iterable[bytes]) -> Inspection:
         raise  # found in the stream itself (ends.py): already says what is wrong
     except (OSError, ValueError) as exc:
         raise _damaged("BCF", exc) from exc
+
+
+def _version_label(kind: str, header_version: str, alignments: pysam.AlignmentFile) -> str:
+    """ "BAM (SAM v1.6)", "CRAM 3.0 (SAM v1.6)", "SAM v1.6": the container first, since
+    @HD VN is only the version of the SAM spec the header follows (SAM v1 §1.3)."""
+    sam = f"SAM v{header_version}" if header_version else ""
+    if kind == "SAM":
+        return sam
+    label = kind
+    if kind == "CRAM":
+        major, minor = alignments.version
+        label = f"CRAM {major}.{minor}"
+    return f"{label} ({sam})" if sam else label
 
 
 def _damaged(kind: str, exc: Exception) -> FormatError:

@@ -7,20 +7,24 @@ import zlib
 from genomics.formats.ends import is_bgzf
 from genomics.formats.errors import FormatError
 from genomics.formats.stream import GZIP_MAGIC, Peekable
+from genomics.formats.text import BOM
 
 SNIFF_BYTES = 65536
 # Magic numbers of things donors upload by mistake, to say what the file looks like.
 _LOOKS_LIKE = (
     (b"\x89PNG", "a PNG image"),
     (b"%PDF", "a PDF document"),
-    (b"PK\x03\x04", "a ZIP archive"),
     (b"\xff\xd8\xff", "a JPEG image"),
     (b"\x7fELF", "a program"),
     (b"\xd0\xcf\x11\xe0", "a Microsoft Office document"),
     (b"BZh", "a bzip2 archive"),
     (b"\xfd7zXZ", "an xz archive"),
     (b"(\xb5/\xfd", "a zstd archive"),
+    # Windows Notepad's "Unicode": the formats are UTF-8 (VCF 4.4 §1.2), never UTF-16.
+    (b"\xff\xfe", "UTF-16 text (save it as UTF-8 and upload it again)"),
+    (b"\xfe\xff", "UTF-16 text (save it as UTF-8 and upload it again)"),
 )
+ZIP_MAGIC = b"PK\x03\x04"
 _EXPECTED = {
     ".vcf": "VCF",
     ".bam": "BAM",
@@ -48,7 +52,8 @@ def _gunzip_head(head: bytes) -> bytes:
 
 
 def _text_kind(head: bytes) -> str | None:
-    text = head.lstrip(b"\xef\xbb\xbf")
+    # Recognised with or without a BOM; whether the format allows one is text.RULES' say.
+    text = head.removeprefix(BOM)
     if text.startswith(b"##fileformat=VCF"):
         return "VCF"
     if text[:4] in {b"@HD\t", b"@SQ\t", b"@RG\t", b"@PG\t", b"@CO\t"}:
@@ -66,6 +71,12 @@ def _text_kind(head: bytes) -> str | None:
 
 
 def _refuse(head: bytes, filename: str) -> FormatError:
+    if head.startswith(ZIP_MAGIC):
+        # 23andMe and AncestryDNA ship their raw data as a .zip holding one .txt.
+        return FormatError(
+            "The file is a ZIP archive: unzip it first and upload the file inside "
+            "(a 23andMe or AncestryDNA download is a .zip holding one .txt)."
+        )
     looks = next((label for magic, label in _LOOKS_LIKE if head.startswith(magic)), None)
     if looks is None and head and sum(b < 9 or 13 < b < 32 for b in head[:512]) > 8:
         looks = "binary data"

@@ -64,19 +64,6 @@ def gunzip(chunks: Iterable[bytes], *, kind: str) -> Iterator[bytes]:
         raise truncated(kind, "its gzip stream stops inside a block, before the gzip trailer")
 
 
-def lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Lines without their newline (\\n or \\r\\n), streamed."""
-    rest = b""
-    for chunk in chunks:
-        data = rest + chunk
-        parts = data.split(b"\n")
-        rest = parts.pop()
-        for line in parts:
-            yield line[:-1] if line.endswith(b"\r") else line
-    if rest:
-        yield rest[:-1] if rest.endswith(b"\r") else rest
-
-
 def through_pipe(chunks: Iterable[bytes], reader: Callable[[str], T]) -> T:
     """Run `reader("/dev/fd/N")` on the bytes of `chunks`, fed through an OS pipe by a
     thread: how htslib (which opens paths) reads a stream without a temporary file."""

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from genomics.formats import reference
 from genomics.formats.errors import FormatError
 from genomics.formats.result import Inspection
-from genomics.formats.stream import lines
+from genomics.formats.text import lines
 
 MANDATORY = [b"#CHROM", b"POS", b"ID", b"REF", b"ALT", b"QUAL", b"FILTER", b"INFO"]
 _VERSION = re.compile(rb"^##fileformat=VCFv(4\.[0-9])\s*$")
@@ -37,7 +37,7 @@ def inspect_vcf(chunks: Iterable[bytes], *, compression: str) -> Inspection:
     current: bytes | None = None
     last_pos = 0
     number = 0
-    for number, line in enumerate(lines(chunks), start=1):
+    for number, line in enumerate(lines(chunks, kind="VCF"), start=1):
         if number == 1:
             match = _VERSION.match(line)
             if match is None:

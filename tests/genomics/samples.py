@@ -137,6 +137,6 @@ def cut_before_last_data_block(data: bytes) -> bytes:
 
 def bgzf(data: bytes, path: Path) -> bytes:
     """`data` compressed as bgzip does (BGZF blocks, then the EOF block)."""
-    with pysam.BGZFile(str(path), "wb") as out:
+    with pysam.BGZFile(str(path), "wb", None) as out:  # no index
         out.write(data)
     return path.read_bytes()

@@ -246,3 +246,112 @@ def test_plain_gzip_without_its_trailer_is_truncated() -> None:
     assert inspect(whole).records == 50
     for cut in (8, 4, 1):  # the CRC32 and ISIZE trailer, RFC 1952 §2.3
         assert "The 23andMe file is truncated" in refused(whole[:-cut])
+
+
+# Text saved on Windows (issue 14, item 3): one rule per format (genomics/formats/text.py).
+
+
+def windows(data: bytes, *, bom: bool = True) -> bytes:
+    """What Notepad's "UTF-8 with BOM" and Excel write: a BOM and CR+LF line ends."""
+    return (b"\xef\xbb\xbf" if bom else b"") + data.replace(b"\n", b"\r\n")
+
+
+@pytest.mark.parametrize(
+    ("make", "kind", "records"),
+    [
+        (samples.twenty_three_and_me, "23andMe", 50),
+        (samples.ancestry_dna, "AncestryDNA", 50),
+        (samples.fastq, "FASTQ", 100),
+        (samples.fasta, "FASTA", 3),
+    ],
+)
+def test_bom_and_crlf_are_accepted_where_the_format_allows(make, kind: str, records: int) -> None:
+    for data in (windows(make()), samples.gz(windows(make()))):
+        for size in (7000, 1, 2):  # the BOM and CR+LF split across chunks
+            result = formats.inspect(iter(chunks(data, size)))
+            assert (result.format, result.records) == (kind, records)
+    plain = inspect(make()).metadata
+    assert inspect(windows(make())).metadata == plain | {"compression": "none"}
+
+
+def test_consumer_files_accept_old_mac_line_ends() -> None:
+    data = samples.twenty_three_and_me().replace(b"\n", b"\r")
+    for size in (7000, 1):
+        assert formats.inspect(iter(chunks(data, size))).records == 50
+
+
+def test_a_vcf_with_crlf_is_read_as_htslib_reads_it(files) -> None:
+    result = inspect(windows(files["vcf"], bom=False))
+    assert (result.format, result.records, result.samples) == ("VCF", 300, 2)
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_a_vcf_with_a_bom_is_refused_for_the_bom(files, compress: bool) -> None:
+    data = b"\xef\xbb\xbf" + files["vcf"]
+    message = refused(samples.gz(data) if compress else data)
+    assert "byte-order mark" in message and "VCF 4.4" in message
+    assert "fileformat" not in message.split("(")[0]  # not "##fileformat is missing"
+
+
+def test_a_sam_with_a_bom_is_refused_for_the_bom(files) -> None:
+    assert "byte-order mark" in refused(b"\xef\xbb\xbf" + files["sam"])
+
+
+@pytest.mark.parametrize("size", [7000, 1])
+def test_a_lone_cr_is_refused_in_a_vcf_naming_the_line(files, size: int) -> None:
+    data = files["vcf"].replace(b"\n", b"\r")  # one huge "line": refused before reading it all
+    with pytest.raises(formats.FormatError, match=r"^Line 1: a carriage return") as caught:
+        formats.inspect(iter(chunks(data, size)))
+    assert "VCF 4.4 §1.2" in str(caught.value)
+    lines = files["vcf"].split(b"\n")
+    lines[7] = lines[7].replace(b"\t", b"\r", 1)  # a CR inside a record, not at its end
+    assert refused(b"\n".join(lines)).startswith("Line 8: a carriage return")
+
+
+def test_a_fastq_with_old_mac_line_ends_is_refused() -> None:
+    assert refused(samples.fastq().replace(b"\n", b"\r")).startswith("Line 1: a carriage")
+
+
+def test_utf16_text_is_named() -> None:
+    data = samples.twenty_three_and_me().decode().encode("utf-16")  # Notepad's "Unicode"
+    assert "UTF-16 text (save it as UTF-8" in refused(data, "genome.txt")
+
+
+def test_a_zip_download_is_refused_with_unzip_it_first() -> None:
+    import io
+    import zipfile
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("genome_Jane_Doe_v5_Full.txt", samples.twenty_three_and_me())
+    message = refused(archive.getvalue(), "genome_Jane_Doe_v5_Full.zip")
+    assert "unzip it first" in message
+    assert "Jane" not in message
+
+
+# Issue 16, item 9: what a file is called, and FASTQ as htslib reads it.
+
+
+def test_alignment_files_are_labelled_by_their_container(files) -> None:
+    assert inspect(files["bam"]).format_version == "BAM (SAM v1.6)"
+    assert (
+        inspect(files["cram"]).format_version == "CRAM 3.1 (SAM v1.6)"
+    )  # pysam 0.24 writes CRAM 3.1
+    assert inspect(files["sam"]).format_version == "SAM v1.6"
+
+
+def test_multi_line_fastq_as_in_htslibs_tests() -> None:
+    # htslib's test/fastq/multiline.fq: wrapped sequence and quality, and quality lines that
+    # start with '@' and '+' (which a four-line reader takes for a new record).
+    data = (
+        b"@seq1\nNAAAAAAAAA\nCCCCCCCCCC\nGGGGGGGGGG\nTTTTTTTTN\n+\n"
+        b"++++++++++\n@@@@@@@@@@\n##########\n........>\n"
+        b"@seq2\nRAAAAAAAAA\nCCCCCCCCCC\nGGGGGGGGGG\nTTTTTTTTY\n+seq2\n"
+        b"<<<<<<<<<<\n!!!!!!!!!!\n##########\n@@@@@@@@@\n"
+    )
+    assert inspect(data).records == 2
+    assert inspect(windows(data)).records == 2
+    too_long = data[:-1] + b"@\n"
+    assert refused(too_long).startswith(
+        "Line 20: the quality string of the read starting on line 11"
+    )

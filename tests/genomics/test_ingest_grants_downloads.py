@@ -86,9 +86,7 @@ def test_a_bad_file_fails_with_the_line(donor_client, archive_key, worker) -> No
     assert stored.error.startswith("Line 2")
 
 
-@pytest.mark.parametrize(
-    ("kind", "records"), [("VCF", 6000), ("BAM", 4000)], ids=["vcf.gz", "bam"]
-)
+@pytest.mark.parametrize(("kind", "records"), [("VCF", 6000), ("BAM", 4000)], ids=["vcf.gz", "bam"])
 def test_a_file_cut_at_a_bgzf_block_boundary_fails_as_truncated(
     donor_client, archive_key, worker, tmp_path, kind: str, records: int
 ) -> None:
