@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -355,3 +356,17 @@ def test_multi_line_fastq_as_in_htslibs_tests() -> None:
     assert refused(too_long).startswith(
         "Line 20: the quality string of the read starting on line 11"
     )
+
+
+def test_a_lone_cr_is_refused_without_reading_on(files) -> None:
+    """A file of CR-only line ends is one "line" to an LF reader: it must be refused at its
+    first CR, not held in memory to the end."""
+    data = files["vcf"].replace(b"\n", b"\r")
+
+    def endless() -> Iterator[bytes]:
+        for _ in range(1000):
+            yield data
+        raise AssertionError("read to the end of the file")
+
+    with pytest.raises(formats.FormatError, match=r"^Line 1: a carriage return"):
+        formats.inspect(endless())
