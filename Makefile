@@ -36,6 +36,7 @@ typecheck: install
 pytest: install
 	scripts/ensure-services.sh
 	scripts/ensure-browser.sh
+	scripts/ensure-htslib-test.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL) \
 	  $(BIN)/pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 

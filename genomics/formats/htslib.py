@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pysam
 
 from genomics.formats import reference
-from genomics.formats.ends import truncated
 from genomics.formats.errors import FormatError
 from genomics.formats.result import Inspection
 from genomics.formats.stream import through_pipe
@@ -34,18 +34,24 @@ def inspect_alignments(chunks: Iterable[bytes], *, kind: str, compression: str =
     Read group sample names (@RG SM) and read names are never looked at for output.
     """
 
+    where = _Where()
+
     def read(path: str) -> Inspection:
         options = _CRAM_FIELDS if kind == "CRAM" else None
         with pysam.AlignmentFile(path, check_sq=False, format_options=options) as alignments:
             header = alignments.header.to_dict()
+            # pysam gives a headerless SAM the header text "\n": count real lines only.
+            where.header_lines = sum(
+                line.startswith("@") for line in str(alignments.header).splitlines()
+            )
             lengths = [(str(sq.get("SN", "")), sq.get("LN")) for sq in header.get("SQ", [])]
             label = _version_label(kind, str(header.get("HD", {}).get("VN", "")), alignments)
             used: dict[str, None] = {}
-            count = 0
             for segment in alignments.fetch(until_eof=True):
-                count += 1
+                where.records += 1
                 if segment.reference_id >= 0:
                     used[alignments.get_reference_name(segment.reference_id)] = None
+            count = where.records
         return Inspection(
             format=kind,
             format_version=label,
@@ -62,20 +68,23 @@ def inspect_alignments(chunks: Iterable[bytes], *, kind: str, compression: str =
     except FormatError:
         raise  # found in the stream itself (ends.py): already says what is wrong
     except (OSError, ValueError) as exc:
-        raise _damaged(kind, exc) from exc
+        raise _damaged(kind, exc, where) from exc
 
 
 def inspect_bcf(chunks: Iterable[bytes]) -> Inspection:
+    where = _Where()
+
     def read(path: str) -> Inspection:
         with pysam.VariantFile(path) as variants:
             header = variants.header
+            where.header_lines = 1  # a BCF has no lines: "record N" alone names the place
             lengths = [(str(name), contig.length) for name, contig in header.contigs.items()]
             major, minor = variants.version
             used: dict[str, None] = {}
-            count = 0
             for record in variants:
-                count += 1
+                where.records += 1
                 used[record.chrom] = None
+            count = where.records
             return Inspection(
                 format="BCF",
                 format_version=f"BCFv{major}.{minor}",
@@ -92,7 +101,7 @@ def inspect_bcf(chunks: Iterable[bytes]) -> Inspection:
     except FormatError:
         raise  # found in the stream itself (ends.py): already says what is wrong
     except (OSError, ValueError) as exc:
-        raise _damaged("BCF", exc) from exc
+        raise _damaged("BCF", exc, where) from exc
 
 
 def _version_label(kind: str, header_version: str, alignments: pysam.AlignmentFile) -> str:
@@ -108,8 +117,24 @@ def _version_label(kind: str, header_version: str, alignments: pysam.AlignmentFi
     return f"{label} ({sam})" if sam else label
 
 
-def _damaged(kind: str, exc: Exception) -> FormatError:
-    detail = str(exc).strip().rstrip(".")
-    if "truncat" in detail.lower() or "EOF" in detail:
-        return truncated(kind, "it ends in the middle of a record or block")
-    return FormatError(f"htslib could not read this {kind} file ({detail or type(exc).__name__}).")
+@dataclass
+class _Where:
+    """How far htslib got before an error: the header's line count once it was read (None
+    before), then the records read whole."""
+
+    header_lines: int | None = None
+    records: int = 0
+
+
+def _damaged(kind: str, exc: Exception, where: _Where) -> FormatError:
+    detail = str(exc).strip().rstrip(".") or type(exc).__name__
+    if detail == "truncated file":
+        # pysam's words for any failed read (htslib's -2), a malformed SAM line included;
+        # a real cut is found first by its missing end marker (ends.py) or gzip trailer.
+        detail = "the record is malformed or cut short"
+    if where.header_lines is None:
+        return FormatError(f"The {kind} header could not be read by htslib ({detail}).")
+    place = f"Record {where.records + 1}"
+    if kind == "SAM":  # a SAM record is a line after the header's
+        place = f"Line {where.header_lines + where.records + 1} (record {where.records + 1})"
+    return FormatError(f"{place}: htslib could not read it ({detail}).")

@@ -60,6 +60,8 @@ def _text_kind(head: bytes) -> str | None:
         return "SAM"
     if text.startswith(b"@"):
         return "FASTQ"
+    if _headerless_sam(text):
+        return "SAM"
     if text.startswith((b">", b";")):
         return "FASTA"
     lowered = text[:4096].lower()
@@ -68,6 +70,25 @@ def _text_kind(head: bytes) -> str | None:
     if b"ancestrydna" in lowered:
         return "AncestryDNA"
     return None
+
+
+def _headerless_sam(text: bytes) -> bool:
+    """A SAM file may have no header (SAM v1 §1.3: the header is optional): its first line
+    is then an alignment, 11 or more tab-separated fields with the integer FLAG, POS, MAPQ,
+    PNEXT and TLEN of §1.4."""
+    fields = text.split(b"\n", 1)[0].rstrip(b"\r").split(b"\t")
+    return len(fields) >= 11 and all(fields[i].lstrip(b"-").isdigit() for i in (1, 3, 4, 7, 8))
+
+
+def _is_text(head: bytes) -> bool:
+    return bool(head) and not any(b < 9 or 13 < b < 32 for b in head[:4096])
+
+
+def _named_text(head: bytes, filename: str) -> str | None:
+    """Text named like a text format is handed to that format's parser, whose error names
+    the line that is wrong (better than "not a VCF")."""
+    expected = _expected(filename)
+    return expected if expected in {"VCF", "FASTQ", "FASTA"} and _is_text(head) else None
 
 
 def _refuse(head: bytes, filename: str) -> FormatError:
@@ -104,7 +125,7 @@ def sniff(stream: Peekable, *, filename: str) -> tuple[str, str]:
             return "BAM", compression
         if inner.startswith(b"BCF\x02"):
             return "BCF", compression
-        kind = _text_kind(inner)
+        kind = _text_kind(inner) or _named_text(inner, filename)
         if kind is None:
             raise (
                 _refuse(inner, filename)
@@ -114,7 +135,7 @@ def sniff(stream: Peekable, *, filename: str) -> tuple[str, str]:
                 )
             )
         return kind, compression
-    kind = _text_kind(head)
+    kind = _text_kind(head) or _named_text(head, filename)
     if kind is None:
         raise _refuse(head, filename)
     return kind, ""

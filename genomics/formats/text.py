@@ -8,8 +8,8 @@ stream through `without_bom` and `lines`, so all of them treat these bytes the s
 | format              | BOM      | CR+LF    | lone CR  | why                                     |
 | ------------------- | -------- | -------- | -------- | --------------------------------------- |
 | VCF                 | refused  | accepted | refused  | VCF 4.4 §1 (LF and CR+LF must be read), |
-|                     |          |          |          | §1.2 (line separators only at line end),|
-|                     |          |          |          | §1.4.1 (##fileformat is the first line) |
+|                     |          |          |          | §1.2 (no byte order mark; separators    |
+|                     |          |          |          | only at the end of a line)              |
 | SAM                 | refused  | accepted | (htslib) | SAM v1 §1.3: the header starts with @   |
 | FASTA, FASTQ        | accepted | accepted | refused  | Windows editors write BOM and CR+LF     |
 | 23andMe, AncestryDNA| accepted | accepted | accepted | the companies' files opened in Excel    |
@@ -36,8 +36,8 @@ RULES = {
     "VCF": TextRule(
         bom=False,
         lone_cr=False,
-        why="VCF 4.4 §1.2 allows only LF or CR+LF as line ends, and §1.4.1 makes "
-        "##fileformat the very first bytes",
+        why="VCF 4.4 §1.2: VCF files must not contain a byte order mark, and their line "
+        "separators are LF or CR+LF, only at the end of a line",
     ),
     "SAM": TextRule(bom=False, lone_cr=False, why="a SAM file starts with its header's '@'"),
     "FASTA": TextRule(bom=True, lone_cr=False, why="FASTA lines end with LF or CR+LF"),

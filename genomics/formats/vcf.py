@@ -64,6 +64,15 @@ def inspect_vcf(chunks: Iterable[bytes], *, compression: str) -> Inspection:
                     )
                 if len(names) > 8 and names[8] != b"FORMAT":
                     raise FormatError(f"Line {number}: the 9th column must be FORMAT.")
+                first: dict[bytes, int] = {}
+                for column, name in enumerate(names[9:], start=10):
+                    if name in first:
+                        # The names are the donor's sample ids: say where, never what.
+                        raise FormatError(
+                            f"Line {number}: column {column} repeats the sample name of "
+                            f"column {first[name]}; sample names must be unique (VCF 4.4 §1.5)."
+                        )
+                    first[name] = column
                 columns = len(names)
                 result.samples = max(columns - 9, 0)
                 continue
@@ -79,16 +88,26 @@ def inspect_vcf(chunks: Iterable[bytes], *, compression: str) -> Inspection:
                 f"Line {number}: expected {columns} tab-separated columns "
                 f"(as in the #CHROM line), found {found}."
             )
-        chrom, pos_text, _id, ref, alt = line.split(b"\t", 5)[:5]
-        if not pos_text.isdigit() or int(pos_text) < 1:
+        fields = line.split(b"\t", 9)
+        chrom, pos_text, _id, ref, alt = fields[:5]
+        if not pos_text.isdigit():
+            # 0 is allowed: a telomere (VCF 4.4 §1.6.1), and htslib reads it.
             raise FormatError(
-                f"Line {number}: POS must be a positive integer, not "
+                f"Line {number}: POS must be a whole number, not "
                 f"{pos_text[:20].decode(errors='replace')!r}."
             )
         if not _REF.match(ref):
             raise FormatError(f"Line {number}: REF must be bases (A, C, G, T, N).")
         if not alt:
             raise FormatError(f"Line {number}: ALT is empty (use '.' for none).")
+        if columns > 8:
+            keys = fields[8].split(b":")
+            if len(set(keys)) != len(keys):
+                repeated = next(key for key in keys if keys.count(key) > 1)
+                raise FormatError(
+                    f"Line {number}: the FORMAT key {repeated[:20].decode(errors='replace')} "
+                    "appears twice; FORMAT keys must be unique (VCF 4.4 §1.6.2)."
+                )
         pos = int(pos_text)
         if chrom != current:
             if chrom in order:

@@ -370,3 +370,47 @@ def test_a_lone_cr_is_refused_without_reading_on(files) -> None:
 
     with pytest.raises(formats.FormatError, match=r"^Line 1: a carriage return"):
         formats.inspect(endless())
+
+
+# Found by the htslib-test comparison (issue 14, item 2; test_htslib_conformance.py).
+
+
+def test_vcf_position_zero_is_a_telomere(files) -> None:
+    lines = files["vcf"].split(b"\n")
+    first = next(i for i, line in enumerate(lines) if line and not line.startswith(b"#"))
+    fields = lines[first].split(b"\t")
+    lines[first] = b"\t".join([fields[0], b"0", *fields[2:]])
+    assert inspect(b"\n".join(lines)).records == 300  # VCF 4.4 §1.6.1, as htslib reads it
+
+
+def test_vcf_duplicate_samples_and_format_keys_are_refused(files) -> None:
+    header = next(line for line in files["vcf"].split(b"\n") if line.startswith(b"#CHROM"))
+    twice = files["vcf"].replace(header, header.replace(b"DONOR_SECRET_B", b"DONOR_SECRET_A"))
+    message = refused(twice)
+    assert "column 11 repeats the sample name of column 10" in message
+    assert "DONOR_SECRET" not in message  # sample ids are never echoed
+    lines = files["vcf"].split(b"\n")
+    lines[8] = lines[8].replace(b"\tGT\t", b"\tGT:GT\t")
+    assert refused(b"\n".join(lines)).startswith("Line 9: the FORMAT key GT appears twice")
+
+
+def test_a_sam_without_a_header_is_read() -> None:
+    # SAM v1 §1.3: the header is optional (htslib's test/ce#unmap.sam); unmapped reads.
+    body = b"".join(b"r%d\t4\t*\t0\t0\t*\t*\t0\t0\tACGT\tIIII\n" % i for i in range(7))
+    result = inspect(body, "reads.sam")
+    assert (result.format, result.records) == ("SAM", 7)
+    broken = body.replace(b"r4\t4\t*\t0", b"r4\t4\t*\tX")
+    assert refused(broken).startswith("Line 5 (record 5): htslib could not read it")
+
+
+def test_htslib_errors_name_the_record(files) -> None:
+    lines = files["sam"].split(b"\n")
+    header = sum(line.startswith(b"@") for line in lines)
+    fields = lines[header + 2].split(b"\t")
+    lines[header + 2] = b"\t".join([*fields[:3], b"notanumber", *fields[4:]])
+    message = refused(b"\n".join(lines))
+    assert message.startswith(f"Line {header + 3} (record 3): htslib could not read it")
+
+
+def test_text_named_like_a_vcf_is_refused_at_its_line() -> None:
+    assert refused(b"chr1\t100\n", "calls.vcf").startswith("Line 1: a VCF must start with")
