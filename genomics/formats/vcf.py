@@ -88,8 +88,8 @@ def inspect_vcf(chunks: Iterable[bytes], *, compression: str) -> Inspection:
                 f"Line {number}: expected {columns} tab-separated columns "
                 f"(as in the #CHROM line), found {found}."
             )
-        fields = line.split(b"\t", 9)
-        chrom, pos_text, _id, ref, alt = fields[:5]
+        cells = line.split(b"\t", 9)
+        chrom, pos_text, _id, ref, alt = cells[:5]
         if not pos_text.isdigit():
             # 0 is allowed: a telomere (VCF 4.4 §1.6.1), and htslib reads it.
             raise FormatError(
@@ -101,7 +101,7 @@ def inspect_vcf(chunks: Iterable[bytes], *, compression: str) -> Inspection:
         if not alt:
             raise FormatError(f"Line {number}: ALT is empty (use '.' for none).")
         if columns > 8:
-            keys = fields[8].split(b":")
+            keys = cells[8].split(b":")
             if len(set(keys)) != len(keys):
                 repeated = next(key for key in keys if keys.count(key) > 1)
                 raise FormatError(

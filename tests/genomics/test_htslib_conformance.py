@@ -80,10 +80,10 @@ def htslib_reading(path: Path) -> Reading:
             if name.endswith(SEQUENCES):
                 with pysam.FastxFile(str(path)) as reads:
                     return Reading(True, sum(1 for _ in reads))
-            options = {}
-            if name.endswith(".cram"):
-                options["reference_filename"] = str(cram_reference(path))
-            with pysam.AlignmentFile(str(path), check_sq=False, **options) as alignments:
+            fasta = cram_reference(path) if name.endswith(".cram") else None
+            with pysam.AlignmentFile(
+                str(path), check_sq=False, reference_filename=str(fasta) if fasta else None
+            ) as alignments:
                 return Reading(True, sum(1 for _ in alignments.fetch(until_eof=True)))
     except (OSError, ValueError) as exc:
         return Reading(False, error=str(exc))
@@ -134,7 +134,7 @@ def test_validation_agrees_with_htslib_on_its_own_test_files(capsys) -> None:
     agreed = sum(row[3] == "agree" for row in rows)
     table.append(
         f"{agreed} of {len(rows)} files agree with htslib (pysam {pysam.__version__}, "
-        f"htslib {pysam.version.__htslib_version__})"
+        f"htslib {getattr(pysam.version, '__htslib_version__', '?')})"
     )
     with capsys.disabled():
         print("\n" + "\n".join(table))
