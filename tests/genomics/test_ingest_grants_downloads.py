@@ -107,6 +107,27 @@ def test_a_file_cut_at_a_bgzf_block_boundary_fails_as_truncated(
     assert cut.metadata.get("records") is None
 
 
+def test_a_pre_encrypted_file_missing_its_last_segment_fails_as_truncated(
+    donor_client, archive_key, worker, tmp_path
+) -> None:
+    """Crypt4GH v1 cannot tell a payload that lost its last whole segments (no end marker,
+    and the vault does not know a pre-encrypted file's plaintext size): the inner format's
+    end (here the BGZF EOF block) is what refuses it."""
+    client, _ = donor_client
+    plain = samples.write_variants(tmp_path / "big.vcf.gz", "wz", records=60000).read_bytes()
+    assert len(plain) > 2 * 65536
+    encrypted = io.BytesIO()
+    reference.encrypt(
+        [(0, os.urandom(32), bytes(archive_key.public_key))], io.BytesIO(plain), encrypted
+    )
+    last_segment = (len(plain) % 65536 or 65536) + 12 + 16  # nonce + ciphertext + MAC
+    whole = ingested(client, encrypted.getvalue(), "whole.vcf.gz.c4gh")
+    assert whole.state == GenomicFile.State.READY, whole.error
+    cut = ingested(client, encrypted.getvalue()[:-last_segment], "cut.vcf.gz.c4gh")
+    assert cut.state == GenomicFile.State.FAILED
+    assert "The VCF file is truncated" in cut.error
+
+
 def test_ingest_twice_does_nothing_the_second_time(
     donor_client, archive_key, worker, vcf_bytes
 ) -> None:
