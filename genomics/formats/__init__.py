@@ -18,7 +18,7 @@ from genomics.formats.result import Inspection
 from genomics.formats.sequences import inspect_fasta, inspect_fastq
 from genomics.formats.sniff import sniff
 from genomics.formats.stream import Peekable, gunzip
-from genomics.formats.text import without_bom
+from genomics.formats.text import line_ends_checked, without_bom
 from genomics.formats.vcf import inspect_vcf
 
 __all__ = ["FormatError", "Inspection", "inspect"]
@@ -45,6 +45,7 @@ def _inspect(stream: Iterable[bytes], *, kind: str, compressed: str) -> Inspecti
     text = without_bom(text, kind=kind)  # one rule per format: text.RULES
     compression = "gzip" if compressed else "none"
     if kind == "SAM":
+        text = line_ends_checked(text, kind=kind)
         return inspect_alignments(text, kind=kind, compression=compressed or "none")
     if kind == "VCF":
         return inspect_vcf(text, compression="bgzf" if compressed == "bgzf" else compression)

@@ -3,14 +3,15 @@ mark, CR+LF and a lone CR, applied by `inspect` to every text format before its 
 
 The sniffer recognises a format with or without a BOM (`sniff._text_kind`), so that the
 refusal below can say what is wrong instead of "not a VCF"; every parser then reads the
-stream through `without_bom` and `lines`, so all of them treat these bytes the same way.
+stream through `without_bom` and `lines` (or `line_ends_checked`, for htslib's SAM parser),
+so all of them treat these bytes the same way.
 
 | format              | BOM      | CR+LF    | lone CR  | why                                     |
 | ------------------- | -------- | -------- | -------- | --------------------------------------- |
 | VCF                 | refused  | accepted | refused  | VCF 4.4 §1 (LF and CR+LF must be read), |
 |                     |          |          |          | §1.2 (no byte order mark; separators    |
 |                     |          |          |          | only at the end of a line)              |
-| SAM                 | refused  | accepted | (htslib) | SAM v1 §1.3: the header starts with @   |
+| SAM                 | refused  | accepted | refused  | SAM v1 §1.3: the header starts with @   |
 | FASTA, FASTQ        | accepted | accepted | refused  | Windows editors write BOM and CR+LF     |
 | 23andMe, AncestryDNA| accepted | accepted | accepted | the companies' files opened in Excel    |
 """
@@ -39,7 +40,11 @@ RULES = {
         why="VCF 4.4 §1.2: VCF files must not contain a byte order mark, and their line "
         "separators are LF or CR+LF, only at the end of a line",
     ),
-    "SAM": TextRule(bom=False, lone_cr=False, why="a SAM file starts with its header's '@'"),
+    "SAM": TextRule(
+        bom=False,
+        lone_cr=False,
+        why="a SAM file starts with '@' or a read, and its lines end with LF or CR+LF",
+    ),
     "FASTA": TextRule(bom=True, lone_cr=False, why="FASTA lines end with LF or CR+LF"),
     "FASTQ": TextRule(bom=True, lone_cr=False, why="FASTQ lines end with LF or CR+LF"),
     "23andMe": TextRule(bom=True, lone_cr=True),
@@ -93,6 +98,29 @@ def lines(chunks: Iterable[bytes], *, kind: str) -> Iterator[bytes]:
             raise _lone_cr(number + 1, rule, kind)
     if rest:
         yield _line(rest, number + 1, rule, kind)
+
+
+def line_ends_checked(chunks: Iterable[bytes], *, kind: str) -> Iterator[bytes]:
+    """`chunks` unchanged, for a parser that splits lines itself (htslib for SAM), with the
+    same lone-CR rule as `lines`: a CR not followed by LF raises `FormatError` naming its
+    line, where `kind` does not allow one."""
+    rule = RULES[kind]
+    newlines = 0
+    pending_cr = False  # the previous chunk ended with CR: this one must start with LF
+    for chunk in chunks:
+        if rule.lone_cr or not chunk:
+            yield chunk
+            continue
+        if pending_cr and not chunk.startswith(b"\n"):
+            raise _lone_cr(newlines + 1, rule, kind)
+        at = chunk.find(b"\r")
+        while at != -1 and at + 1 < len(chunk):
+            if chunk[at + 1] != 0x0A:
+                raise _lone_cr(newlines + chunk.count(b"\n", 0, at) + 1, rule, kind)
+            at = chunk.find(b"\r", at + 1)
+        pending_cr = chunk.endswith(b"\r")
+        newlines += chunk.count(b"\n")
+        yield chunk
 
 
 def _line(line: bytes, number: int, rule: TextRule, kind: str) -> bytes:

@@ -309,6 +309,16 @@ def test_a_lone_cr_is_refused_in_a_vcf_naming_the_line(files, size: int) -> None
     assert refused(b"\n".join(lines)).startswith("Line 8: a carriage return")
 
 
+@pytest.mark.parametrize("size", [7000, 1])
+def test_a_sam_with_old_mac_line_ends_is_refused_naming_the_line(files, size: int) -> None:
+    lines = files["sam"].split(b"\n")
+    lines[4] += b"\r"  # line 5 ends CR, LF-less: lines 5 and 6 run together
+    data = b"\n".join(lines[:5]) + b"".join(lines[5:6]) + b"\n" + b"\n".join(lines[6:])
+    with pytest.raises(formats.FormatError, match=r"^Line 5: a carriage return"):
+        formats.inspect(iter(chunks(data, size)))
+    assert inspect(windows(files["sam"], bom=False)).records == 200
+
+
 def test_a_fastq_with_old_mac_line_ends_is_refused() -> None:
     assert refused(samples.fastq().replace(b"\n", b"\r")).startswith("Line 1: a carriage")
 
