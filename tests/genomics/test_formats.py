@@ -424,3 +424,22 @@ def test_htslib_errors_name_the_record(files) -> None:
 
 def test_text_named_like_a_vcf_is_refused_at_its_line() -> None:
     assert refused(b"chr1\t100\n", "calls.vcf").startswith("Line 1: a VCF must start with")
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 1000])
+def test_line_end_rules_hold_across_chunk_boundaries(size: int) -> None:
+    from genomics.formats import text
+
+    crlf = b"a\r\nbb\r\n\r\nccc\r\n"
+    assert list(text.lines(chunks(crlf, size), kind="VCF")) == [b"a", b"bb", b"", b"ccc"]
+    assert b"".join(text.line_ends_checked(chunks(crlf, size), kind="SAM")) == crlf
+    mac = b"a\nbb\rcc\n"
+    for check in (
+        lambda data: list(text.lines(data, kind="FASTQ")),
+        lambda data: list(text.line_ends_checked(data, kind="SAM")),
+    ):
+        with pytest.raises(formats.FormatError, match=r"^Line 2: a carriage return"):
+            check(chunks(mac, size))
+    assert list(text.lines(chunks(mac, size), kind="23andMe")) == [b"a", b"bb", b"cc"]
+    # where a lone CR ends a line, a CR+LF split across chunks is still one line end
+    assert list(text.lines(chunks(crlf, size), kind="23andMe")) == [b"a", b"bb", b"", b"ccc"]
