@@ -43,7 +43,7 @@ def require_marker(
     tail = b""
     for chunk in chunks:
         if chunk:
-            tail = (tail + chunk)[-len(marker) :]
+            tail = (tail + chunk[-len(marker) :])[-len(marker) :]  # never copies a whole chunk
         yield chunk
     if tail != marker:
         raise truncated(kind, f"it ends without the {what}")
