@@ -128,6 +128,16 @@ def test_a_pre_encrypted_file_missing_its_last_segment_fails_as_truncated(
     assert "The VCF file is truncated" in cut.error
 
 
+def test_a_23andme_file_saved_on_windows_is_ready(donor_client, archive_key, worker) -> None:
+    """Issue 14 item 3: a UTF-8 BOM and CR+LF line ends, as Notepad and Excel save it."""
+    client, _ = donor_client
+    data = b"\xef\xbb\xbf" + samples.twenty_three_and_me().replace(b"\n", b"\r\n")
+    stored = ingested(client, data, "genome.txt")
+    assert stored.state == GenomicFile.State.READY, stored.error
+    assert (stored.format, stored.metadata["records"]) == ("23andMe", 50)
+    assert stored.plaintext_sha256 == hashlib.sha256(data).hexdigest()
+
+
 def test_ingest_twice_does_nothing_the_second_time(
     donor_client, archive_key, worker, vcf_bytes
 ) -> None:
