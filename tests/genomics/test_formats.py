@@ -242,6 +242,15 @@ def test_a_cram_2_1_needs_its_own_eof_container(tmp_path) -> None:
     assert "The CRAM file is truncated" in refused(whole[:-30])
 
 
+@pytest.mark.parametrize("name", ["bcf", "bam"])
+def test_uncompressed_bcf_and_bam_are_refused_for_having_no_end(big, name: str) -> None:
+    import gzip
+
+    raw = gzip.decompress(big[name])  # what bcftools -Ou writes: no BGZF, no end marker
+    message = refused(raw, f"a.{name}")
+    assert f"uncompressed {name.upper()}" in message and "no end-of-file block" in message
+
+
 def test_plain_gzip_without_its_trailer_is_truncated() -> None:
     whole = samples.gz(samples.twenty_three_and_me())
     assert inspect(whole).records == 50
