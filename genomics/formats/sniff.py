@@ -121,10 +121,9 @@ def sniff(stream: Peekable, *, filename: str) -> tuple[str, str]:
     if head.startswith((b"BCF\x02", b"BAM\x01")):
         # htslib reads these raw (bcftools -Ou), but nothing marks their end: a file cut
         # between records would be published as complete (ends.py).
-        kind = head[:3].decode()
         raise FormatError(
-            f"The file is an uncompressed {kind}, which cannot show that it is whole (it has "
-            f"no end-of-file block): compress it (bcftools view -Ob, samtools view -b) "
+            f"The file is an uncompressed {head[:3].decode()}, which cannot show that it is whole (it has "
+            "no end-of-file block): compress it (bcftools view -Ob, samtools view -b) "
             "and upload it again."
         )
     if head.startswith(GZIP_MAGIC):
