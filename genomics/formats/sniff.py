@@ -122,8 +122,8 @@ def sniff(stream: Peekable, *, filename: str) -> tuple[str, str]:
         # htslib reads these raw (bcftools -Ou), but nothing marks their end: a file cut
         # between records would be published as complete (ends.py).
         raise FormatError(
-            f"The file is an uncompressed {head[:3].decode()}, which cannot show that it is whole (it has "
-            "no end-of-file block): compress it (bcftools view -Ob, samtools view -b) "
+            f"The file is an uncompressed {head[:3].decode()}, which cannot show that it is "
+            "whole (it has no end-of-file block): compress it (bcftools view -Ob, samtools view -b) "
             "and upload it again."
         )
     if head.startswith(GZIP_MAGIC):
