@@ -123,8 +123,8 @@ def sniff(stream: Peekable, *, filename: str) -> tuple[str, str]:
         # between records would be published as complete (ends.py).
         raise FormatError(
             f"The file is an uncompressed {head[:3].decode()}, which cannot show that it is "
-            "whole (it has no end-of-file block): compress it (bcftools view -Ob, samtools view -b) "
-            "and upload it again."
+            "whole (it has no end-of-file block): compress it (bcftools view -Ob, "
+            "samtools view -b) and upload it again."
         )
     if head.startswith(GZIP_MAGIC):
         inner = _gunzip_head(head)
