@@ -73,7 +73,7 @@ def _text_kind(head: bytes) -> str | None:
 
 
 def _headerless_sam(text: bytes) -> bool:
-    """A SAM file may have no header (SAM v1 §1.3: the header is optional): its first line
+    """A SAM file may have no header (SAM v1 §1: the header section is optional): its first line
     is then an alignment, 11 or more tab-separated fields with the integer FLAG, POS, MAPQ,
     PNEXT and TLEN of §1.4."""
     fields = text.split(b"\n", 1)[0].rstrip(b"\r").split(b"\t")
