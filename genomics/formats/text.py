@@ -11,7 +11,7 @@ so all of them treat these bytes the same way.
 | VCF                 | refused  | accepted | refused  | VCF 4.4 §1 (LF and CR+LF must be read), |
 |                     |          |          |          | §1.2 (no byte order mark; separators    |
 |                     |          |          |          | only at the end of a line)              |
-| SAM                 | refused  | accepted | refused  | SAM v1 §1.3: the header starts with @   |
+| SAM                 | refused  | accepted | refused  | SAM v1 §1: a header line starts with @  |
 | FASTA, FASTQ        | accepted | accepted | refused  | Windows editors write BOM and CR+LF     |
 | 23andMe, AncestryDNA| accepted | accepted | accepted | the companies' files opened in Excel    |
 """
