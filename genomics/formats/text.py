@@ -91,6 +91,10 @@ def lines(chunks: Iterable[bytes], *, kind: str) -> Iterator[bytes]:
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         parts = data.split(b"\n")
         rest = parts.pop() + held
+        if b"\r" not in data:  # the common case (LF files): no per-line work
+            number += len(parts)
+            yield from parts
+            continue
         for line in parts:
             number += 1
             yield _line(line, number, rule, kind)
