@@ -9,7 +9,7 @@ htslib is told not to fetch one over the network).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pysam
@@ -63,12 +63,7 @@ def inspect_alignments(chunks: Iterable[bytes], *, kind: str, compression: str =
             contigs=reference.public_contigs(used),
         )
 
-    try:
-        return through_pipe(chunks, read)
-    except FormatError:
-        raise  # found in the stream itself (ends.py): already says what is wrong
-    except (OSError, ValueError) as exc:
-        raise _damaged(kind, exc, where) from exc
+    return through_pipe(chunks, _guarded(read, kind=kind, where=where))
 
 
 def inspect_bcf(chunks: Iterable[bytes]) -> Inspection:
@@ -96,12 +91,7 @@ def inspect_bcf(chunks: Iterable[bytes]) -> Inspection:
                 contigs=reference.public_contigs(used),
             )
 
-    try:
-        return through_pipe(chunks, read)
-    except FormatError:
-        raise  # found in the stream itself (ends.py): already says what is wrong
-    except (OSError, ValueError) as exc:
-        raise _damaged("BCF", exc, where) from exc
+    return through_pipe(chunks, _guarded(read, kind="BCF", where=where))
 
 
 def _version_label(kind: str, header_version: str, alignments: pysam.AlignmentFile) -> str:
@@ -115,6 +105,22 @@ def _version_label(kind: str, header_version: str, alignments: pysam.AlignmentFi
         major, minor = alignments.version
         label = f"CRAM {major}.{minor}"
     return f"{label} ({sam})" if sam else label
+
+
+def _guarded(
+    read: Callable[[str], Inspection], *, kind: str, where: _Where
+) -> Callable[[str], Inspection]:
+    """`read` with htslib's errors turned into a `FormatError` that names the place. Only
+    htslib's: an error of the stream itself (truncated, ends.py; a Crypt4GH segment that
+    fails to decrypt) comes out of `through_pipe` as it was raised, as the cause."""
+
+    def guarded(path: str) -> Inspection:
+        try:
+            return read(path)
+        except (OSError, ValueError) as exc:
+            raise _damaged(kind, exc, where) from exc
+
+    return guarded
 
 
 @dataclass

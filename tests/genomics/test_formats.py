@@ -452,3 +452,24 @@ def test_line_end_rules_hold_across_chunk_boundaries(size: int) -> None:
     assert list(text.lines(chunks(mac, size), kind="23andMe")) == [b"a", b"bb", b"cc"]
     # where a lone CR ends a line, a CR+LF split across chunks is still one line end
     assert list(text.lines(chunks(crlf, size), kind="23andMe")) == [b"a", b"bb", b"", b"ccc"]
+
+
+@pytest.mark.parametrize("name", ["bam", "bcf"])
+def test_a_stream_error_under_htslib_is_reported_as_itself(tmp_path, name: str) -> None:
+    """A Crypt4GH segment that fails to decrypt halfway through a BAM is that error, not
+    "htslib could not read" what the short input then looked like."""
+    from genomics import c4gh
+
+    if name == "bam":
+        data = samples.write_alignments(tmp_path / "a.bam", "wb", reads=40000).read_bytes()
+    else:
+        data = samples.write_variants(tmp_path / "a.bcf", "wb", records=60000).read_bytes()
+    half = data[: len(data) // 2]
+    assert len(half) > 65536  # past what the sniffer reads: htslib is reading it
+
+    def failing() -> Iterator[bytes]:
+        yield from chunks(half, 65536)
+        raise c4gh.SegmentError("segment 4 failed to decrypt")
+
+    with pytest.raises(c4gh.SegmentError, match="segment 4"):
+        formats.inspect(failing())
