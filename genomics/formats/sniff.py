@@ -24,7 +24,6 @@ _LOOKS_LIKE = (
     (b"\xff\xfe", "UTF-16 text (save it as UTF-8 and upload it again)"),
     (b"\xfe\xff", "UTF-16 text (save it as UTF-8 and upload it again)"),
 )
-ZIP_MAGIC = b"PK\x03\x04"
 _EXPECTED = {
     ".vcf": "VCF",
     ".bam": "BAM",
@@ -92,8 +91,9 @@ def _named_text(head: bytes, filename: str) -> str | None:
 
 
 def _refuse(head: bytes, filename: str) -> FormatError:
-    if head.startswith(ZIP_MAGIC):
-        # 23andMe and AncestryDNA ship their raw data as a .zip holding one .txt.
+    if head.startswith(b"PK"):
+        # A ZIP that formats.inspect could not open (empty, nested, inside gzip): 23andMe
+        # and AncestryDNA ship their raw data as a .zip holding one .txt.
         return FormatError(
             "The file is a ZIP archive: unzip it first and upload the file inside "
             "(a 23andMe or AncestryDNA download is a .zip holding one .txt)."

@@ -337,16 +337,75 @@ def test_utf16_text_is_named() -> None:
     assert "UTF-16 text (save it as UTF-8" in refused(data, "genome.txt")
 
 
-def test_a_zip_download_is_refused_with_unzip_it_first() -> None:
+def zipped(*members: tuple[str, bytes], method: int = 8) -> bytes:
+    """A ZIP as 23andMe ships raw data (one .txt, deflated), or with other members."""
     import io
     import zipfile
 
     archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
-        out.writestr("genome_Jane_Doe_v5_Full.txt", samples.twenty_three_and_me())
-    message = refused(archive.getvalue(), "genome_Jane_Doe_v5_Full.zip")
-    assert "unzip it first" in message
-    assert "Jane" not in message
+    with zipfile.ZipFile(archive, "w", method) as out:
+        for name, data in members:
+            out.writestr(name, data)
+    return archive.getvalue()
+
+
+@pytest.mark.parametrize("method", [8, 0], ids=["deflated", "stored"])
+def test_a_23andme_zip_download_is_read_through_to_its_one_file(method: int) -> None:
+    import hashlib
+
+    raw = windows(samples.twenty_three_and_me())  # as downloaded: BOM and CR+LF too
+    data = zipped(("genome_Jane_Doe_v5_Full_20240101.txt", raw), method=method)
+    for size in (7000, 1):
+        result = formats.inspect(iter(chunks(data, size)), filename="genome_Jane_Doe.zip")
+        assert (result.format, result.records, result.container) == ("23andMe", 50, "zip")
+        assert result.content_sha256 == hashlib.sha256(raw).hexdigest()
+        assert result.content_size == len(raw)
+        assert result.metadata["container"] == "zip"
+        assert "Jane" not in json.dumps(result.metadata)
+
+
+def test_a_zip_of_any_supported_format_is_read(files) -> None:
+    result = inspect(zipped(("calls.vcf.gz", files["vcf.gz"])))
+    assert (result.format, result.records, result.compression) == ("VCF", 300, "bgzf")
+
+
+@pytest.mark.parametrize(
+    ("members", "expected"),
+    [
+        ((("a.txt", b"x"), ("b.txt", b"y")), "more than one file: unzip it first"),
+        ((("../../etc/genome.txt", b"x"),), "path outside the archive"),
+        ((("/home/jane/genome.txt", b"x"),), "path outside the archive"),
+        ((("genome/", b""),), "a folder, not a file"),
+        ((), "unzip it first"),  # an empty archive
+    ],
+    ids=["two-files", "dot-dot", "absolute", "folder", "empty"],
+)
+def test_a_zip_that_is_not_one_file_says_unzip_it_first(members, expected: str) -> None:
+    message = refused(zipped(*members))
+    assert expected in message
+    assert "jane" not in message.lower()
+
+
+def test_a_zip_within_a_zip_says_unzip_it_first() -> None:
+    inner = zipped(("genome.txt", samples.twenty_three_and_me()))
+    assert "unzip it first" in refused(zipped(("genome.zip", inner)))
+
+
+def test_a_truncated_zip_is_truncated() -> None:
+    data = zipped(("genome.txt", samples.twenty_three_and_me(2000)))
+    assert "The ZIP file is truncated" in refused(data[: len(data) // 2])
+
+
+def test_a_password_protected_zip_is_refused() -> None:
+    data = bytearray(zipped(("genome.txt", samples.twenty_three_and_me())))
+    data[6] |= 1  # general purpose flag bit 0: encrypted (ZIP APPNOTE §4.4.4)
+    assert "password-protected: unzip it first" in refused(bytes(data))
+
+
+def test_a_zip_bomb_stops_at_the_size_limit() -> None:
+    data = zipped(("genome.txt", samples.twenty_three_and_me(2000)))
+    with pytest.raises(formats.FormatError, match="larger than 10,000 bytes"):
+        formats.inspect(iter([data]), max_unzipped_bytes=10_000)
 
 
 # Issue 16, item 9: what a file is called, and FASTQ as htslib reads it.

@@ -138,6 +138,26 @@ def test_a_23andme_file_saved_on_windows_is_ready(donor_client, archive_key, wor
     assert stored.plaintext_sha256 == hashlib.sha256(data).hexdigest()
 
 
+def test_a_23andme_zip_download_is_ready_with_its_files_checksum(
+    donor_client, archive_key, worker
+) -> None:
+    """Issue 14 item 3: the .zip as 23andMe ships it; what is published is the .txt's
+    SHA-256, and the stored (and delivered) bytes are the ZIP's."""
+    import zipfile
+
+    client, _ = donor_client
+    raw = samples.twenty_three_and_me()
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("genome_Jane_Doe_v5_Full.txt", raw)
+    stored = ingested(client, archive.getvalue(), "genome_Jane_Doe_v5_Full.zip")
+    assert stored.state == GenomicFile.State.READY, stored.error
+    assert (stored.format, stored.metadata["container"]) == ("23andMe", "zip")
+    assert stored.plaintext_sha256 == hashlib.sha256(raw).hexdigest()
+    assert stored.plaintext_size == len(archive.getvalue())
+    assert "Jane" not in str(stored.metadata)
+
+
 def test_ingest_twice_does_nothing_the_second_time(
     donor_client, archive_key, worker, vcf_bytes
 ) -> None:
