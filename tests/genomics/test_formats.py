@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from genomics import formats
 from tests.genomics import samples
@@ -532,3 +536,31 @@ def test_a_stream_error_under_htslib_is_reported_as_itself(tmp_path, name: str) 
 
     with pytest.raises(c4gh.SegmentError, match="segment 4"):
         formats.inspect(failing())
+
+
+ZIP_BASE = zipped(("genome.txt", samples.twenty_three_and_me(200)))
+
+
+@pytest.mark.fuzz
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")),
+    deadline=2000,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    st.lists(st.tuples(st.integers(0, len(ZIP_BASE) - 1), st.integers(0, 255)), max_size=6),
+    st.integers(4, len(ZIP_BASE)),
+    st.integers(1, 600),
+)
+def test_a_damaged_zip_is_refused_cleanly(
+    flips: list[tuple[int, int]], keep: int, size: int
+) -> None:
+    """Byte changes and cuts anywhere in a 23andMe ZIP: accepted or a FormatError, never
+    another exception (stream-unzip's own errors are all translated)."""
+    data = bytearray(ZIP_BASE)
+    for at, value in flips:
+        data[at] = value
+    data = data[:keep]
+    data[:4] = b"PK\x03\x04"
+    with contextlib.suppress(formats.FormatError):
+        formats.inspect(iter(chunks(bytes(data), size)), max_unzipped_bytes=10**6)
