@@ -37,6 +37,7 @@ pytest: install
 	scripts/ensure-services.sh
 	scripts/ensure-browser.sh
 	scripts/ensure-ssh-keygen.sh
+	scripts/ensure-htslib-test.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL) \
 	  $(BIN)/pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from genomics.formats.errors import FormatError
 from genomics.formats.reference import build_from_text, public_contigs
 from genomics.formats.result import Inspection
-from genomics.formats.stream import lines
+from genomics.formats.text import lines
 
 _GENOTYPE_23 = re.compile(rb"^[ACGTDI-]{1,2}$")
 _ALLELE = re.compile(rb"^[ACGTDI0-]$")
@@ -28,7 +28,7 @@ def inspect_consumer(chunks: Iterable[bytes], *, compression: str, flavour: str)
     comments: list[str] = []
     chromosomes: dict[str, None] = {}
     header_seen = False
-    for number, line in enumerate(lines(chunks), start=1):
+    for number, line in enumerate(lines(chunks, kind=flavour), start=1):
         if not line:
             continue
         if line.startswith(b"#"):

@@ -15,10 +15,16 @@ class Inspection:
     records: int = 0
     record_kind: str = "records"
     contigs: list[str] = field(default_factory=list)
+    # A file read out of a container (a ZIP holding one file): "zip", and the SHA-256 and
+    # size of the file inside, which is what is published as the plaintext checksum.
+    container: str = ""
+    content_sha256: str = ""
+    content_size: int | None = None
 
     @property
     def metadata(self) -> dict[str, object]:
-        return {
+        container = {"container": self.container} if self.container else {}
+        return container | {
             "format": self.format,
             "format_version": self.format_version,
             "compression": self.compression,

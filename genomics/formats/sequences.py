@@ -8,44 +8,63 @@ from collections.abc import Iterable
 from genomics.formats.errors import FormatError
 from genomics.formats.reference import public_contigs
 from genomics.formats.result import Inspection
-from genomics.formats.stream import lines
+from genomics.formats.text import lines
 
 _BASES = re.compile(rb"^[A-Za-z.*-]*$")
 _QUALITY = re.compile(rb"^[!-~]*$")
 
 
 def inspect_fastq(chunks: Iterable[bytes], *, compression: str) -> Inspection:
+    """FASTQ as htslib and kseq read it (Cock et al. 2010, "The Sanger FASTQ file format"):
+    a record is an '@' line, one or more sequence lines, a '+' line, then quality lines
+    until the quality string is as long as the sequence. Quality lines may themselves start
+    with '@' or '+', so a record's end is found by length, never by a line's first byte."""
     result = Inspection(format="FASTQ", compression=compression, record_kind="reads", samples=None)
-    record: list[bytes] = []
-    number = 0
-    for number, line in enumerate(lines(chunks), start=1):
-        if not record and not line:
-            continue
-        record.append(line)
-        if len(record) < 4:
-            continue
-        head, sequence, plus, quality = record
-        first = number - 3
-        if not head.startswith(b"@"):
-            raise FormatError(f"Line {first}: a FASTQ record must start with '@'.")
-        if not plus.startswith(b"+"):
-            raise FormatError(f"Line {first + 2}: expected the '+' separator line.")
-        if not _BASES.match(sequence):
-            raise FormatError(
-                f"Line {first + 1}: the sequence holds characters that are not bases."
-            )
-        if len(quality) != len(sequence):
-            raise FormatError(
-                f"Line {first + 3}: the quality string has {len(quality)} characters but the "
-                f"sequence has {len(sequence)}; they must be equally long."
-            )
-        if not _QUALITY.match(quality):
-            raise FormatError(f"Line {first + 3}: quality characters must be printable ASCII.")
-        result.records += 1
-        record = []
-    if record:
+    state = "head"  # head, sequence, quality
+    sequence_length = quality_length = 0
+    start = number = 0
+    for number, line in enumerate(lines(chunks, kind="FASTQ"), start=1):
+        if state == "head":
+            if not line:
+                continue  # blank lines between records, as kseq allows
+            if not line.startswith(b"@"):
+                raise FormatError(f"Line {number}: a FASTQ record must start with '@'.")
+            state, start, sequence_length, quality_length = "sequence", number, 0, 0
+        elif state == "sequence":
+            if line.startswith(b"+"):
+                state = "quality"
+                if sequence_length == 0:
+                    result.records += 1  # an empty read: no quality line follows
+                    state = "head"
+                continue
+            if not _BASES.match(line):
+                raise FormatError(
+                    f"Line {number}: the sequence holds characters that are not bases."
+                )
+            sequence_length += len(line)
+        else:
+            if not _QUALITY.match(line):
+                raise FormatError(f"Line {number}: quality characters must be printable ASCII.")
+            quality_length += len(line)
+            if quality_length > sequence_length:
+                raise FormatError(
+                    f"Line {number}: the quality string of the read starting on line {start} "
+                    f"has {quality_length} characters but its sequence has {sequence_length}; "
+                    "they must be equally long."
+                )
+            if quality_length == sequence_length:
+                result.records += 1
+                state = "head"
+    if state == "sequence":
         raise FormatError(
-            f"Line {number}: the last FASTQ record is incomplete (a record has four lines)."
+            f"Line {number}: the last FASTQ record (from line {start}) is incomplete: "
+            "its '+' line and quality are missing."
+        )
+    if state == "quality":
+        raise FormatError(
+            f"Line {number}: the last FASTQ record (from line {start}) is incomplete: its "
+            f"quality string has {quality_length} characters but its sequence has "
+            f"{sequence_length}; they must be equally long."
         )
     if result.records == 0:
         raise FormatError("The FASTQ file holds no reads.")
@@ -56,7 +75,7 @@ def inspect_fasta(chunks: Iterable[bytes], *, compression: str) -> Inspection:
     result = Inspection(format="FASTA", compression=compression, record_kind="sequences")
     names: list[str] = []
     in_record = False
-    for number, line in enumerate(lines(chunks), start=1):
+    for number, line in enumerate(lines(chunks, kind="FASTA"), start=1):
         if line.startswith(b">"):
             name = line[1:].split(maxsplit=1)
             if not name:

@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
+from genomics.formats.ends import truncated
 from genomics.formats.errors import FormatError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -38,9 +39,10 @@ class Peekable:
         yield from self._chunks
 
 
-def gunzip(chunks: Iterable[bytes], *, what: str) -> Iterator[bytes]:
+def gunzip(chunks: Iterable[bytes], *, kind: str) -> Iterator[bytes]:
     """Decompress gzip, including the multi-member gzip that BGZF (bgzip) writes; a stream
-    that stops inside a member is refused as truncated."""
+    that stops inside a member (before its CRC32/ISIZE trailer, RFC 1952 §2.3) is refused
+    as truncated. `kind` names the format in errors."""
     decompressor = zlib.decompressobj(wbits=31)
     fed = 0  # bytes given to the current member
     for chunk in chunks:
@@ -50,7 +52,7 @@ def gunzip(chunks: Iterable[bytes], *, what: str) -> Iterator[bytes]:
             try:
                 out = decompressor.decompress(data)
             except zlib.error as exc:
-                raise FormatError(f"The {what} is not valid gzip: {exc}.") from exc
+                raise FormatError(f"The {kind} file is not valid gzip: {exc}.") from exc
             if out:
                 yield out
             if decompressor.eof:
@@ -59,20 +61,7 @@ def gunzip(chunks: Iterable[bytes], *, what: str) -> Iterator[bytes]:
             else:
                 data = b""
     if fed and not decompressor.eof:
-        raise FormatError(f"The {what} is truncated: its gzip stream ends early.")
-
-
-def lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Lines without their newline (\\n or \\r\\n), streamed."""
-    rest = b""
-    for chunk in chunks:
-        data = rest + chunk
-        parts = data.split(b"\n")
-        rest = parts.pop()
-        for line in parts:
-            yield line[:-1] if line.endswith(b"\r") else line
-    if rest:
-        yield rest[:-1] if rest.endswith(b"\r") else rest
+        raise truncated(kind, "its gzip stream stops inside a block, before the gzip trailer")
 
 
 def through_pipe(chunks: Iterable[bytes], reader: Callable[[str], T]) -> T:
@@ -95,10 +84,18 @@ def through_pipe(chunks: Iterable[bytes], reader: Callable[[str], T]) -> T:
     feeder.start()
     try:
         result = reader(f"/dev/fd/{read_fd}")
-    finally:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.close(read_fd)
         feeder.join()
+        # The feed's own error (the stream is truncated, a segment failed to decrypt) is
+        # the cause of whatever htslib then made of the short input: report the cause.
+        if failure:
+            raise failure[0] from exc
+        raise
+    with contextlib.suppress(OSError):
+        os.close(read_fd)
+    feeder.join()
     if failure:
         raise failure[0]
     return result

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from genomics.formats import reference
 from genomics.formats.errors import FormatError
 from genomics.formats.result import Inspection
-from genomics.formats.stream import lines
+from genomics.formats.text import lines
 
 MANDATORY = [b"#CHROM", b"POS", b"ID", b"REF", b"ALT", b"QUAL", b"FILTER", b"INFO"]
 _VERSION = re.compile(rb"^##fileformat=VCFv(4\.[0-9])\s*$")
@@ -36,8 +36,9 @@ def inspect_vcf(chunks: Iterable[bytes], *, compression: str) -> Inspection:
     order: dict[bytes, int] = {}
     current: bytes | None = None
     last_pos = 0
+    checked_format = b""  # the last FORMAT column found free of repeated keys
     number = 0
-    for number, line in enumerate(lines(chunks), start=1):
+    for number, line in enumerate(lines(chunks, kind="VCF"), start=1):
         if number == 1:
             match = _VERSION.match(line)
             if match is None:
@@ -64,6 +65,15 @@ def inspect_vcf(chunks: Iterable[bytes], *, compression: str) -> Inspection:
                     )
                 if len(names) > 8 and names[8] != b"FORMAT":
                     raise FormatError(f"Line {number}: the 9th column must be FORMAT.")
+                first: dict[bytes, int] = {}
+                for column, name in enumerate(names[9:], start=10):
+                    if name in first:
+                        # The names are the donor's sample ids: say where, never what.
+                        raise FormatError(
+                            f"Line {number}: column {column} repeats the sample name of "
+                            f"column {first[name]}; sample names must be unique (VCF 4.4 §1.5)."
+                        )
+                    first[name] = column
                 columns = len(names)
                 result.samples = max(columns - 9, 0)
                 continue
@@ -79,16 +89,27 @@ def inspect_vcf(chunks: Iterable[bytes], *, compression: str) -> Inspection:
                 f"Line {number}: expected {columns} tab-separated columns "
                 f"(as in the #CHROM line), found {found}."
             )
-        chrom, pos_text, _id, ref, alt = line.split(b"\t", 5)[:5]
-        if not pos_text.isdigit() or int(pos_text) < 1:
+        cells = line.split(b"\t", 9)
+        chrom, pos_text, _id, ref, alt = cells[:5]
+        if not pos_text.isdigit():
+            # 0 is allowed: a telomere (VCF 4.4 §1.6.1), and htslib reads it.
             raise FormatError(
-                f"Line {number}: POS must be a positive integer, not "
+                f"Line {number}: POS must be a whole number, not "
                 f"{pos_text[:20].decode(errors='replace')!r}."
             )
         if not _REF.match(ref):
             raise FormatError(f"Line {number}: REF must be bases (A, C, G, T, N).")
         if not alt:
             raise FormatError(f"Line {number}: ALT is empty (use '.' for none).")
+        if columns > 8 and cells[8] != checked_format:  # records mostly repeat one FORMAT
+            keys = cells[8].split(b":")
+            checked_format = cells[8]
+            if len(set(keys)) != len(keys):
+                repeated = next(key for key in keys if keys.count(key) > 1)
+                raise FormatError(
+                    f"Line {number}: the FORMAT key {repeated[:20].decode(errors='replace')} "
+                    "appears twice; FORMAT keys must be unique (VCF 4.4 §1.6.2)."
+                )
         pos = int(pos_text)
         if chrom != current:
             if chrom in order:

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -116,7 +117,9 @@ def file_ingest(*, file_id: str) -> GenomicFile | None:
 
     stream = plaintext()
     try:
-        inspection = formats.inspect(stream, filename=upload.filename)
+        inspection = formats.inspect(
+            stream, filename=upload.filename, max_unzipped_bytes=settings.UPLOAD_MAX_BYTES
+        )
         for _ in stream:  # hash whatever the inspector did not need to read
             pass
     except (c4gh.Crypt4GHError, formats.FormatError) as exc:
@@ -132,7 +135,9 @@ def file_ingest(*, file_id: str) -> GenomicFile | None:
             format=inspection.format,
             metadata=inspection.metadata,
             plaintext_size=plaintext_size,
-            plaintext_sha256=plaintext_hash.hexdigest(),
+            # A ZIP holding one file publishes that file's checksum (the data, whatever the
+            # archive's compression and timestamps); researchers check it with unzip -p.
+            plaintext_sha256=inspection.content_sha256 or plaintext_hash.hexdigest(),
             payload_sha256=payload_hash.hexdigest(),
             error="",
             ready_at=timezone.now(),

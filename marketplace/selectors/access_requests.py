@@ -90,6 +90,8 @@ def request_grant_view(*, request: AccessRequest) -> dict[str, object] | None:
                 "filename": f.filename,
                 "size": f.plaintext_size,
                 "plaintext_sha256": f.plaintext_sha256,
+                # the checksum is of the file inside a ZIP (genomics ingest)
+                "zipped": (f.metadata or {}).get("container") == "zip",
                 "download_url": f"/api/v1/access-requests/{request.pk}/files/{f.pk}",
             }
             for f in request.dataset.files.all()

@@ -4,6 +4,7 @@ server side of a test: they are what a donor would upload."""
 from __future__ import annotations
 
 import gzip
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +49,23 @@ def write_reference(path: Path) -> Path:
 
 
 def write_alignments(
-    path: Path, mode: str, *, reads: int = 200, reference: Path | None = None
+    path: Path,
+    mode: str,
+    *,
+    reads: int = 200,
+    reference: Path | None = None,
+    options: list[str] | None = None,
 ) -> Path:
-    """BAM ("wb"), CRAM ("wc", needs `reference`) or SAM ("w")."""
+    """BAM ("wb"), CRAM ("wc", needs `reference`) or SAM ("w"); `options` are htslib's
+    format options (e.g. ["version=2.1"] for CRAM)."""
     header = {
         "HD": {"VN": "1.6", "SO": "coordinate"},
         "SQ": [{"SN": "chr1", "LN": GRCH38_CHR1}],
         "RG": [{"ID": "rg1", "SM": SAMPLES[0]}],
     }
     extra: dict[str, Any] = {"reference_filename": str(reference)} if reference else {}
+    if options:
+        extra["format_options"] = options
     with pysam.AlignmentFile(str(path), mode, header=header, **extra) as out:
         for index in range(reads):
             segment = pysam.AlignedSegment(out.header)
@@ -104,3 +113,30 @@ def ancestry_dna(rows: int = 50) -> bytes:
 
 def gz(data: bytes) -> bytes:
     return gzip.compress(data)
+
+
+def bgzf_block_offsets(data: bytes) -> list[int]:
+    """Start offsets of the BGZF blocks of `data`, from each block's BSIZE (bytes 16-17 of
+    its header: the block's size minus 1; SAM/BAM spec §4.1)."""
+    offsets: list[int] = []
+    at = 0
+    while at < len(data):
+        offsets.append(at)
+        at += struct.unpack_from("<H", data, at + 16)[0] + 1
+    assert at == len(data), "not a whole BGZF file"
+    return offsets
+
+
+def cut_before_last_data_block(data: bytes) -> bytes:
+    """`data` up to the start of its last BGZF data block: the last data block and the
+    28-byte EOF block are gone, and what is left is whole blocks only (issue 14, item 1)."""
+    offsets = bgzf_block_offsets(data)
+    assert len(data) - offsets[-1] == 28, "the last block is not the EOF block"
+    return data[: offsets[-2]]
+
+
+def bgzf(data: bytes, path: Path) -> bytes:
+    """`data` compressed as bgzip does (BGZF blocks, then the EOF block)."""
+    with pysam.BGZFile(str(path), "wb", None) as out:  # no index
+        out.write(data)
+    return path.read_bytes()

@@ -86,6 +86,78 @@ def test_a_bad_file_fails_with_the_line(donor_client, archive_key, worker) -> No
     assert stored.error.startswith("Line 2")
 
 
+@pytest.mark.parametrize(("kind", "records"), [("VCF", 6000), ("BAM", 4000)], ids=["vcf.gz", "bam"])
+def test_a_file_cut_at_a_bgzf_block_boundary_fails_as_truncated(
+    donor_client, archive_key, worker, tmp_path, kind: str, records: int
+) -> None:
+    """Issue 14 item 1: the whole file is ready with htslib's count; the same file without
+    its last data block and EOF block (whole blocks only) fails as truncated."""
+    client, _ = donor_client
+    if kind == "VCF":
+        whole = samples.write_variants(tmp_path / "a.vcf.gz", "wz", records=records)
+    else:
+        whole = samples.write_alignments(tmp_path / "a.bam", "wb", reads=records)
+    data = whole.read_bytes()
+    ready = ingested(client, data, f"whole.{kind.lower()}")
+    assert ready.state == GenomicFile.State.READY, ready.error
+    assert ready.metadata["records"] == records
+    cut = ingested(client, samples.cut_before_last_data_block(data), f"cut.{kind.lower()}")
+    assert cut.state == GenomicFile.State.FAILED
+    assert f"The {kind} file is truncated" in cut.error
+    assert cut.metadata.get("records") is None
+
+
+def test_a_pre_encrypted_file_missing_its_last_segment_fails_as_truncated(
+    donor_client, archive_key, worker, tmp_path
+) -> None:
+    """Crypt4GH v1 cannot tell a payload that lost its last whole segments (no end marker,
+    and the vault does not know a pre-encrypted file's plaintext size): the inner format's
+    end (here the BGZF EOF block) is what refuses it."""
+    client, _ = donor_client
+    plain = samples.write_variants(tmp_path / "big.vcf.gz", "wz", records=60000).read_bytes()
+    assert len(plain) > 2 * 65536
+    encrypted = io.BytesIO()
+    reference.encrypt(
+        [(0, os.urandom(32), bytes(archive_key.public_key))], io.BytesIO(plain), encrypted
+    )
+    last_segment = (len(plain) % 65536 or 65536) + 12 + 16  # nonce + ciphertext + MAC
+    whole = ingested(client, encrypted.getvalue(), "whole.vcf.gz.c4gh")
+    assert whole.state == GenomicFile.State.READY, whole.error
+    cut = ingested(client, encrypted.getvalue()[:-last_segment], "cut.vcf.gz.c4gh")
+    assert cut.state == GenomicFile.State.FAILED
+    assert "The VCF file is truncated" in cut.error
+
+
+def test_a_23andme_file_saved_on_windows_is_ready(donor_client, archive_key, worker) -> None:
+    """Issue 14 item 3: a UTF-8 BOM and CR+LF line ends, as Notepad and Excel save it."""
+    client, _ = donor_client
+    data = b"\xef\xbb\xbf" + samples.twenty_three_and_me().replace(b"\n", b"\r\n")
+    stored = ingested(client, data, "genome.txt")
+    assert stored.state == GenomicFile.State.READY, stored.error
+    assert (stored.format, stored.metadata["records"]) == ("23andMe", 50)
+    assert stored.plaintext_sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_23andme_zip_download_is_ready_with_its_files_checksum(
+    donor_client, archive_key, worker
+) -> None:
+    """Issue 14 item 3: the .zip as 23andMe ships it; what is published is the .txt's
+    SHA-256, and the stored (and delivered) bytes are the ZIP's."""
+    import zipfile
+
+    client, _ = donor_client
+    raw = samples.twenty_three_and_me()
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("genome_Jane_Doe_v5_Full.txt", raw)
+    stored = ingested(client, archive.getvalue(), "genome_Jane_Doe_v5_Full.zip")
+    assert stored.state == GenomicFile.State.READY, stored.error
+    assert (stored.format, stored.metadata["container"]) == ("23andMe", "zip")
+    assert stored.plaintext_sha256 == hashlib.sha256(raw).hexdigest()
+    assert stored.plaintext_size == len(archive.getvalue())
+    assert "Jane" not in str(stored.metadata)
+
+
 def test_ingest_twice_does_nothing_the_second_time(
     donor_client, archive_key, worker, vcf_bytes
 ) -> None:
