@@ -427,8 +427,15 @@ def operator_transactions_poll() -> int:
     for tx in OperatorTransaction.objects.filter(status=Status.SIGNED).order_by("nonce"):
         _broadcast(w3, tx)
     bumped: set[str] = set()  # senders whose lowest stuck nonce was handled this poll
+    # A nonce at or above the sender's mined count cannot have a receipt: one read per
+    # sender spares a receipt lookup per waiting transaction.
+    mined_count: dict[str, int] = {}
     for tx in OperatorTransaction.objects.filter(status=Status.PENDING).order_by("nonce"):
-        receipt = _receipt(w3, tx)
+        if tx.sender not in mined_count:
+            mined_count[tx.sender] = int(
+                w3.eth.get_transaction_count(Web3.to_checksum_address(tx.sender), "latest")
+            )
+        receipt = _receipt(w3, tx) if tx.nonce < mined_count[tx.sender] else None
         if receipt is None:
             if tx.sender in bumped:
                 continue  # waits behind a lower nonce: bumping it would burn fees
