@@ -90,9 +90,10 @@ def test_a_grant_and_its_release_survive_their_worker_being_killed(
         "SELECT count(*) FROM ledger_operatortransaction WHERE action = 'release' AND key = %s"
     )
 
-    # Mid-grant: the headers are written inside the grant's open transaction.
+    # Mid-grant: the delivery is on chain, the headers are written inside the grant's open
+    # transaction.
     reached(stack, "grant.headers_written")
-    assert stack.sql_value(state_sql, [request_id]) == "paid"
+    assert stack.sql_value(state_sql, [request_id]) == "delivering"
     stack.kill_worker_pool()
 
     # The grant task comes back, commits, and stops again with the release signed.
@@ -104,9 +105,10 @@ def test_a_grant_and_its_release_survive_their_worker_being_killed(
     settled = researcher.wait_for(
         path, lambda r: r["state"] == "settled", what="the release", timeout_s=90
     )
-    # One header for the researcher's key (no double grant), one release asked for.
+    # One header for the researcher's key (no double grant), one delivery and one release.
     assert stack.sql_value(grants_sql, [request_id]) == 1
     assert stack.sql_value(releases_sql, [request_id]) == 1
+    assert stack.sql_value(releases_sql.replace("'release'", "'deliver'"), [request_id]) == 1
 
     fee = int(voucher["amount"]) * DEFAULT_FEE_BPS // 10_000
     assert token.functions.balanceOf(donor_wallet.address).call() == (
