@@ -28,6 +28,7 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -381,7 +382,7 @@ def uploads_expire(*, now: datetime | None = None) -> int:
         UploadState.objects.filter(file_id__in=ids).delete()
         PayloadPart.objects.filter(file_id__in=ids).delete()
         for _, payload_key in stale:
-            transaction.on_commit(lambda key=payload_key: payloads.delete_payload(key))
+            transaction.on_commit(partial(payloads.delete_payload, payload_key))
     if stale:
         logger.info("expired %d uploads without progress", len(stale))
     return len(stale)
