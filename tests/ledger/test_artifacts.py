@@ -7,8 +7,7 @@ from pathlib import Path
 
 from ledger.contracts.compiler import (
     ARTIFACTS_DIR,
-    SOURCES,
-    TEST_SOURCES,
+    artifact_groups,
     compile_contracts,
     sources_sha256,
 )
@@ -20,7 +19,7 @@ def committed(folder: Path) -> dict[str, dict]:
 
 def test_artifacts_are_not_stale(tmp_path: Path) -> None:
     """Fails after a .sol edit until `python manage.py compile_contracts` is run again."""
-    for units, folder in ((SOURCES, ARTIFACTS_DIR), (TEST_SOURCES, ARTIFACTS_DIR / "test")):
+    for units, folder in artifact_groups():
         digest = sources_sha256(units)
         artifacts = committed(folder)
         assert artifacts, f"no artifacts in {folder}"
