@@ -17,6 +17,7 @@ from web3 import Web3
 
 from ledger.localchain import anvil_accounts
 from ledger.models import WalletLink
+from ledger.selectors.wallets import wallet_is_contract
 from marketplace.models import Role
 from tests.ledger.safe import (
     DELEGATECALL,
@@ -187,3 +188,18 @@ def test_a_signature_that_is_not_hex_bytes_is_refused_before_the_nonce_burns(
     assert "signature" in refused.json()["error"]["fields"]
     good = bytes(account.sign_message(encode_defunct(text=message)).signature)
     assert link(client, message, good).status_code == 200  # the nonce is still live
+
+
+def test_which_wallets_count_as_contract_wallets(chain: Web3, safe: SafeWallet, settings) -> None:
+    """What the pay page asks: code and no key of its own (a Safe), not an account with a
+    key, even one that delegated its code (EIP-7702 designator 0xef0100 || address)."""
+    account, delegated = Account.create(), Account.create()
+    designator = "0xef0100" + safe.singletons.safe.removeprefix("0x").lower()
+    chain.provider.make_request("anvil_setCode", [delegated.address, designator])  # type: ignore[arg-type]
+    assert chain.eth.get_code(delegated.address).hex().startswith("ef0100")
+    assert wallet_is_contract(address=safe.address) is True
+    assert wallet_is_contract(address=account.address) is False
+    assert wallet_is_contract(address=delegated.address) is False
+    settings.CHAIN_RPC_URL = f"http://127.0.0.1:{free_port()}"
+    settings.CHAIN_TIMEOUT_S = 1.0
+    assert wallet_is_contract(address=safe.address) is None  # unknown: offer both ways
