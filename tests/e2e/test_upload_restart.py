@@ -10,21 +10,19 @@ Django's live test server (lighter than the whole stack: no worker is needed).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connections
-from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, Request, Response, Route, expect
 
 from genomics.models import GenomicFile
 from marketplace.models import Role
+from tests.e2e.conftest import login_cookie
 from tests.genomics.conftest import archive_key  # noqa: F401  (the vault's fixture)
 from tests.genomics.test_upload_ends import UNSUPPORTED_C4GH, VCF
 
@@ -36,24 +34,6 @@ pytestmark = [
 UPLOADS = "**/api/v1/uploads/**"
 
 
-@pytest.fixture(scope="session")
-def orm_beside_playwright() -> Iterator[None]:
-    """Playwright's sync API keeps an asyncio loop on this thread, so Django refuses the
-    ORM here unless told that the loop runs no Django code (Django's async-safety docs)."""
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if previous is None:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture(scope="session")
-def chromium(orm_beside_playwright: None, browser: Browser) -> Browser:
-    return browser
-
-
 @pytest.fixture
 def donor_page(
     chromium: Browser, live_server, make_user, monkeypatch
@@ -61,18 +41,8 @@ def donor_page(
     """A donor signed in on /files/, and the log of every upload request and answer."""
     # The live server's request threads must not keep connections (see the tuspy tests).
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
-    client = Client()
-    client.force_login(make_user(Role.DONOR))
     context = chromium.new_context()
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
+    context.add_cookies([login_cookie(make_user(Role.DONOR), live_server.url)])  # type: ignore[list-item]
     page = context.new_page()
     page.set_default_timeout(20_000)
     log: list[str] = []
