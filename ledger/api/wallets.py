@@ -12,8 +12,10 @@ from rest_framework.views import APIView
 
 from core.api.auth import request_user
 from core.api.throttling import ScopedThrottle
+from ledger.models import WalletChallenge
 from ledger.services.wallets import (
     MAX_SIGNATURE_BYTES,
+    siwe_message_hash,
     wallet_challenge_create,
     wallet_link,
     wallet_unlink,
@@ -36,8 +38,13 @@ class WalletChallengeApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         message = serializers.CharField()
+        # EIP-191 hash of `message`: what a smart-contract wallet approves (EIP-1271).
+        message_hash = serializers.SerializerMethodField()
         nonce = serializers.CharField()
         expires_at = serializers.DateTimeField()
+
+        def get_message_hash(self, challenge: WalletChallenge) -> str:
+            return "0x" + siwe_message_hash(challenge.message).hex()
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, tags=["wallet"])
     def post(self, request: Request) -> Response:

@@ -85,6 +85,12 @@ def signature_bytes(signature: str) -> bytes:
     return value
 
 
+def siwe_message_hash(message: str) -> bytes:
+    """The EIP-191 (`personal_sign`) hash of a SIWE message: what EIP-1271 wallets are asked
+    to validate, and what a Safe approves when it signs a message on chain."""
+    return bytes(defunct_hash_message(text=message))
+
+
 def contract_wallet_accepts(*, address: str, message_hash: bytes, signature: bytes) -> bool:
     """EIP-1271: does the contract at `address` accept `signature` for `message_hash`?
 
@@ -186,7 +192,7 @@ def wallet_link(*, user: AbstractBaseUser, message: str, signature: str, domain:
         raise WalletError("The message is for another site.") from exc
     except (InvalidSignature, VerificationError, ValueError, IndexError) as exc:
         # Every message check passed (siwe checks the signature last): a contract wallet?
-        message_hash = defunct_hash_message(text=parsed.prepare_message())
+        message_hash = siwe_message_hash(parsed.prepare_message())
         if not contract_wallet_accepts(
             address=challenge.address, message_hash=message_hash, signature=signed
         ):

@@ -203,3 +203,9 @@ def test_which_wallets_count_as_contract_wallets(chain: Web3, safe: SafeWallet, 
     settings.CHAIN_RPC_URL = f"http://127.0.0.1:{free_port()}"
     settings.CHAIN_TIMEOUT_S = 1.0
     assert wallet_is_contract(address=safe.address) is None  # unknown: offer both ways
+
+
+def test_the_challenge_names_the_hash_a_contract_wallet_approves(client_for) -> None:
+    client, _ = client_for(Role.DONOR)
+    body = client.post(CHALLENGE, {"address": Account.create().address}, format="json").json()
+    assert body["message_hash"] == "0x" + siwe_hash(body["message"]).hex()
