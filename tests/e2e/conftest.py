@@ -34,7 +34,9 @@ def live(shared_stack: LiveStack) -> LiveStack:
     return shared_stack
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is started its asyncio loop
+# runs on the main thread, and Django then refuses the ORM to every later test.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if shutil.which(CHROMIUM) is None:
         raise RuntimeError(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
@@ -99,10 +101,12 @@ def shot(page: Page, name: str) -> Path:
 
 # Browser tests against Django's live test server (pytest-django `live_server`), lighter
 # than the whole stack when no worker is needed.
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def orm_beside_playwright() -> Iterator[None]:
     """Playwright's sync API keeps an asyncio loop on this thread, so Django refuses the
-    ORM here unless told that the loop runs no Django code (Django's async-safety docs)."""
+    ORM here unless told that the loop runs no Django code (Django's async-safety docs).
+    Only while the module's browser lives: set for longer, it would reach subprocesses (and
+    `check --deploy` refuses it, rightly)."""
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     yield
@@ -112,7 +116,7 @@ def orm_beside_playwright() -> Iterator[None]:
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(orm_beside_playwright: None, browser: Browser) -> Browser:
     return browser
 
