@@ -158,10 +158,7 @@ def _expired_reason() -> str:
 
 
 def _gone_message(reason: str) -> str:
-    reason = reason.strip().rstrip(".")
-    if reason[:1].isupper() and not reason[1:2].isupper():  # "The …", not "VCF …"
-        reason = reason[0].lower() + reason[1:]
-    return f"This upload cannot be resumed: {reason}. Start a new upload."
+    return f"This upload cannot be resumed. {reason.strip().rstrip('.')}. Start a new upload."
 
 
 @dataclass

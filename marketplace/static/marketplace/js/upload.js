@@ -63,9 +63,10 @@
           button.disabled = false;
           return;
         }
+        const gone = error.originalResponse.getStatus() === 410;  // the server said so already
         forgetResume(upload).then(function () {
-          status.textContent = message + " This upload cannot be resumed: choosing a file " +
-            "again starts a new upload.";
+          status.textContent = message + (gone ? " Choosing a file again starts a new upload." :
+            " This upload cannot be resumed: choosing a file again starts a new upload.");
           button.disabled = false;
         });
       },
