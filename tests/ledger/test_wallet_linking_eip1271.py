@@ -94,6 +94,22 @@ def test_a_safe_links_with_its_owners_signatures(client_for, safe: SafeWallet, o
     assert WalletLink.objects.get(user=user).address == safe.address
 
 
+def test_a_one_owner_safe_links_with_a_65_byte_signature_that_is_not_its_key(
+    client_for, chain: Web3, singletons: SafeSingletons
+) -> None:
+    """65 bytes, like an account's signature, but recovering to the owner, not the Safe:
+    the length alone must not decide between the two checks."""
+    owner = Account.create()
+    solo = deploy_safe(chain, anvil_accounts()[0], singletons, [owner], threshold=1)
+    client, _ = client_for(Role.DONOR)
+    message = challenge(client, solo.address)
+    signature = solo.sign_message(siwe_hash(message), [owner])
+    assert len(signature) == 65
+    response = link(client, message, signature)
+    assert response.status_code == 200, response.json()
+    assert response.json()["wallet_address"] == solo.address
+
+
 def test_a_non_owners_signature_is_refused(client_for, safe: SafeWallet, owners) -> None:
     client, _ = client_for(Role.DONOR)
     message = challenge(client, safe.address)
