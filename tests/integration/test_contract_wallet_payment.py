@@ -113,7 +113,7 @@ def test_the_permit_call_refuses_a_contract_wallet_with_what_to_do(
     assert "smart-contract wallet" in message and "approve_call" in message
 
 
-def test_a_safe_pays_with_the_two_calls_the_page_shows(
+def test_a_safe_pays_with_one_batch_of_the_two_calls_the_page_shows(
     chain_db: MarketEnv, safe: SafeWallet, make_user
 ) -> None:
     env = chain_db
@@ -124,8 +124,8 @@ def test_a_safe_pays_with_the_two_calls_the_page_shows(
     voucher = api.get(f"/api/v1/access-requests/{request.pk}").json()["voucher"]
     before = env.balance(safe.address), env.balance(env.market.address)
     sender: LocalAccount = anvil_accounts()[7]  # any account may submit a signed Safe tx
-    for call in (voucher["approve_call"], voucher["call"]):
-        safe.execute(sender, Web3.to_checksum_address(call["to"]), call["data"])
+    calls = [(call["to"], call["data"]) for call in (voucher["approve_call"], voucher["call"])]
+    safe.execute_batch(sender, calls)  # the Transaction Builder's batch: one Safe transaction
     assert env.balance(safe.address) == before[0] - PRICE
     assert env.balance(env.market.address) == before[1] + PRICE
     paid = env.market.events.Paid().get_logs(from_block=0)

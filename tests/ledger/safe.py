@@ -45,13 +45,20 @@ class SafeSingletons:
     safe: str
     fallback_handler: str
     sign_message_lib: str
+    multi_send_call_only: str
 
 
 def deploy_singletons(w3: Web3, deployer: LocalAccount) -> SafeSingletons:
     safe, _ = deploy(w3, deployer, safe_artifact("Safe"))
     handler, _ = deploy(w3, deployer, safe_artifact("CompatibilityFallbackHandler"))
     sign_lib, _ = deploy(w3, deployer, safe_artifact("SignMessageLib"))
-    return SafeSingletons(safe=safe, fallback_handler=handler, sign_message_lib=sign_lib)
+    multi_send, _ = deploy(w3, deployer, safe_artifact("MultiSendCallOnly"))
+    return SafeSingletons(
+        safe=safe,
+        fallback_handler=handler,
+        sign_message_lib=sign_lib,
+        multi_send_call_only=multi_send,
+    )
 
 
 @dataclass
@@ -119,6 +126,28 @@ class SafeWallet:
         success = self.contract.events.ExecutionSuccess().process_receipt(receipt, errors=DISCARD)
         assert success, "the Safe transaction's inner call failed (ExecutionFailure)"
         return receipt
+
+    def execute_batch(self, sender: LocalAccount, calls: list[tuple[str, str]]) -> TxReceipt:
+        """Several calls `(to, 0x-data)` in one Safe transaction, as Safe{Wallet}'s
+        Transaction Builder sends a batch: a DELEGATECALL to `MultiSendCallOnly.multiSend`
+        with each call packed as operation (1 byte), to (20), value (32), data length (32),
+        data."""
+        packed = b""
+        for to, data in calls:
+            body = bytes.fromhex(data.removeprefix("0x"))
+            packed += (
+                bytes([CALL])
+                + bytes.fromhex(Web3.to_checksum_address(to)[2:])
+                + (0).to_bytes(32, "big")
+                + len(body).to_bytes(32, "big")
+                + body
+            )
+        multi_send = self.w3.eth.contract(
+            address=Web3.to_checksum_address(self.singletons.multi_send_call_only),
+            abi=safe_artifact("MultiSendCallOnly")["abi"],
+        )
+        data = multi_send.functions.multiSend(packed)._encode_transaction_data()
+        return self.execute(sender, multi_send.address, data, operation=DELEGATECALL)
 
     def _domain_separator(self) -> bytes:
         return bytes(self.contract.functions.domainSeparator().call())
