@@ -6,6 +6,7 @@ from celery import shared_task
 
 from genomics.services.archive_keys import archive_key_rotate, archive_key_rotation_pending
 from genomics.services.ingest import file_ingest
+from genomics.services.uploads import uploads_expire
 
 
 @shared_task(name="genomics.tasks.ingest_file", ignore_result=True)
@@ -19,3 +20,6 @@ def rotate_archive_key() -> None:
     rotation interrupted by a crash or waiting for uploads goes on by itself."""
     if archive_key_rotation_pending():
         archive_key_rotate()
+@shared_task(name="genomics.tasks.expire_uploads", ignore_result=True)
+def expire_uploads() -> None:
+    uploads_expire()

@@ -212,6 +212,10 @@ STORAGES = {
 # --- Genomics vault -------------------------------------------------------------------------
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=50 * 1024**3)
 UPLOAD_QUOTA_BYTES = env.int("UPLOAD_QUOTA_BYTES", default=200 * 1024**3)
+# An unfinished upload with no progress for this long expires (tus expiration extension):
+# HEAD and PATCH answer 410 and the worker deletes its bytes on its next sweep.
+UPLOAD_EXPIRES_AFTER_S = env.int("UPLOAD_EXPIRES_AFTER_S", default=7 * 86400)
+UPLOAD_EXPIRY_SWEEP_S = env.float("UPLOAD_EXPIRY_SWEEP_S", default=3600.0)
 # Worker-only: the archive's Crypt4GH secret key file (passphrase-protected, c4gh-v1) and
 # the file holding its passphrase (or ARCHIVE_KEY_PASSPHRASE in the worker's environment).
 ARCHIVE_SECRET_KEY_FILE = env.str(
@@ -329,6 +333,11 @@ CELERY_BEAT_SCHEDULE["rotate-archive-key"] = {
     "task": "genomics.tasks.rotate_archive_key",
     "schedule": ARCHIVE_KEY_ROTATION_INTERVAL_S,
     "options": {"expires": ARCHIVE_KEY_ROTATION_INTERVAL_S},
+}
+CELERY_BEAT_SCHEDULE["expire-uploads"] = {
+    "task": "genomics.tasks.expire_uploads",
+    "schedule": UPLOAD_EXPIRY_SWEEP_S,
+    "options": {"expires": UPLOAD_EXPIRY_SWEEP_S},
 }
 CELERY_BEAT_SCHEDULE["lapse-and-expire"] = {
     "task": "marketplace.tasks.lapse_and_expire",

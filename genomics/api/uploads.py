@@ -11,6 +11,7 @@ import base64
 import binascii
 
 from django.conf import settings
+from django.utils.http import http_date
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
@@ -21,10 +22,17 @@ from rest_framework.views import APIView
 from core.api.auth import request_user
 from core.api.throttling import ScopedThrottle
 from core.errors import DomainError, PermissionDenied, ValidationError
-from genomics.services.uploads import upload_append, upload_create, upload_get, upload_terminate
+from genomics.models import GenomicFile
+from genomics.services.uploads import (
+    upload_append,
+    upload_create,
+    upload_expires_at,
+    upload_get_resumable,
+    upload_terminate,
+)
 
 TUS_VERSION = "1.0.0"
-TUS_EXTENSIONS = "creation,termination"
+TUS_EXTENSIONS = "creation,termination,expiration"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 
 
@@ -48,6 +56,14 @@ class WrongContentType(DomainError):
 def _tus_headers(response: Response) -> Response:
     response["Tus-Resumable"] = TUS_VERSION
     response["Cache-Control"] = "no-store"
+    return response
+
+
+def _expires_header(response: Response, upload: GenomicFile) -> Response:
+    """tus expiration extension: `Upload-Expires` (an RFC 9110 HTTP-date) while unfinished."""
+    expires_at = upload_expires_at(upload)
+    if expires_at is not None:
+        response["Upload-Expires"] = http_date(expires_at.timestamp())
     return response
 
 
@@ -123,7 +139,7 @@ class UploadCreateApi(TusApiView):
         response = Response(status=status.HTTP_201_CREATED)
         response["Location"] = request.build_absolute_uri(f"/api/v1/uploads/{upload.pk}")
         response["Upload-Offset"] = "0"
-        return response
+        return _expires_header(response, upload)
 
     @extend_schema(tags=["files"], responses={204: None})
     def options(  # type: ignore[override]  # DRF passes its Request
@@ -139,12 +155,13 @@ class UploadCreateApi(TusApiView):
 class UploadApi(TusApiView):
     @extend_schema(tags=["files"], responses={200: None})
     def head(self, request: Request, upload_id: str) -> Response:
+        """200 with the offset while resumable or complete; 404 terminated, 410 ended."""
         _require_tus(request)
-        upload = upload_get(owner=request_user(request), file_id=upload_id)
+        upload = upload_get_resumable(owner=request_user(request), file_id=upload_id)
         response = Response(status=status.HTTP_200_OK)
         response["Upload-Offset"] = str(upload.upload_offset)
         response["Upload-Length"] = str(upload.upload_length)
-        return response
+        return _expires_header(response, upload)
 
     @extend_schema(
         tags=["files"],
@@ -174,7 +191,7 @@ class UploadApi(TusApiView):
             ) from exc
         response = Response(status=status.HTTP_204_NO_CONTENT)
         response["Upload-Offset"] = str(upload.upload_offset)
-        return response
+        return _expires_header(response, upload)
 
     @extend_schema(tags=["files"], responses={204: None})
     def delete(self, request: Request, upload_id: str) -> Response:

@@ -11,6 +11,14 @@ the rest to payload parts.
 Concurrency: a part is written and recorded while the file's row is locked and only if
 the offset is still the one the PATCH started from, so two PATCHes at the same offset
 cannot interleave parts; the loser gets 409 and resumes from HEAD's offset, as tus says.
+
+Ends: an upload that can take no more bytes for good (refused while arriving, failed at
+ingest, expired after `UPLOAD_EXPIRES_AFTER_S` without progress) answers 410 Gone to HEAD
+and PATCH (`UploadGone`); a terminated one is deleted and answers 404. tus 1.0.0 core
+("HEAD": 404, 410 or 403 without `Upload-Offset` when the resource is gone) and the
+expiration extension make these the answers on which standard clients (tus-js-client,
+tuspy) drop their stored URL and create a new upload; 200 or 409 would have them resume,
+or retry, an upload that can never finish.
 """
 
 from __future__ import annotations
@@ -20,14 +28,17 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
 from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Sum
+from django.utils import timezone
 
-from core.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
+from core.errors import Conflict, DomainError, NotFound, ServiceUnavailable, ValidationError
 from core.queue import enqueue
 from genomics import c4gh, payloads
 from genomics.filenames import clean_filename
@@ -55,6 +66,15 @@ class QuotaExceeded(ValidationError):
 
 class OffsetMismatch(Conflict):
     code = "offset_mismatch"
+
+
+class UploadGone(DomainError):
+    """The upload can never be finished: the client must start a new one (tus 1.0.0 core,
+    HEAD: "404 Not Found, 410 Gone or 403 Forbidden"; expiration extension: 410 for
+    uploads the server keeps track of)."""
+
+    status = 410
+    code = "upload_gone"
 
 
 def archive_key_active() -> ArchiveKey:
@@ -107,6 +127,38 @@ def upload_get(*, owner: AbstractBaseUser, file_id: UUID | str) -> GenomicFile:
     if upload is None:
         raise NotFound("No such upload.")
     return upload
+
+
+def upload_expires_at(upload: GenomicFile) -> datetime | None:
+    """When a receiving upload expires (its last progress + `UPLOAD_EXPIRES_AFTER_S`), the
+    tus `Upload-Expires` value; None once every byte has arrived, or once it has ended."""
+    if upload.state != State.RECEIVING:
+        return None
+    return upload.updated_at + timedelta(seconds=settings.UPLOAD_EXPIRES_AFTER_S)
+
+
+def upload_get_resumable(*, owner: AbstractBaseUser, file_id: UUID | str) -> GenomicFile:
+    """The upload a tus HEAD or PATCH names, if it can still be resumed or is complete.
+
+    Raises NotFound (404: never existed for this owner, or terminated) or UploadGone (410:
+    failed, refused or expired; the message says why and that a new upload must start).
+    """
+    upload = upload_get(owner=owner, file_id=file_id)
+    if upload.state == State.FAILED:
+        raise UploadGone(_gone_message(upload.error or "It failed."))
+    expires_at = upload_expires_at(upload)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise UploadGone(_gone_message(_expired_reason()))
+    return upload
+
+
+def _expired_reason() -> str:
+    hours = settings.UPLOAD_EXPIRES_AFTER_S / 3600
+    return f"The upload expired: no bytes arrived for {hours:g} hours."
+
+
+def _gone_message(reason: str) -> str:
+    return f"This upload cannot be resumed. {reason.strip().rstrip('.')}. Start a new upload."
 
 
 @dataclass
@@ -220,6 +272,8 @@ def _commit(appender: _Appender, last_committed: int) -> int:
             source=appender.source,
             header=appender.header,
             state=State.INGESTING if complete else State.RECEIVING,
+            # update() skips auto_now; the expiry counts from the last progress.
+            updated_at=timezone.now(),
         )
         if complete:
             UploadState.objects.filter(file=upload).delete()
@@ -246,8 +300,10 @@ def upload_append(
     Bytes received before a broken connection are kept (encrypted), so the client resumes
     from the offset HEAD reports rather than from its last completed request.
     """
-    upload = upload_get(owner=owner, file_id=file_id)
+    upload = upload_get_resumable(owner=owner, file_id=file_id)
     if upload.state != State.RECEIVING:
+        # Complete and ingesting or ready: HEAD reports offset == length, so a client that
+        # retries on 409 (tus-js-client) learns the upload is done.
         raise Conflict("This upload is complete.")
     if offset != upload.upload_offset:
         raise OffsetMismatch(f"The upload is at offset {upload.upload_offset}, not {offset}.")
@@ -301,3 +357,29 @@ def upload_terminate(*, owner: AbstractBaseUser, file_id: UUID | str) -> None:
     with transaction.atomic():
         GenomicFile.objects.filter(pk=upload.pk).delete()
         transaction.on_commit(lambda: payloads.delete_payload(upload.payload_key))
+
+
+def uploads_expire(*, now: datetime | None = None) -> int:
+    """Fail every receiving upload with no progress for `UPLOAD_EXPIRES_AFTER_S` (tus
+    expiration extension) and delete its bytes, so it stops counting against the quota.
+
+    Rows a PATCH holds locked are skipped (they are making progress). Returns how many
+    uploads expired.
+    """
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.UPLOAD_EXPIRES_AFTER_S)
+    reason = _expired_reason()
+    with transaction.atomic():
+        stale = list(
+            GenomicFile.objects.select_for_update(skip_locked=True)
+            .filter(state=State.RECEIVING, updated_at__lt=cutoff)
+            .values_list("pk", "payload_key")
+        )
+        ids = [pk for pk, _ in stale]
+        GenomicFile.objects.filter(pk__in=ids).update(state=State.FAILED, error=reason)
+        UploadState.objects.filter(file_id__in=ids).delete()
+        PayloadPart.objects.filter(file_id__in=ids).delete()
+        for _, payload_key in stale:
+            transaction.on_commit(partial(payloads.delete_payload, payload_key))
+    if stale:
+        logger.info("expired %d uploads without progress", len(stale))
+    return len(stale)

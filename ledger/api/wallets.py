@@ -12,7 +12,14 @@ from rest_framework.views import APIView
 
 from core.api.auth import request_user
 from core.api.throttling import ScopedThrottle
-from ledger.services.wallets import wallet_challenge_create, wallet_link, wallet_unlink
+from ledger.models import WalletChallenge
+from ledger.services.wallets import (
+    MAX_SIGNATURE_BYTES,
+    siwe_message_hash,
+    wallet_challenge_create,
+    wallet_link,
+    wallet_unlink,
+)
 
 
 def siwe_domain(request: Request) -> str:
@@ -31,8 +38,13 @@ class WalletChallengeApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         message = serializers.CharField()
+        # EIP-191 hash of `message`: what a smart-contract wallet approves (EIP-1271).
+        message_hash = serializers.SerializerMethodField()
         nonce = serializers.CharField()
         expires_at = serializers.DateTimeField()
+
+        def get_message_hash(self, challenge: WalletChallenge) -> str:
+            return "0x" + siwe_message_hash(challenge.message).hex()
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, tags=["wallet"])
     def post(self, request: Request) -> Response:
@@ -54,8 +66,15 @@ class WalletLinkApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         message = serializers.CharField(max_length=4000, trim_whitespace=False)
+        # 65 bytes from an account's key; a contract wallet's (EIP-1271) may be longer, or
+        # empty (a Safe that approved the message on chain).
         signature = serializers.RegexField(
-            r"^0x[0-9a-fA-F]{130}$", error_messages={"invalid": "Expected a 65-byte hex signature."}
+            rf"^0x(?:[0-9a-fA-F]{{2}}){{0,{MAX_SIGNATURE_BYTES}}}$",
+            allow_blank=False,
+            error_messages={
+                "invalid": "Expected a hex signature: 0x followed by its bytes (65 for an "
+                "account's key; a contract wallet's may be longer, or empty)."
+            },
         )
 
     class OutputSerializer(serializers.Serializer):

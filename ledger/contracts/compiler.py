@@ -22,6 +22,17 @@ ARTIFACTS_DIR = CONTRACTS_DIR / "artifacts"
 # The contracts of the product, and the test-only tokens (artifacts under artifacts/test/).
 SOURCES = ["GeneToken.sol", "AccessMarket.sol"]
 TEST_SOURCES = ["test/MockTokens.sol"]
+# Test-only: Safe's own contracts (npm `@safe-global/safe-contracts`, pinned in package.json),
+# the smart-contract wallet institutions use, for the EIP-1271 wallet-linking tests
+# (artifacts under artifacts/test/safe/). LGPL-3.0, compiled unchanged.
+SAFE = "@safe-global/safe-contracts/contracts"
+SAFE_SOURCES = [
+    f"{SAFE}/Safe.sol",
+    f"{SAFE}/proxies/SafeProxy.sol",
+    f"{SAFE}/handler/CompatibilityFallbackHandler.sol",
+    f"{SAFE}/libraries/SignMessageLib.sol",
+    f"{SAFE}/libraries/MultiSendCallOnly.sol",
+]
 EVM_VERSION = "cancun"
 _IMPORT = re.compile(r'^\s*import\s+(?:[^"\']*from\s+)?["\']([^"\']+)["\']\s*;', re.MULTILINE)
 _SOLC = (
@@ -133,10 +144,19 @@ def compile_units(units: list[str]) -> dict[str, dict[str, object]]:
     return artifacts
 
 
+def artifact_groups(output_dir: Path = ARTIFACTS_DIR) -> list[tuple[list[str], Path]]:
+    """(source units, artifact folder): the product's contracts, then the test-only ones."""
+    return [
+        (SOURCES, output_dir),
+        (TEST_SOURCES, output_dir / "test"),
+        (SAFE_SOURCES, output_dir / "test" / "safe"),
+    ]
+
+
 def compile_contracts(output_dir: Path = ARTIFACTS_DIR) -> list[Path]:
-    """Write one JSON artifact per contract; test-only tokens go to `output_dir/test/`."""
+    """Write one JSON artifact per contract; test-only ones go under `output_dir/test/`."""
     written = []
-    for units, folder in ((SOURCES, output_dir), (TEST_SOURCES, output_dir / "test")):
+    for units, folder in artifact_groups(output_dir):
         folder.mkdir(parents=True, exist_ok=True)
         for name, artifact in compile_units(units).items():
             path = folder / f"{name}.json"

@@ -11,6 +11,23 @@ from core.errors import NotFound
 from ledger.vouchers import typed_data
 from marketplace.models import AccessRequest, AuditEntry, Role, User
 
+# The standard ERC-20 `approve`: the token may be any ERC-20 (DESIGN "On chain").
+ERC20_APPROVE_ABI = [
+    {
+        "name": "approve",
+        "type": "function",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    }
+]
+CONTRACT_WALLET_CANNOT_PERMIT = (
+    "The linked wallet is a smart-contract wallet (such as a Safe), which cannot sign an "
+    "EIP-2612 permit: a permit is an ECDSA signature of an account's own key. Pay with the "
+    "wallet's own transactions instead: the voucher's approve_call, then its call (in a "
+    "Safe, one batch of the two)."
+)
+
 
 def request_list(*, viewer: User) -> QuerySet[AccessRequest]:
     requests = AccessRequest.objects.select_related("dataset", "dataset__donor", "researcher")
@@ -43,7 +60,9 @@ def request_timeline(*, request: AccessRequest) -> list[dict[str, object]]:
 
 def request_voucher(*, request: AccessRequest) -> dict[str, object] | None:
     """What a wallet needs to pay (API.md): amount, token, market, the EIP-712 typed data
-    and signature, and `call`, the ready calldata of `AccessMarket.pay`."""
+    and signature, `approve_call`, the ready calldata of the token's ERC-20
+    `approve(market, amount)`, and `call`, that of `AccessMarket.pay`. A smart-contract
+    wallet runs the two calls, in that order, as its own transactions (one Safe batch)."""
     if request.state != AccessRequest.State.PAYABLE or not request.voucher_signature:
         return None
     from web3 import Web3
@@ -72,6 +91,12 @@ def request_voucher(*, request: AccessRequest) -> dict[str, object] | None:
             voucher=voucher,
         ),
         "signature": request.voucher_signature,
+        "approve_call": {
+            "to": token.address if token else None,
+            "data": Web3()
+            .eth.contract(abi=ERC20_APPROVE_ABI)
+            .encode_abi("approve", args=[market.address, int(request.amount)]),
+        },
         "call": {
             "to": market.address,
             "data": market.encode_abi("pay", args=[voucher.as_tuple(), request.voucher_signature]),
@@ -101,9 +126,15 @@ def request_grant_view(*, request: AccessRequest) -> dict[str, object] | None:
 
 def request_permit(*, request: AccessRequest) -> dict[str, object] | None:
     """EIP-2612 typed data for paying in one signature (`payWithPermit`), when the token
-    supports permits; None otherwise (the wallet approves, then pays). The permit lasts
-    as long as the voucher."""
+    supports permits and the buyer is an account with a key; None otherwise (the wallet
+    approves, then pays). A smart-contract wallet (a Safe) gets None: the permit must be
+    an ECDSA signature of the owner's own key (EIP-2612; OpenZeppelin's ERC20Permit), which
+    a contract does not have. The permit lasts as long as the voucher."""
     if request.state != AccessRequest.State.PAYABLE or not request.voucher_signature:
+        return None
+    from ledger.selectors.wallets import wallet_is_contract
+
+    if wallet_is_contract(address=request.buyer):
         return None
     from web3 import Web3
     from web3.exceptions import Web3Exception
@@ -145,10 +176,13 @@ def request_permit_call(*, request: AccessRequest, signature: str) -> dict[str, 
 
     from core.errors import Conflict, ValidationError
     from ledger.artifacts import load_artifact
+    from ledger.selectors.wallets import wallet_is_contract
     from marketplace.services.settlement import voucher_for
 
     if request.state != AccessRequest.State.PAYABLE or not request.voucher_signature:
         raise Conflict("This request is not waiting for a payment.")
+    if wallet_is_contract(address=request.buyer):
+        raise Conflict(CONTRACT_WALLET_CANNOT_PERMIT)
     raw = signature.removeprefix("0x")
     if len(raw) != 130 or any(c not in "0123456789abcdefABCDEF" for c in raw):
         raise ValidationError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -20,7 +21,9 @@ def _context(request: HttpRequest) -> dict[str, object]:
 
 @role_required(Role.DONOR)
 def files_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "marketplace/files/index.html", _context(request))
+    context = _context(request)
+    context["upload_expiry_days"] = f"{settings.UPLOAD_EXPIRES_AFTER_S / 86400:g}"
+    return render(request, "marketplace/files/index.html", context)
 
 
 @role_required(Role.DONOR)

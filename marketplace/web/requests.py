@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import DomainError
-from ledger.selectors.wallets import wallet_address_of
+from ledger.selectors.wallets import wallet_address_of, wallet_is_contract
 from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.selectors.access_requests import (
     request_get,
@@ -163,6 +163,9 @@ def request_page(request: HttpRequest, request_id: str) -> HttpResponse:
     found = request_get(viewer=_user(request), request_id=request_id)
     context = _detail_context(request, found)
     if context["voucher"] is not None:
+        # A smart-contract wallet (a Safe) pays with its own transactions: no permit, no
+        # buttons that would ask it for a signature it cannot give.
+        context["contract_wallet"] = wallet_is_contract(address=found.buyer)
         context["permit"] = _numbers_as_strings(request_permit(request=found))
     return render(request, "marketplace/requests/detail.html", context)
 

@@ -5,6 +5,7 @@ tests/e2e/artifacts/ (not committed)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +34,9 @@ def live(shared_stack: LiveStack) -> LiveStack:
     return shared_stack
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is started its asyncio loop
+# runs on the main thread, and Django then refuses the ORM to every later test.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if shutil.which(CHROMIUM) is None:
         raise RuntimeError(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
@@ -94,3 +97,36 @@ def shot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# Browser tests against Django's live test server (pytest-django `live_server`), lighter
+# than the whole stack when no worker is needed.
+@pytest.fixture(scope="module")
+def orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API keeps an asyncio loop on this thread, so Django refuses the
+    ORM here unless told that the loop runs no Django code (Django's async-safety docs).
+    Only while the module's browser lives: set for longer, it would reach subprocesses (and
+    `check --deploy` refuses it, rightly)."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="module")
+def chromium(orm_beside_playwright: None, browser: Browser) -> Browser:
+    return browser
+
+
+def login_cookie(user: object, base_url: str) -> dict[str, str]:
+    """The session cookie of `user`, for a browser context on `base_url`."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    value = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return {"name": settings.SESSION_COOKIE_NAME, "value": value, "url": base_url}

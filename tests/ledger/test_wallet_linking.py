@@ -21,8 +21,11 @@ LINK = "/api/v1/me/wallet"
 
 
 @pytest.fixture(autouse=True)
-def _chain_id(settings) -> None:
+def _chain_id(settings, session_anvil) -> None:
     settings.CHAIN_ID = 31337
+    # A signature that no key of the address made may still be a contract wallet's
+    # (EIP-1271): the service asks the chain whether the address holds code.
+    settings.CHAIN_RPC_URL = session_anvil.url
 
 
 def sign(message: str, account) -> str:

@@ -1,6 +1,9 @@
 /* Resumable uploads with tus-js-client: a progress bar, retries, and resume after a reload
    (tus-js-client keeps the upload's URL in localStorage; choosing the same file again
-   continues from the server's offset). Loaded as a file: the CSP allows no inline script. */
+   continues from the server's offset). An upload the server refused, or that has ended
+   (any 4xx but 409/423, the answers tus-js-client itself does not retry), can never be
+   resumed: its stored URL is removed at once, so choosing a file again starts a new upload,
+   and the page says so. Loaded as a file: the CSP allows no inline script. */
 (function () {
   "use strict";
 
@@ -9,6 +12,23 @@
     let i = 0;
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
     return n.toFixed(i ? 1 : 0) + " " + units[i];
+  }
+
+  // tus-js-client's own rule (defaultOnShouldRetry): a 4xx other than 409 and 423 is final.
+  function isFinal(error) {
+    const response = error.originalResponse;
+    const status = response ? response.getStatus() : 0;
+    return status >= 400 && status < 500 && status !== 409 && status !== 423;
+  }
+
+  // Forget every stored resume entry of this file (tus-js-client's public storage API).
+  function forgetResume(upload) {
+    const storage = window.tus.defaultOptions.urlStorage;
+    return upload.findPreviousUploads().then(function (previous) {
+      return Promise.all(previous.map(function (entry) {
+        return storage.removeUpload(entry.urlStorageKey);
+      }));
+    }).catch(function () { /* no storage (private mode): nothing to forget */ });
   }
 
   function start(form) {
@@ -24,6 +44,7 @@
     bar.hidden = false;
     bar.value = 0;
     status.textContent = "Starting…";
+    status.classList.remove("field-error");
     let resumedFrom = null;
     const upload = new window.tus.Upload(file, {
       endpoint: form.dataset.endpoint,
@@ -36,9 +57,18 @@
         let message = "The upload stopped.";
         const body = error.originalResponse && error.originalResponse.getBody();
         try { message = JSON.parse(body).error.message; } catch (e) { /* not our JSON */ }
-        status.textContent = message + " Choose the same file again to resume.";
         status.classList.add("field-error");
-        button.disabled = false;
+        if (!isFinal(error)) {
+          status.textContent = message + " Choose the same file again to resume.";
+          button.disabled = false;
+          return;
+        }
+        const gone = error.originalResponse.getStatus() === 410;  // the server said so already
+        forgetResume(upload).then(function () {
+          status.textContent = message + (gone ? " Choosing a file again starts a new upload." :
+            " This upload cannot be resumed: choosing a file again starts a new upload.");
+          button.disabled = false;
+        });
       },
       onProgress: function (sent, total) {
         bar.max = total;
