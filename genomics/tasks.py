@@ -20,6 +20,8 @@ def rotate_archive_key() -> None:
     rotation interrupted by a crash or waiting for uploads goes on by itself."""
     if archive_key_rotation_pending():
         archive_key_rotate()
+
+
 @shared_task(name="genomics.tasks.expire_uploads", ignore_result=True)
 def expire_uploads() -> None:
     uploads_expire()
