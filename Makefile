@@ -57,8 +57,9 @@ bench: install
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(PY) bench/load.py
 
-# About ten minutes, not in CI: hypothesis with many examples, then atheris on the format
-# validators and the Crypt4GH parsers (no crash, no hang: -timeout stops a slow input).
+# About twenty minutes, not in CI: hypothesis with many examples (schemathesis with 20 new
+# random inputs per operation), then atheris on the format validators and the Crypt4GH
+# parsers (no crash, no hang: -timeout stops a slow input).
 FUZZ_SECONDS ?= 300
 fuzz: install
 	scripts/ensure-services.sh
@@ -67,6 +68,8 @@ fuzz: install
 	  $(BIN)/pytest -p no:cacheprovider tests/fuzz
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL) FUZZ_EXAMPLES=100 \
 	  $(BIN)/pytest -p no:cacheprovider tests/faults/test_upload_cuts.py
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL) FUZZ_EXAMPLES=20 \
+	  $(BIN)/pytest -p no:cacheprovider tests/security/test_api_fuzz.py
 	$(PY) fuzz/run.py formats -max_total_time=$(FUZZ_SECONDS) -timeout=10
 	$(PY) fuzz/run.py crypt4gh -max_total_time=$(FUZZ_SECONDS) -timeout=10
 
