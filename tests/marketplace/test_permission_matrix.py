@@ -60,6 +60,7 @@ class World:
     upload: GenomicFile
     dataset: Dataset
     request: AccessRequest
+    challenge: str = ""  # a SIWE message issued to the researcher, when a case needs one
 
     def client(self, caller: str) -> APIClient:
         client = APIClient()
@@ -217,7 +218,7 @@ def challenged(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         domain="testserver",
         uri="http://testserver/",
     )
-    monkeypatch.setattr(World, "challenge", challenge.message, raising=False)
+    world.challenge = challenge.message
 
 
 def linked(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -244,9 +245,8 @@ def chain_answers(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def signed_challenge(world: World, caller: str) -> dict[str, Any]:
-    message = cast(str, getattr(World, "challenge"))  # noqa: B009 - set by `challenged`
-    signature = RESEARCHER_WALLET.sign_message(encode_defunct(text=message)).signature.hex()
-    return {"message": message, "signature": "0x" + signature.removeprefix("0x")}
+    signature = RESEARCHER_WALLET.sign_message(encode_defunct(text=world.challenge)).signature
+    return {"message": world.challenge, "signature": "0x" + signature.hex().removeprefix("0x")}
 
 
 def only_the_researchers_wallet_links(world: World, caller: str, response: Any) -> None:
