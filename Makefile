@@ -59,9 +59,10 @@ bench: install
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(PY) bench/load.py
 
-# About fifteen minutes, not in CI: hypothesis with many examples, then atheris on the format
-# validators, the Crypt4GH parsers and the secret key file parser (no crash, no hang:
-# -timeout stops a slow input; no refusal quoting the key file).
+# About twenty-five minutes, not in CI: hypothesis with many examples (schemathesis with 20
+# new random inputs per operation), then atheris on the format validators, the Crypt4GH
+# parsers and the secret key file parser (no crash, no hang: -timeout stops a slow input;
+# no refusal quoting the key file).
 FUZZ_SECONDS ?= 300
 fuzz: install
 	scripts/ensure-services.sh
@@ -70,6 +71,8 @@ fuzz: install
 	  $(BIN)/pytest -p no:cacheprovider tests/fuzz
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL) FUZZ_EXAMPLES=100 \
 	  $(BIN)/pytest -p no:cacheprovider tests/faults/test_upload_cuts.py
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL) FUZZ_EXAMPLES=20 \
+	  $(BIN)/pytest -p no:cacheprovider tests/security/test_api_fuzz.py
 	$(PY) fuzz/run.py formats -max_total_time=$(FUZZ_SECONDS) -timeout=10
 	$(PY) fuzz/run.py crypt4gh -max_total_time=$(FUZZ_SECONDS) -timeout=10
 	$(PY) fuzz/run.py keyfile -max_total_time=$(FUZZ_SECONDS) -timeout=10 -dict=fuzz/keyfile.dict

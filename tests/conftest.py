@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 import pytest
+from celery import Task
+from celery.signals import task_failure
 from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -15,6 +18,56 @@ from marketplace.models import Role, User
 from tests.factories import UserFactory
 from tests.support.processes import AnvilNode, RedisServer
 from tests.support.stack import LiveStack, running_stack
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    task: str
+    exception: BaseException
+    traceback: str
+
+
+_task_failures: list[TaskFailure] = []
+
+
+def _record_task_failure(
+    sender: Task | None = None,
+    exception: BaseException | None = None,
+    einfo: object = None,
+    **_: object,
+) -> None:
+    name = getattr(sender, "name", repr(sender))
+    _task_failures.append(TaskFailure(name, exception or Exception(), str(einfo)))
+
+
+# Tasks a test runs in-process (`task_always_eager`) store no result (task_ignore_result)
+# and, with Celery's default, their exceptions stay inside the eager result nobody reads: a
+# test could pass over a task that died. Every final failure sends `task_failure` (a retry
+# does not: an eager retry runs again at once, as `autoretry_for` asks), so each is caught
+# here. Eager propagation (task_eager_propagates) is no answer: it raises Celery's `Retry`
+# out of the first attempt of every retrying task.
+task_failure.connect(_record_task_failure, weak=False)
+
+
+@pytest.fixture
+def task_failures() -> list[TaskFailure]:
+    """The tasks that failed in this test, for a test that makes one fail on purpose: it
+    then asserts on them itself."""
+    return _task_failures
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _task_failures.clear()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Fail a test in which a task it ran (in its fixtures or its body) failed unseen."""
+    result = yield
+    if _task_failures and "task_failures" not in getattr(item, "fixturenames", ()):
+        failed = "\n\n".join(f"{f.task}: {f.exception!r}\n{f.traceback}" for f in _task_failures)
+        pytest.fail(f"a Celery task failed during this test:\n{failed}", pytrace=False)
+    return result
 
 
 @pytest.fixture(autouse=True)

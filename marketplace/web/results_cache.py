@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable
 
@@ -25,9 +26,23 @@ from django.core.cache import cache
 logger = logging.getLogger(__name__)
 
 GENERATION = "catalogue:generation"
-# What a cache backend raises when its server is away: each backend has its own errors
-# (redis-py's, pymemcache's, OSError), and none of them may break the catalogue.
-CACHE_DOWN = Exception
+
+
+def cache_down() -> tuple[type[BaseException], ...]:
+    """What the cache backend raises when its server cannot be reached, and nothing else: a
+    bug in this path (a bad key, a template error in `build`) must still raise.
+
+    OSError covers socket failures (refused, reset, timed out); redis-py raises its own
+    `ConnectionError` and `TimeoutError`, which are not OSErrors. Those are taken from
+    `sys.modules` rather than imported: an `except cache_down():` clause is evaluated only
+    once something was raised, and a redis error can only be raised once Django's Redis
+    backend has imported redis; a process on another cache backend never imports redis
+    (importing it needs `async_timeout` on Python < 3.11.3).
+    """
+    redis_errors = sys.modules.get("redis.exceptions")
+    if redis_errors is None:
+        return (OSError,)
+    return (OSError, redis_errors.ConnectionError, redis_errors.TimeoutError)
 
 
 def _generation() -> int:
@@ -44,7 +59,7 @@ def catalogue_changed() -> None:
         cache.incr(GENERATION)
     except ValueError:  # no generation yet (or evicted): a new, larger one
         cache.add(GENERATION, time.time_ns(), timeout=None)
-    except CACHE_DOWN:  # a broken cache is passed by, never raised to a donor
+    except cache_down():  # a broken cache is passed by, never raised to a donor
         logger.warning("catalogue cache unreachable: its entries expire on their own")
 
 
@@ -56,13 +71,13 @@ def cached_results(query: dict[str, str], build: Callable[[], str]) -> str:
     try:
         key = f"catalogue:results:{_generation()}:{digest}"
         html = cache.get(key)
-    except CACHE_DOWN:
+    except cache_down():
         logger.warning("catalogue cache unreachable: building the results")
         return build()
     if html is None:
         html = build()
         try:
             cache.set(key, html, timeout=settings.CATALOGUE_CACHE_S)
-        except CACHE_DOWN:
+        except cache_down():
             logger.warning("catalogue cache unreachable: results not kept")
     return str(html)

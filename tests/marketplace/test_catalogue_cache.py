@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import cast
 
 import pytest
+import redis
 from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 from django.test import Client
@@ -68,3 +69,52 @@ def test_a_cache_that_is_down_is_passed_by(monkeypatch) -> None:
     listed(cast(User, UserFactory(role=Role.DONOR)), "Asthma panel")
     html, built = results_queries("/datasets/?q=asthma")
     assert "Asthma panel" in html and built > 0
+
+
+class FailingCache:
+    """A cache backend whose every call raises `error`."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def _raise(self, *args: object, **kwargs: object) -> None:
+        raise self.error
+
+    get = add = set = incr = _raise
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(111, "Connection refused"),
+        TimeoutError("timed out"),
+        redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379."),
+        redis.exceptions.TimeoutError("Timeout reading from socket"),
+    ],
+    ids=repr,
+)
+def test_a_cache_server_that_cannot_be_reached_is_passed_by(monkeypatch, settings, error) -> None:
+    settings.CATALOGUE_CACHE_S = 30
+    monkeypatch.setattr(results_cache, "cache", FailingCache(error))
+    assert results_cache.cached_results({"q": "asthma"}, build=lambda: "<ol></ol>") == "<ol></ol>"
+    results_cache.catalogue_changed()  # no raise: entries expire on their own
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TypeError("unhashable type: 'dict'"),
+        AttributeError("'NoneType' object has no attribute 'decode'"),
+        redis.exceptions.ResponseError("WRONGTYPE Operation against a key holding the wrong kind"),
+    ],
+    ids=repr,
+)
+def test_a_bug_in_the_cache_path_is_raised_not_hidden(monkeypatch, settings, error) -> None:
+    """Only an unreachable server is passed by: a bug, or a server that answers with an
+    error, must fail loudly."""
+    settings.CATALOGUE_CACHE_S = 30
+    monkeypatch.setattr(results_cache, "cache", FailingCache(error))
+    with pytest.raises(type(error)):
+        results_cache.cached_results({"q": "asthma"}, build=lambda: "<ol></ol>")
+    with pytest.raises(type(error)):
+        results_cache.catalogue_changed()

@@ -3,6 +3,8 @@ what it says (and saying in place what is wrong)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
@@ -14,6 +16,7 @@ from genomics import c4gh
 from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.services.datasets import dataset_create
 from tests.factories import UserFactory, ready_file
+from tests.support.routes import web_routes
 from tests.support.web import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -66,123 +69,157 @@ def client_for(world: dict[str, Any], visitor: str) -> Client:
     return Client() if visitor == "anonymous" else logged_in(world["users"][visitor])
 
 
-PAGES: list[tuple[str, str, dict[str, int]]] = [
-    # (name, path template, status by visitor; missing visitors answer 200)
-    ("home", "/", {}),
-    ("catalogue", "/datasets/", {}),
-    ("dataset", "/datasets/{dataset}/", {}),
-    ("how-to keys", "/how-to/keys/", {}),
-    ("how-to decrypt", "/how-to/decrypt/", {}),
-    (
-        "dashboard",
-        "/dashboard/",
-        {
-            "anonymous": 302,
-            "researcher": 403,
-            "other_researcher": 403,
-            "reviewer": 403,
-            "admin": 403,
-        },
-    ),
-    (
-        "files",
-        "/files/",
-        {
-            "anonymous": 302,
-            "researcher": 403,
-            "other_researcher": 403,
-            "reviewer": 403,
-            "admin": 403,
-        },
-    ),
-    (
-        "new listing",
-        "/datasets/new/",
-        {
-            "anonymous": 302,
-            "researcher": 403,
-            "other_researcher": 403,
-            "reviewer": 403,
-            "admin": 403,
-        },
-    ),
-    (
-        "edit listing",
-        "/datasets/{dataset}/edit/",
-        {
-            "anonymous": 302,
-            "other_donor": 404,
-            "researcher": 403,
-            "other_researcher": 403,
-            "reviewer": 403,
-            "admin": 403,
-        },
-    ),
-    (
-        "withdraw listing",
+LOGIN = "/accounts/login/"
+STAFF_ONLY: dict[str, int | str] = {
+    "anonymous": LOGIN,
+    "donor": 403,
+    "other_donor": 403,
+    "researcher": 403,
+    "other_researcher": 403,
+}
+# Pages for signing in send a visitor who already is to the home page.
+SIGNED_IN_SENT_HOME: dict[str, int | str] = {v: "/" for v in VISITORS if v != "anonymous"}
+DONOR_ONLY: dict[str, int | str] = {
+    "anonymous": LOGIN,
+    "researcher": 403,
+    "other_researcher": 403,
+    "reviewer": 403,
+    "admin": 403,
+}
+
+
+def granted(world: dict[str, Any]) -> None:
+    AccessRequest.objects.filter(pk=world["request"].pk).update(state=AccessRequest.State.GRANTED)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One call of one web route, named as the URL configuration names it. `expect` gives
+    the status by visitor (200 for a visitor not named); a string is a redirect to a path
+    starting with it. `path` takes {dataset} and {request}, owned by `donor` and
+    `researcher`, so `other_donor` and `other_researcher` visit someone else's object."""
+
+    path: str
+    expect: dict[str, int | str] = field(default_factory=dict)
+    method: str = "GET"
+    data: dict[str, str] = field(default_factory=dict)
+    setup: Callable[[dict[str, Any]], None] | None = None
+
+
+PAGES: dict[str, Page] = {
+    "home": Page("/"),
+    "login": Page("/accounts/login/", SIGNED_IN_SENT_HOME),
+    "logout": Page("/accounts/logout/", dict.fromkeys(VISITORS, "/"), method="POST"),
+    "register": Page("/accounts/register/", SIGNED_IN_SENT_HOME),
+    # Only staff who have not passed it yet take the second factor (its own tests below);
+    # staff who passed it and everyone else are sent on.
+    "second-factor": Page("/accounts/second-factor/", {**SIGNED_IN_SENT_HOME, "anonymous": LOGIN}),
+    "catalogue": Page("/datasets/"),
+    "dataset": Page("/datasets/{dataset}/"),
+    "howto-keys": Page("/how-to/keys/"),
+    "howto-decrypt": Page("/how-to/decrypt/"),
+    "dashboard": Page("/dashboard/", DONOR_ONLY),
+    "files": Page("/files/", DONOR_ONLY),
+    "files-table": Page("/files/table", DONOR_ONLY),
+    "listing-create": Page("/datasets/new/", DONOR_ONLY),
+    "listing-edit": Page("/datasets/{dataset}/edit/", {**DONOR_ONLY, "other_donor": 404}),
+    "listing-withdraw": Page(
         "/datasets/{dataset}/withdraw/",
         {
-            "anonymous": 302,
+            "anonymous": LOGIN,
             "other_donor": 404,
             "researcher": 403,
             "other_researcher": 403,
             "reviewer": 403,
         },
     ),
-    (
-        "request form",
+    "request-create": Page(
         "/datasets/{dataset}/request/",
-        {"anonymous": 302, "donor": 403, "other_donor": 403, "reviewer": 403, "admin": 403},
+        {"anonymous": LOGIN, "donor": 403, "other_donor": 403, "reviewer": 403, "admin": 403},
     ),
-    ("profile", "/profile/", {"anonymous": 302}),
-    (
-        "my requests",
-        "/requests/",
-        {"anonymous": 302, "reviewer": 403, "admin": 403},
-    ),
-    (
-        "request",
+    "profile": Page("/profile/", {"anonymous": LOGIN}),
+    "requests": Page("/requests/", {"anonymous": LOGIN, "reviewer": 403, "admin": 403}),
+    "request": Page(
         "/requests/{request}/",
-        {"anonymous": 302, "other_donor": 404, "other_researcher": 404},
+        {"anonymous": LOGIN, "other_donor": 404, "other_researcher": 404},
     ),
-    (
-        "request status",
+    "request-status": Page(
         "/requests/{request}/status",
-        {"anonymous": 302, "other_donor": 404, "other_researcher": 404},
+        {"anonymous": LOGIN, "other_donor": 404, "other_researcher": 404},
     ),
-    (
-        "review queue",
-        "/review/",
+    "request-approve": Page(
+        "/requests/{request}/approve",
+        {**STAFF_ONLY, "reviewer": "/requests/", "admin": "/requests/"},
+        method="POST",
+        data={"reason": "Fits."},
+    ),
+    "request-reject": Page(
+        "/requests/{request}/reject",
+        {**STAFF_ONLY, "reviewer": "/requests/", "admin": "/requests/"},
+        method="POST",
+        data={"reason": "No ethics approval."},
+    ),
+    "request-withdraw": Page(
+        "/requests/{request}/withdraw",
         {
-            "anonymous": 302,
+            "anonymous": LOGIN,
             "donor": 403,
             "other_donor": 403,
-            "researcher": 403,
-            "other_researcher": 403,
+            "researcher": "/requests/",
+            "other_researcher": 404,
+            "reviewer": 403,
+            "admin": 403,
         },
+        method="POST",
     ),
-    (
-        "audit log",
-        "/audit/",
+    "request-revoke": Page(
+        "/requests/{request}/revoke",
         {
-            "anonymous": 302,
-            "donor": 403,
-            "other_donor": 403,
+            "anonymous": LOGIN,
+            "donor": "/requests/",
+            "other_donor": 404,
             "researcher": 403,
             "other_researcher": 403,
+            "reviewer": 403,
+            "admin": "/requests/",
         },
+        method="POST",
+        data={"reason": "Misuse."},
+        setup=granted,
     ),
-]
+    "review": Page("/review/", STAFF_ONLY),
+    "audit": Page("/audit/", STAFF_ONLY),
+    "chain": Page("/chain/", STAFF_ONLY),
+}
+
+
+def test_every_web_route_has_a_page() -> None:
+    """The web URL configuration decides what the table must hold: a new page without a
+    row (or a row for a page that no longer exists) fails here."""
+    routes = web_routes()
+    assert sorted(set(routes) - set(PAGES)) == [], "web routes without a row"
+    assert sorted(set(PAGES) - set(routes)) == [], "rows for routes nobody serves"
+    for name, page in PAGES.items():
+        assert (
+            page.path.format(dataset="{dataset_id}", request="{request_id}") == routes[name].path
+        ), name
 
 
 @pytest.mark.parametrize("visitor", VISITORS)
-@pytest.mark.parametrize(("name", "path", "expect"), PAGES, ids=[p[0] for p in PAGES])
-def test_page_access(world, visitor: str, name: str, path: str, expect: dict[str, int]) -> None:
-    url = path.format(dataset=world["dataset"].pk, request=world["request"].pk)
-    response = client_for(world, visitor).get(url)
-    assert response.status_code == expect.get(visitor, 200), (name, visitor, response.status_code)
-    if response.status_code == 302:
-        assert response["Location"].startswith("/accounts/login/")
+@pytest.mark.parametrize("name", PAGES)
+def test_page_access(world, visitor: str, name: str) -> None:
+    page = PAGES[name]
+    if page.setup is not None:
+        page.setup(world)
+    url = page.path.format(dataset=world["dataset"].pk, request=world["request"].pk)
+    client = client_for(world, visitor)
+    response = client.post(url, page.data) if page.method == "POST" else client.get(url)
+    expected = page.expect.get(visitor, 200)
+    if isinstance(expected, str):
+        assert response.status_code == 302, (name, visitor, response.status_code)
+        assert response["Location"].startswith(expected), (name, visitor, response["Location"])
+    else:
+        assert response.status_code == expected, (name, visitor, response.status_code)
 
 
 def test_the_catalogue_searches_and_filters_without_javascript(world) -> None:

@@ -4,6 +4,7 @@ schema documents, with the documented content type and body shape."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -32,6 +33,11 @@ CHECKS = [
     response_schema_conformance,
 ]
 ROLES = (None, Role.DONOR, Role.RESEARCHER, Role.REVIEWER, Role.ADMIN)
+# `make test`: 6 examples per operation, derandomized (hypothesis seeds them from a hash of
+# the test function: the same inputs every run, so a failure always reproduces).
+# `make fuzz` sets FUZZ_EXAMPLES and draws that many new random inputs per operation.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
+DERANDOMIZE = "FUZZ_EXAMPLES" not in os.environ
 # tus PATCH bodies are raw bytes under their own media type.
 schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
 
@@ -65,9 +71,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @schema.parametrize()
 @settings(
-    max_examples=6,
+    max_examples=EXAMPLES,
     deadline=None,
-    derandomize=True,
+    derandomize=DERANDOMIZE,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_every_operation_as_every_role(
