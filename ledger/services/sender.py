@@ -359,8 +359,9 @@ def _recheck_mined(w3: Web3) -> None:
     if newest is not None and newest.receipt_block_hash:
         # Blocks link by hash: if the newest block holding one of ours is still the
         # canonical block of its height, so is every older one. One read per poll.
+        canonical: str
         try:
-            canonical = Web3.to_hex(w3.eth.get_block(int(newest.receipt_block or 0))["hash"])
+            canonical = str(Web3.to_hex(w3.eth.get_block(int(newest.receipt_block or 0))["hash"]))
         except BlockNotFound:
             canonical = ""
         if canonical == newest.receipt_block_hash:

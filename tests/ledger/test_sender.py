@@ -294,7 +294,7 @@ def test_a_rotated_operator_reissues_what_the_old_key_left_in_flight(
         operator_transactions_poll()
         reissued = OperatorTransaction.objects.get(pk=sent.pk)
         assert reissued.sender == new.address and reissued.status == Status.MINED
-        assert env.w3.eth.get_transaction_receipt(reissued.tx_hash)["status"] == 1
+        assert env.w3.eth.get_transaction_receipt(HexStr(reissued.tx_hash))["status"] == 1
     finally:
         _account_from.cache_clear()
 
