@@ -219,7 +219,7 @@ def operator_transaction_send(
     return tx
 
 
-def _broadcast(w3: Web3, tx: OperatorTransaction) -> None:
+def _broadcast(w3: Web3, tx: OperatorTransaction, *, repriced: bool = False) -> None:
     try:
         w3.eth.send_raw_transaction(HexStr(tx.raw_tx))
     except (Web3RPCError, ValueError) as exc:
@@ -230,7 +230,10 @@ def _broadcast(w3: Web3, tx: OperatorTransaction) -> None:
             tx.save(update_fields=["attempts", "error", "updated_at"])
             logger.warning("broadcast of %s failed: %s", tx, exc)
             if any(marker in message for marker in UNDERPRICED):
-                _reprice(w3, tx)
+                # Fees read a moment ago (or before a base-fee jump) were refused: sign the
+                # same intent at the same nonce with fresh fees and send it once more now.
+                if _reprice(w3, tx) and not repriced:
+                    _broadcast(w3, tx, repriced=True)
             elif "nonce too low" in message:
                 _reissue(w3, tx)
             return
@@ -241,18 +244,20 @@ def _broadcast(w3: Web3, tx: OperatorTransaction) -> None:
     tx.save(update_fields=["status", "attempts", "broadcast_at", "error", "updated_at"])
 
 
-def _reprice(w3: Web3, tx: OperatorTransaction) -> None:
+def _reprice(w3: Web3, tx: OperatorTransaction) -> bool:
     """Refused for its price: sign the same intent at the same nonce with today's fees
-    (capped), so the next poll broadcasts new bytes, not the refused ones again."""
+    (capped). True when new bytes were signed (the caller sends them); False when today's
+    fees are no higher (at the cap: said once, loudly)."""
     _require_mac(tx)
     market_fee, market_tip = _fees(w3, fresh=True)
     if market_fee <= int(tx.max_fee_per_gas) and market_tip <= int(tx.max_priority_fee_per_gas):
         if int(tx.max_fee_per_gas) >= _cap_wei():
             _at_cap(tx)
-        return
+        return False
     tx.max_fee_per_gas = Decimal(max(market_fee, int(tx.max_fee_per_gas)))
     tx.max_priority_fee_per_gas = Decimal(max(market_tip, int(tx.max_priority_fee_per_gas)))
     _resign(tx, status=Status.SIGNED)
+    return True
 
 
 def _reissue(w3: Web3, tx: OperatorTransaction) -> None:

@@ -96,11 +96,11 @@ class MarketMachine(RuleBasedStateMachine):
         if request in self.closed:
             return
         call = self.env.market.functions.release(request_id_bytes(request))
+        if self.paused:  # checked before the escrow's status
+            reverts_with("EnforcedPause()", lambda: self.env.send(self.signer, call))
+            return
         if request in self.paid_open:
             reverts_with("NotDelivered()", lambda: self.env.send(self.signer, call))
-            return
-        if self.paused:
-            reverts_with("EnforcedPause()", lambda: self.env.send(self.signer, call))
             return
         self.env.send(self.signer, call)
         self.closed.add(request)
