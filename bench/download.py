@@ -155,7 +155,7 @@ def main() -> None:
     try:
         app_url = f"http://127.0.0.1:{app_port}{url}"
         nginx_url = f"http://127.0.0.1:{nginx_port}/payload.c4gh"
-        wait_for(app_url)
+        wait_for(f"http://127.0.0.1:{app_port}/health")  # the route itself would log a 401
         wait_for(nginx_url)
         audited = AuditEntry.objects.filter(action="request.download").count()
         ours = statistics.median(fetch_seconds(app_url, total, token) for _ in range(args.repeat))
