@@ -15,6 +15,11 @@ Printed per request kind: requests, errors, p50/p95/p99 and throughput, and each
 ratio to the p99 of a static file served by the same process in the same run (the
 anchor). Target: no errors, catalogue pages p99 under 500 ms. One machine plays every
 user, so the per-address rate limits are lifted for the run. Needs PostgreSQL and Redis.
+
+Environment: BENCH_LOAD_DATABASE (default genemarket_bench_load, dropped and made again)
+and BENCH_LOAD_CACHE_URL (default redis://127.0.0.1:6379/14) keep two checkouts on one
+server apart; LOCUST names a locust executable installed elsewhere (default: the one
+beside this Python, which `make bench` installs from requirements-bench.txt).
 """
 
 from __future__ import annotations
