@@ -1,5 +1,8 @@
 """Download throughput: a 1 GiB grant (header + payload) streamed by the real server
-(gunicorn, the project's download view) vs nginx serving the same payload as a plain file.
+(gunicorn, the project's settings and URLs) through the researcher's own route,
+`GET /api/v1/access-requests/{id}/files/{file_id}` with their API token (authentication,
+the live-grant check and the audit entry included), vs nginx serving the same payload as a
+plain file.
 
     .venv/bin/python bench/download.py [--size-mib 1024] [--repeat 3]
 
@@ -38,9 +41,19 @@ def wait_for(url: str) -> None:
     raise TimeoutError(url)
 
 
-def fetch_seconds(url: str, expected: int) -> float:
+def fetch_seconds(url: str, expected: int, token: str | None = None) -> float:
+    auth = ["-H", f"Authorization: Token {token}"] if token else []
     done = subprocess.run(
-        ["curl", "-s", "-o", "/dev/null", "-w", "%{time_total} %{size_download} %{http_code}", url],
+        [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{time_total} %{size_download} %{http_code}",
+            *auth,
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -49,6 +62,54 @@ def fetch_seconds(url: str, expected: int) -> float:
     if status != "200" or int(size) != expected:
         raise RuntimeError(f"{url}: status {status}, {size} bytes, expected {expected}")
     return float(seconds)
+
+
+def granted_request(stored):
+    """A researcher with a live granted request on a dataset holding `stored`, and their
+    grant: (grant, the download route's path, the researcher's API token)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from bench.support.vault import owner
+    from genomics import c4gh
+    from genomics.services.grants import grant_create
+    from marketplace.models import AccessRequest, Role, User
+    from marketplace.services.datasets import dataset_create
+
+    stored.metadata = {"format": "VCF", "reference_build": "GRCh38"}
+    stored.format = "VCF"
+    stored.plaintext_sha256 = "0" * 64
+    stored.save()
+    dataset = dataset_create(
+        donor=owner(),
+        title="Download benchmark cohort",
+        description="One large file.",
+        files=[stored.pk],
+        duo_codes=["DUO:0000042"],
+        price="1000",
+        access_days=30,
+        review="auto",
+    )
+    researcher = User.objects.create(username="bench-researcher", role=Role.RESEARCHER)
+    researcher.crypt4gh_public_key = c4gh.generate_keypair()[1]
+    researcher.save()
+    grant = grant_create(file=stored, recipient_public_key=bytes(researcher.crypt4gh_public_key))
+    now = timezone.now()
+    request = AccessRequest.objects.create(
+        dataset=dataset,
+        researcher=researcher,
+        purpose_codes=[{"code": "DUO:0000042", "value": ""}],
+        statement="Benchmark.",
+        amount=1000,
+        state=AccessRequest.State.GRANTED,
+        duo_match={"fits": True},
+        granted_at=now,
+        expires_at=now + timedelta(days=30),
+    )
+    url = f"/api/v1/access-requests/{request.pk}/files/{stored.pk}"
+    return grant, url, Token.objects.create(user=researcher).key
 
 
 def main() -> None:
@@ -60,12 +121,11 @@ def main() -> None:
         sys.exit("nginx is not installed: `apt-get install nginx` (make bench does it)")
     scratch = django_scratch()
     from bench.support.vault import stored_file
-    from genomics import c4gh
     from genomics.models import PayloadPart
-    from genomics.services.grants import grant_create
+    from marketplace.models import AuditEntry
 
     stored = stored_file(args.size_mib * MIB, filename="big.vcf")
-    grant = grant_create(file=stored, recipient_public_key=c4gh.generate_keypair()[1])
+    grant, url, token = granted_request(stored)
     total = len(bytes(grant.header)) + stored.payload_size
     media = Path(os.environ["MEDIA_ROOT"])
     static = scratch / "nginx-root"
@@ -76,7 +136,7 @@ def main() -> None:
                 shutil.copyfileobj(source, out, 16 * MIB)
 
     app_port, nginx_port = free_port(), free_port()
-    server = start_gunicorn(app_port, "bench.support.settings")
+    server = start_gunicorn(app_port, "config.settings.test")
     conf = scratch / "nginx.conf"
     # As root, nginx's workers would drop to an account that cannot read the scratch folder.
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -93,11 +153,15 @@ def main() -> None:
         ["nginx", "-c", str(conf), "-e", f"{scratch}/nginx.err"], start_new_session=True
     )
     try:
-        app_url = f"http://127.0.0.1:{app_port}/grant/{grant.pk}"
+        app_url = f"http://127.0.0.1:{app_port}{url}"
         nginx_url = f"http://127.0.0.1:{nginx_port}/payload.c4gh"
-        wait_for(app_url)
+        wait_for(f"http://127.0.0.1:{app_port}/health")  # the route itself would log a 401
         wait_for(nginx_url)
-        ours = statistics.median(fetch_seconds(app_url, total) for _ in range(args.repeat))
+        audited = AuditEntry.objects.filter(action="request.download").count()
+        ours = statistics.median(fetch_seconds(app_url, total, token) for _ in range(args.repeat))
+        # The route's own audit: one entry per download, or this timed some other path.
+        downloads = AuditEntry.objects.filter(action="request.download").count() - audited
+        assert downloads == args.repeat, (downloads, args.repeat)
         anchor = statistics.median(
             fetch_seconds(nginx_url, stored.payload_size) for _ in range(args.repeat)
         )
@@ -107,7 +171,7 @@ def main() -> None:
             process.wait()
     rows = [
         [
-            "gunicorn + grant view",
+            "gunicorn, researcher's download route",
             f"{total / MIB:,.0f} MiB",
             f"{ours:.2f} s",
             f"{total / ours / 1e9:.2f} GB/s",

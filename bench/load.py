@@ -3,11 +3,23 @@ against gunicorn (gthread) on PostgreSQL with Redis as the shared cache; locust 
 
     .venv/bin/python bench/load.py [--users 200] [--minutes 5]
 
+Searches are drawn from 10,000 distinct strings (diseases, study words, free-text terms of
+the descriptions, and pairs of them) by a Zipf law (the string of rank r is drawn with
+weight 1/r), as real search logs are long-tailed: a few searches are common, most are
+rare. The catalogue result cache's hit rate over the run is printed (hits and misses
+counted by every gunicorn worker, `marketplace.web.results_cache.COUNTS`, written as it
+exits), so the latency figures say how much of them the cache served.
+
 `CATALOGUE_CACHE_S=0` in the environment measures the catalogue without its result cache.
 Printed per request kind: requests, errors, p50/p95/p99 and throughput, and each p99 as a
 ratio to the p99 of a static file served by the same process in the same run (the
 anchor). Target: no errors, catalogue pages p99 under 500 ms. One machine plays every
 user, so the per-address rate limits are lifted for the run. Needs PostgreSQL and Redis.
+
+Environment: BENCH_LOAD_DATABASE (default genemarket_bench_load, dropped and made again)
+and BENCH_LOAD_CACHE_URL (default redis://127.0.0.1:6379/14) keep two checkouts on one
+server apart; LOCUST names a locust executable installed elsewhere (default: the one
+beside this Python, which `make bench` installs from requirements-bench.txt).
 """
 
 from __future__ import annotations
@@ -26,9 +38,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.support.common import MIB, PROJECT, recreate_database, table
 from tests.support.processes import free_port, port_open, wait_until
 
-DATABASE = "genemarket_bench_load"
+# Overridable so that two checkouts on one server do not drop each other's database or
+# share each other's cache.
+DATABASE = os.environ.get("BENCH_LOAD_DATABASE", "genemarket_bench_load")
+CACHE_URL = os.environ.get("BENCH_LOAD_CACHE_URL", "redis://127.0.0.1:6379/14")
 DATASETS = 2000
 GRANTS = 20
+SEARCHES = 10_000
+ZIPF_EXPONENT = 1.0
+WARM_LISTS = 24  # result-list views made by warm(): 12 rounds of 2 catalogue pages
+
+
+def search_strings(count: int) -> list[str]:
+    """`count` distinct search strings in rank order (most searched first): the words the
+    catalogue's datasets are made of, alone and in pairs, shuffled with a fixed seed so
+    the common ones are not all diseases."""
+    import random
+
+    from bench.catalogue import DISEASES, VOCABULARY, WORDS
+
+    single = [*DISEASES, *WORDS, *VOCABULARY]
+    pairs = [f"{a} {b}" for a in DISEASES for b in [*WORDS, *VOCABULARY[:400]]]
+    strings = list(dict.fromkeys([*single, *pairs]))
+    assert len(strings) >= count, len(strings)
+    random.Random(7).shuffle(strings)
+    return strings[:count]
 
 
 def prepare(scratch: Path) -> dict[str, object]:
@@ -90,7 +124,18 @@ def prepare(scratch: Path) -> dict[str, object]:
             }
         )
     assert Dataset.objects.count() == DATASETS + 1
-    plan = {"datasets": [*datasets[:500], str(dataset.pk)], "grants": grants}
+    searches = search_strings(SEARCHES)
+    # Cumulative Zipf weights, so the crowd draws with random.choices(cum_weights=...).
+    cumulative, total = [], 0.0
+    for rank in range(1, len(searches) + 1):
+        total += 1 / rank**ZIPF_EXPONENT
+        cumulative.append(total)
+    plan = {
+        "datasets": [*datasets[:500], str(dataset.pk)],
+        "grants": grants,
+        "searches": searches,
+        "search_weights": cumulative,
+    }
     (scratch / "plan.json").write_text(json.dumps(plan))
     return plan
 
@@ -118,7 +163,7 @@ def main() -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
     os.environ.update(
         DEBUG="false",
-        CACHE_URL="redis://127.0.0.1:6379/14",
+        CACHE_URL=CACHE_URL,
         THROTTLE_ANON="10000000/minute",
         THROTTLE_USER="10000000/minute",
         LOG_LEVEL="WARNING",
@@ -147,6 +192,8 @@ def main() -> None:
             "30",
             "--log-level",
             "warning",
+            "--config",
+            str(PROJECT / "bench" / "support" / "gunicorn_cache_counts.py"),
         ],
         cwd=PROJECT,
         env={**os.environ},
@@ -160,7 +207,8 @@ def main() -> None:
         started = time.monotonic()
         subprocess.run(
             [
-                str(Path(sys.executable).with_name("locust")),
+                # LOCUST: a locust installed elsewhere (its own virtualenv), else the project's.
+                os.environ.get("LOCUST", str(Path(sys.executable).with_name("locust"))),
                 "-f",
                 str(PROJECT / "bench" / "locustfile.py"),
                 "--headless",
@@ -185,10 +233,22 @@ def main() -> None:
     finally:
         os.killpg(server.pid, 15)
         server.wait()
-    report(prefix, args.users, elapsed)
+    report(prefix, args.users, elapsed, cache_counts(scratch))
 
 
-def report(prefix: Path, users: int, elapsed: float) -> None:
+def cache_counts(scratch: Path) -> dict[str, int]:
+    """Hits and misses of the catalogue result cache, summed over the gunicorn workers."""
+    counts = {"hits": 0, "misses": 0}
+    files = sorted(scratch.glob("cache-counts-*.json"))
+    if not files:
+        raise RuntimeError("no gunicorn worker wrote its cache counts")
+    for path in files:
+        for key, value in json.loads(path.read_text()).items():
+            counts[key] += value
+    return counts
+
+
+def report(prefix: Path, users: int, elapsed: float, counts: dict[str, int]) -> None:
     with open(f"{prefix}_stats.csv", newline="") as handle:  # noqa: PTH123
         rows = list(csv.DictReader(handle))
     by_name = {row["Name"]: row for row in rows}
@@ -214,6 +274,13 @@ def report(prefix: Path, users: int, elapsed: float) -> None:
         f"anchor: static file p99 {anchor:.0f} ms",
         ["request", "count", "errors", "p50", "p95", "p99", "throughput", "p99 / anchor"],
         lines,
+    )
+    views = counts["hits"] + counts["misses"]
+    rate = f"{counts['hits'] / views:.1%}" if views else "n/a (cache off)"
+    print(
+        f"catalogue result cache: {rate} hits ({counts['hits']:,} hits, {counts['misses']:,} "
+        f"misses, over {SEARCHES:,} distinct searches drawn by Zipf s={ZIPF_EXPONENT}; "
+        f"includes the {WARM_LISTS} warm-up views)"
     )
     total = by_name["Aggregated"]
     pages = [by_name[n] for n in ("page: catalogue", "page: catalogue search") if n in by_name]

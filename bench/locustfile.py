@@ -11,11 +11,18 @@ from __future__ import annotations
 import json
 import os
 import random
+from urllib.parse import quote_plus
 
 from locust import FastHttpUser, between, task
 
 PLAN = json.loads(open(os.environ["LOAD_PLAN"]).read())  # noqa: PTH123, SIM115
-WORDS = ["cardiomyopathy", "diabetes", "asthma", "exome", "cohort", "trio", "genome", "panel"]
+SEARCHES: list[str] = PLAN["searches"]
+SEARCH_WEIGHTS: list[float] = PLAN["search_weights"]  # cumulative, Zipf (bench/load.py)
+
+
+def search_string() -> str:
+    """A search drawn from the plan's long-tailed distribution, URL-encoded."""
+    return quote_plus(random.choices(SEARCHES, cum_weights=SEARCH_WEIGHTS)[0])
 
 
 class Visitor(FastHttpUser):
@@ -30,7 +37,7 @@ class Visitor(FastHttpUser):
 
     @task(4)
     def search(self) -> None:
-        q = random.choice(WORDS)
+        q = search_string()
         self.client.get(f"/datasets/?q={q}&format=VCF", name="page: catalogue search")
 
     @task(3)
@@ -40,7 +47,7 @@ class Visitor(FastHttpUser):
 
     @task(3)
     def api_search(self) -> None:
-        q = random.choice(WORDS)
+        q = search_string()
         self.client.get(f"/api/v1/datasets?q={q}&duo=DUO:0000042", name="api: search")
 
     @task(1)

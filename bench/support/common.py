@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
@@ -19,6 +20,9 @@ GIB = 1024 * MIB
 
 
 def machine() -> str:
+    """The machine a table was measured on: cores, memory, CPU model, Python, how busy it
+    was (1-minute load average) and when, e.g. "2 cores, 24 GiB, AMD EPYC, Python 3.11.7,
+    load average 1.9, 2026-11-30 22:15 UTC"."""
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -28,7 +32,14 @@ def machine() -> str:
     except OSError:
         pass
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
-    return f"{os.cpu_count()} cores, {memory_gib:.0f} GiB, {cpu}, Python {sys.version.split()[0]}"
+    # The load average says how busy the machine was (other work shares its cores), and
+    # the date which run a pasted table comes from.
+    load = os.getloadavg()[0]
+    day = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{os.cpu_count()} cores, {memory_gib:.0f} GiB, {cpu}, Python {sys.version.split()[0]}, "
+        f"load average {load:.1f}, {day}"
+    )
 
 
 def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -26,6 +27,35 @@ from django.core.cache import cache
 logger = logging.getLogger(__name__)
 
 GENERATION = "catalogue:generation"
+
+
+class Counts:
+    """How many result lists this process took from the cache (hits) and built because the
+    cache had none (misses), since it started; lists built because the cache is switched
+    off or unreachable are neither. Kept in memory (a lock and two integers: no cache
+    round trip), so each server process has its own; bench/load.py reads them as its
+    gunicorn workers exit, to report the hit rate under load.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def count(self, *, hit: bool) -> None:
+        with self._lock:  # gthread workers serve several requests at once
+            if hit:
+                self.hits += 1
+            else:
+                self.misses += 1
+
+    def snapshot(self) -> dict[str, int]:
+        """{"hits": int, "misses": int}."""
+        with self._lock:
+            return {"hits": self.hits, "misses": self.misses}
+
+
+COUNTS = Counts()
 
 
 def cache_down() -> tuple[type[BaseException], ...]:
@@ -74,6 +104,7 @@ def cached_results(query: dict[str, str], build: Callable[[], str]) -> str:
     except cache_down():
         logger.warning("catalogue cache unreachable: building the results")
         return build()
+    COUNTS.count(hit=html is not None)
     if html is None:
         html = build()
         try:

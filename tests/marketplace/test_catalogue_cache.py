@@ -52,6 +52,21 @@ def test_a_second_view_is_served_from_the_cache(settings) -> None:
     assert "No dataset matches" in other
 
 
+def test_hits_and_misses_are_counted(settings) -> None:
+    """bench/load.py reports the hit rate from these counts."""
+    settings.CATALOGUE_CACHE_S = 30
+    before = results_cache.COUNTS.snapshot()
+    results_queries("/datasets/?q=asthma")
+    results_queries("/datasets/?q=asthma")
+    results_queries("/datasets/?q=glioma")
+    after = results_cache.COUNTS.snapshot()
+    assert after["hits"] - before["hits"] == 1
+    assert after["misses"] - before["misses"] == 2
+    settings.CATALOGUE_CACHE_S = 0  # switched off: built every time, counted as neither
+    results_queries("/datasets/?q=asthma")
+    assert results_cache.COUNTS.snapshot() == after
+
+
 def test_a_listing_change_shows_at_once(settings) -> None:
     settings.CATALOGUE_CACHE_S = 3600
     donor = cast(User, UserFactory(role=Role.DONOR))
