@@ -205,7 +205,8 @@ class DrsObjectApi(_DrsApi):
             return Response(blob_json(request, granted))
         return Response(bundle_json(request, granted))
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    # DRF's `options` takes its Request; Django's stubs type View's with an HttpRequest.
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
         object_id = str(kwargs["object_id"])
         return Response({"drs_object_id": object_id, "supported_types": ["BearerAuth"]})
 

@@ -82,7 +82,9 @@ def drs_granted_object(*, researcher: User, object_id: str) -> GrantedFile | Gra
 
     Raises NotFound for anything `researcher` holds no live, unexpired grant of.
     """
-    found = drs_granted_file(researcher=researcher, object_id=object_id)
+    found: GrantedFile | GrantedDataset | None = drs_granted_file(
+        researcher=researcher, object_id=object_id
+    )
     if found is None:
         found = drs_granted_dataset(researcher=researcher, object_id=object_id)
     if found is None:
