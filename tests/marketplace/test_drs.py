@@ -231,8 +231,9 @@ def test_a_grant_that_is_no_longer_live_hides_its_objects(
         _refused(_get(granted.client(), f"{DRS}/objects/{object_id}"), 404)
 
 
-def _access_url(granted: Granted) -> str:
-    answer = _get(granted.client(), f"{DRS}/objects/{granted.file.pk}/access/crypt4gh")
+def _access_url(granted: Granted, researcher: User | None = None) -> str:
+    client = granted.client(researcher)
+    answer = _get(client, f"{DRS}/objects/{granted.file.pk}/access/crypt4gh")
     assert answer.status_code == 200, answer.content
     return str(answer.json()["url"])
 
@@ -276,13 +277,41 @@ def test_an_access_url_stops_when_the_grant_is_revoked(granted: Granted) -> None
     _refused(_get(APIClient(), url), 403)
 
 
-def test_the_access_url_serves_the_grantees_header_only(granted: Granted, make_user) -> None:
-    """Bound to the grantee: another researcher's key opens nothing of what it serves."""
-    url = _access_url(granted)
-    thief_secret, _ = c4gh.generate_keypair()
-    encrypted = b"".join(_get(APIClient(), url).streaming_content)
-    with pytest.raises(ValueError, match="No supported encryption method"):
-        reference.decrypt([(0, thief_secret, None)], io.BytesIO(encrypted), io.BytesIO())
+def _grant_to_another_researcher(granted: Granted, make_user) -> tuple[User, bytes]:
+    """A second researcher with a live grant of the same dataset, for their own key."""
+    other = make_user(Role.RESEARCHER)
+    secret, public = c4gh.generate_keypair()
+    other.crypt4gh_public_key = public
+    other.save()
+    AccessRequest.objects.create(
+        dataset=granted.dataset,
+        researcher=other,
+        purpose_codes=[{"code": "DUO:0000042", "value": ""}],
+        statement="s",
+        amount=1,
+        duo_match={"fits": True, "reasons": []},
+        state=AccessRequest.State.GRANTED,
+    )
+    grant_create(file=granted.file, recipient_public_key=public)
+    return other, secret
+
+
+def test_an_access_url_serves_its_grantees_header_only(granted: Granted, make_user) -> None:
+    """Bound to the grantee: each researcher's URL gives a stream that their key opens and
+    another grantee's key does not."""
+    other, other_secret = _grant_to_another_researcher(granted, make_user)
+    urls = {
+        granted.secret: _access_url(granted),
+        other_secret: _access_url(granted, other),
+    }
+    for secret, url in urls.items():
+        encrypted = b"".join(_get(APIClient(), url).streaming_content)
+        wrong = other_secret if secret == granted.secret else granted.secret
+        with pytest.raises(ValueError, match="No supported encryption method"):
+            reference.decrypt([(0, wrong, None)], io.BytesIO(encrypted), io.BytesIO())
+        out = io.BytesIO()
+        reference.decrypt([(0, secret, None)], io.BytesIO(encrypted), out)
+        assert out.getvalue() == granted.plaintext
 
 
 def test_a_dataset_is_a_bundle_of_its_files(granted: Granted) -> None:
