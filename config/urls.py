@@ -6,7 +6,6 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.views import HealthApi, api_not_found
-from marketplace.ga4gh.drs import drs_not_found
 from marketplace.web.twofactor import VerifiedAdminSite
 
 # Staff reach the admin only after the second factor (django-otp's documented pattern).
@@ -24,7 +23,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Unknown API paths answer in the API's error shape even with DEBUG on.
     re_path(r"^api/", api_not_found),
-    re_path(r"^ga4gh/drs/", drs_not_found),
+    re_path(r"^ga4gh/drs/", api_not_found),
 ]
 
 handler400 = "core.views.bad_request"

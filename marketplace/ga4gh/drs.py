@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
@@ -64,13 +63,20 @@ CHECKSUM_NOTE = (
 )
 
 
+def drs_error_shape(status: int, code: str, message: str) -> dict[str, Any]:
+    """DRS 1.4 `Error`; the JSON_ERROR_SHAPES builder of /ga4gh/drs/ (unknown paths, crashes)."""
+    return {"msg": message, "status_code": status}
+
+
 def drs_exception_handler(exc: Exception, context: dict) -> Response | None:
     """The API's handler (statuses, headers such as WWW-Authenticate and Retry-After),
     with the body in DRS 1.4's `Error` shape."""
     response = api_exception_handler(exc, context)
     if response is not None:
-        message = response.data.get("error", {}).get("message", "") if response.data else ""
-        response.data = {"msg": message, "status_code": response.status_code}
+        error = response.data.get("error", {}) if response.data else {}
+        response.data = drs_error_shape(
+            response.status_code, error.get("code", ""), error.get("message", "")
+        )
     return response
 
 
@@ -238,8 +244,3 @@ class DrsDownloadApi(_DrsApi):
     def get(self, request: Request, token: str) -> HttpResponseBase:
         grant = drs_access_token_redeem(token=token, byte_range=request.headers.get("Range", ""))
         return grant_download_response(request._request, grant=grant, filename=grant.file.filename)
-
-
-def drs_not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
-    """Any other path under /ga4gh/drs/ (such as the bulk `POST /objects`), in DRS's shape."""
-    return JsonResponse({"msg": "No such DRS endpoint.", "status_code": 404}, status=404)

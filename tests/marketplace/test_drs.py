@@ -27,6 +27,7 @@ from genomics import c4gh
 from genomics.models import GenomicFile
 from genomics.services.grants import grant_create
 from genomics.services.ingest import file_ingest
+from marketplace.ga4gh.drs import DrsServiceInfoApi
 from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User
 from marketplace.selectors.drs import drs_granted_file
 from marketplace.services.drs import drs_access_token_create
@@ -189,6 +190,8 @@ def test_the_access_url_downloads_what_the_reference_decrypts_to_the_checksum(
     ).exists()
     ranged = _get(APIClient(), url, HTTP_RANGE="bytes=0-99")
     assert ranged.status_code == 206 and b"".join(ranged.streaming_content) == encrypted[:100]
+    head = APIClient().head(url)
+    assert head.status_code == 200 and int(head["Content-Length"]) == len(encrypted)
 
 
 def _refused(response: Any, status: int) -> dict[str, Any]:
@@ -363,3 +366,14 @@ def test_options_names_bearer_auth_for_any_id() -> None:
 
 def test_other_drs_paths_answer_404_in_the_drs_shape() -> None:
     _refused(APIClient().post(f"{DRS}/objects", {}, format="json"), 404)
+
+
+def test_a_crash_answers_500_in_the_drs_shape_without_details(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr(DrsServiceInfoApi, "get", crash)
+    response = _get(APIClient(raise_request_exception=False), f"{DRS}/service-info")
+    assert "internal detail" not in _refused(response, 500)["msg"]
