@@ -1,4 +1,5 @@
-"""URL map: web UI at /, REST API under /api/v1/, schema and docs, health, admin."""
+"""URL map: web UI at /, REST API under /api/v1/, GA4GH DRS under /ga4gh/drs/v1/, schema and
+docs, health, admin."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -15,12 +16,14 @@ urlpatterns = [
     path("api/v1/", include("marketplace.api.urls")),
     path("api/v1/", include("ledger.api.urls")),
     path("api/v1/", include("genomics.api.urls")),
+    path("ga4gh/drs/v1/", include("marketplace.ga4gh.drs_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("health", HealthApi.as_view(), name="health"),
     path("admin/", admin.site.urls),
     # Unknown API paths answer in the API's error shape even with DEBUG on.
     re_path(r"^api/", api_not_found),
+    re_path(r"^ga4gh/drs/", api_not_found),
 ]
 
 handler400 = "core.views.bad_request"

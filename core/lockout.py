@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from core.api.exception_handler import error_body
+from core.api.exception_handler import json_error_response
 
 LOCKOUT_MESSAGE = "Too many failed logins. Try again later."
 
@@ -14,6 +14,6 @@ def lockout_response(
     request: HttpRequest, credentials: dict | None = None, *args: object, **kwargs: object
 ) -> HttpResponse:
     """429 with the API error shape for API clients, a page for people."""
-    if request.path.startswith("/api/"):
-        return JsonResponse(error_body("throttled", LOCKOUT_MESSAGE), status=429)
+    if (answer := json_error_response(request, 429, "throttled", LOCKOUT_MESSAGE)) is not None:
+        return answer
     return render(request, "registration/locked_out.html", {"message": LOCKOUT_MESSAGE}, status=429)

@@ -43,9 +43,10 @@ class DomainErrorPageMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         from django.shortcuts import render
 
+        from core.api.exception_handler import json_error_shape
         from core.errors import DomainError
 
-        if not isinstance(exception, DomainError) or request.path.startswith("/api/"):
+        if not isinstance(exception, DomainError) or json_error_shape(request.path) is not None:
             return None
         template = {404: "errors/404.html", 403: "errors/403.html"}.get(
             exception.status, "errors/refused.html"

@@ -68,15 +68,18 @@ class HealthApi(APIView):
 
 @csrf_exempt  # it changes nothing; an unknown POST path answers 404, not a CSRF page
 def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-    return json_error_response(request, 404, "not_found", "No such resource.")
+    """Any unknown path under an API's prefix (/api/, /ga4gh/drs/), in that API's shape."""
+    response = json_error_response(request, 404, "not_found", "No such resource.")
+    assert response is not None, "routed only for the prefixes of JSON_ERROR_SHAPES"
+    return response
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """A refused CSRF check, in the API's error shape under /api/ and in words on pages."""
-    if request.path.startswith("/api/"):
-        return json_error_response(
-            request, 403, "csrf_failed", "The CSRF check failed: send the X-CSRFToken header."
-        )
+    """A refused CSRF check, in the API's error shape under an API's path and in words on
+    pages."""
+    message = "The CSRF check failed: send the X-CSRFToken header."
+    if (answer := json_error_response(request, 403, "csrf_failed", message)) is not None:
+        return answer
     return render(
         request,
         "errors/403.html",
@@ -86,8 +89,8 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if request.path.startswith("/api/"):
-        return json_error_response(request, 404, "not_found", "No such resource.")
+    if (answer := json_error_response(request, 404, "not_found", "No such resource.")) is not None:
+        return answer
     return render(request, "errors/404.html", status=404)
 
 
@@ -99,23 +102,25 @@ def server_error(request: HttpRequest) -> HttpResponse:
     reconnects (CONN_HEALTH_CHECKS)."""
     if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
         message = "The database is not answering right now; try again in a moment."
-        if request.path.startswith("/api/"):
-            return json_error_response(request, 503, "service_unavailable", message)
+        answer = json_error_response(request, 503, "service_unavailable", message)
+        if answer is not None:
+            return answer
         return render(request, "errors/unavailable.html", {"message": message}, status=503)
-    if request.path.startswith("/api/"):
-        return json_error_response(
-            request, 500, "server_error", "Something went wrong on our side; it was logged."
-        )
+    message = "Something went wrong on our side; it was logged."
+    if (answer := json_error_response(request, 500, "server_error", message)) is not None:
+        return answer
     return render(request, "errors/500.html", status=500)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if request.path.startswith("/api/"):
-        return json_error_response(request, 400, "bad_request", "The request was malformed.")
+    message = "The request was malformed."
+    if (answer := json_error_response(request, 400, "bad_request", message)) is not None:
+        return answer
     return render(request, "errors/400.html", status=400)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if request.path.startswith("/api/"):
-        return json_error_response(request, 403, "permission_denied", "Not allowed.")
+    answer = json_error_response(request, 403, "permission_denied", "Not allowed.")
+    if answer is not None:
+        return answer
     return render(request, "errors/403.html", status=403)

@@ -371,9 +371,21 @@ FAILPOINT_DIR = Path(env.str("FAILPOINT_DIR", default=str(VAR_DIR / "failpoints"
 FAILPOINT_PAUSE_S = env.float("FAILPOINT_PAUSE_S", default=120.0)
 
 # --- REST API ------------------------------------------------------------------------------
+# --- GA4GH DRS 1.4 ---------------------------------------------------------------------------
+# How long a DRS access URL (`/objects/{id}/access/{access_id}`) stays valid: long enough to
+# start a download (a started download runs to its end), short enough that a leaked URL dies.
+DRS_ACCESS_URL_TTL_S = env.int("DRS_ACCESS_URL_TTL_S", default=300)
+# Paths whose errors outside DRF's views (unknown URL, crash, CSRF, lockout) answer JSON, and
+# the builder of each one's error body: API.md's shape for the REST API, DRS 1.4's for DRS.
+JSON_ERROR_SHAPES = {
+    "/api/": "core.api.exception_handler.api_error_shape",
+    "/ga4gh/drs/": "marketplace.ga4gh.drs.drs_error_shape",
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        "core.api.auth.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -8,11 +8,13 @@ only the body is reshaped. Domain errors from services map to their own status.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
+from django.utils.module_loading import import_string
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -85,6 +87,25 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-def json_error_response(request: HttpRequest, status: int, code: str, message: str) -> JsonResponse:
-    """A JSON error for API paths that never reached a DRF view (unknown URL, crash)."""
-    return JsonResponse(error_body(code, message), status=status)
+def api_error_shape(status: int, code: str, message: str) -> dict:
+    """API.md's error body, as a JSON_ERROR_SHAPES builder."""
+    return error_body(code, message)
+
+
+def json_error_shape(path: str) -> Callable[[int, str, str], dict] | None:
+    """The error body builder, `(status, code, message) -> body`, of the API a path belongs
+    to (the longest matching prefix of settings.JSON_ERROR_SHAPES: the REST API's shape
+    under /api/, DRS's under /ga4gh/drs/); None for web pages, which answer in HTML."""
+    prefixes = [p for p in settings.JSON_ERROR_SHAPES if path.startswith(p)]
+    if not prefixes:
+        return None
+    return import_string(settings.JSON_ERROR_SHAPES[max(prefixes, key=len)])
+
+
+def json_error_response(
+    request: HttpRequest, status: int, code: str, message: str
+) -> JsonResponse | None:
+    """A JSON error, in its API's shape, for a request that never reached a DRF view (unknown
+    URL, crash, CSRF, lockout); None when the path is a web page's."""
+    shape = json_error_shape(request.path)
+    return None if shape is None else JsonResponse(shape(status, code, message), status=status)

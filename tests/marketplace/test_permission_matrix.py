@@ -30,7 +30,10 @@ from genomics.services.uploads import upload_create
 from ledger.models import WalletLink
 from ledger.selectors.chain_status import ChainStatus
 from ledger.services.wallets import wallet_challenge_create
+from marketplace.ga4gh.drs import ACCESS_ID
 from marketplace.models import AccessRequest, AuditEntry, Dataset, Notification, Role, User
+from marketplace.selectors.drs import drs_granted_file
+from marketplace.services.drs import drs_access_token_create
 from tests.factories import TEST_PASSWORD, UserFactory, ready_file
 from tests.genomics.conftest import archive_key  # noqa: F401 - uploads need the archive key
 from tests.support.routes import api_operations, schema_operations
@@ -61,6 +64,7 @@ class World:
     dataset: Dataset
     request: AccessRequest
     challenge: str = ""  # a SIWE message issued to the researcher, when a case needs one
+    token: str = "not-a-signed-token"  # a DRS access URL's token, when a case needs one
 
     def client(self, caller: str) -> APIClient:
         client = APIClient()
@@ -76,6 +80,10 @@ class World:
             "request_id": self.request.pk,
             "file_id": self.file.pk,
             "upload_id": self.upload.pk,
+            # GA4GH DRS: a file is a blob, the dataset a bundle (`Case.ids` picks which)
+            "object_id": self.file.pk,
+            "access_id": ACCESS_ID,
+            "token": self.token,
         }
 
 
@@ -136,6 +144,7 @@ class Case:
     headers: dict[str, str] = field(default_factory=dict)
     setup: Callable[[World, pytest.MonkeyPatch], None] | None = None
     check: Callable[[World, str, Any], None] | None = None
+    ids: dict[str, str] = field(default_factory=dict)  # path parameter -> another World id
 
     @property
     def operation(self) -> tuple[str, str]:
@@ -144,6 +153,11 @@ class Case:
     @property
     def id(self) -> str:
         return f"{self.method} {self.path}" + (f" ({self.label})" if self.label else "")
+
+    @property
+    def error_keys(self) -> set[str]:
+        """GA4GH DRS answers errors in its own shape (DRS 1.4 `Error`), the API in API.md's."""
+        return {"msg", "status_code"} if self.path.startswith(DRS) else {"error"}
 
 
 def everyone(status: int | frozenset[int], **others: int) -> Expect:
@@ -184,6 +198,15 @@ def granted_with_headers(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
             recipient_public_key=bytes(world.users[name].crypt4gh_public_key or b""),
             header=header,
         )
+
+
+def granted_with_access_url(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DRS access URL issued to the researcher for their granted file."""
+    granted_with_headers(world, monkeypatch)
+    researcher = world.users["researcher"]
+    found = drs_granted_file(researcher=researcher, object_id=str(world.file.pk))
+    assert found is not None
+    world.token = drs_access_token_create(researcher=researcher, granted=found)
 
 
 def payable(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -293,6 +316,29 @@ def the_researcher_gets_their_own_header(world: World, caller: str, response: An
     ).exists()
 
 
+def the_researchers_blob(world: World, caller: str, response: Any) -> None:
+    assert response.json()["id"] == str(world.file.pk)
+
+
+def the_researchers_bundle(world: World, caller: str, response: Any) -> None:
+    assert [c["id"] for c in response.json()["contents"]] == [str(world.file.pk)]
+
+
+def an_access_url_of_the_researchers_file(world: World, caller: str, response: Any) -> None:
+    assert response.json()["url"].startswith(f"http://testserver{DRS}/download/")
+
+
+def whoever_holds_the_url_gets_the_researchers_header(
+    world: World, caller: str, response: Any
+) -> None:
+    """An access URL is a capability (as an object store's signed URL): whoever holds it
+    gets the grantee's Crypt4GH stream, which only the grantee's secret key opens, and the
+    download is audited as the grantee's."""
+    assert b"".join(response.streaming_content) == GRANT_HEADER
+    entry = AuditEntry.objects.get(action="request.download", object_id=str(world.request.pk))
+    assert entry.actor_id == str(world.users["researcher"].pk)
+
+
 def the_calldata_pays_the_vouchers_market(world: World, caller: str, response: Any) -> None:
     call = response.json()
     assert call["to"].lower() == "0x" + "22" * 20 and call["data"].startswith("0x")
@@ -303,6 +349,7 @@ def the_token_is_the_named_users(world: World, caller: str, response: Any) -> No
 
 
 REQ = "/api/v1/access-requests/{request_id}"
+DRS = "/ga4gh/drs/v1"
 UPLOAD = "/api/v1/uploads/{upload_id}"
 TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
 PUBLIC = everyone(200)
@@ -479,6 +526,50 @@ CASES = [
         headers={**TUS, "HTTP_UPLOAD_OFFSET": "0"},
     ),
     Case("DELETE", UPLOAD, owner_only(204, "donor"), headers=TUS),
+    # GA4GH DRS 1.4: objects exist only for their granted researcher (404 for everyone else,
+    # as a missing id); the access URL's token is its own credential.
+    Case("GET", DRS + "/service-info", PUBLIC),
+    Case("GET", DRS + "/objects/{object_id}", users_only(404), label="before the grant"),
+    Case(
+        "GET",
+        DRS + "/objects/{object_id}",
+        users_only(404, researcher=200),
+        label="a file, after the grant",
+        setup=granted_with_headers,
+        check=the_researchers_blob,
+    ),
+    Case(
+        "GET",
+        DRS + "/objects/{object_id}",
+        users_only(404, researcher=200),
+        label="the dataset, after the grant",
+        setup=granted_with_headers,
+        check=the_researchers_bundle,
+        ids={"object_id": "dataset_id"},
+    ),
+    Case(
+        "GET",
+        DRS + "/objects/{object_id}/access/{access_id}",
+        users_only(404),
+        label="before the grant",
+    ),
+    Case(
+        "GET",
+        DRS + "/objects/{object_id}/access/{access_id}",
+        users_only(404, researcher=200),
+        label="after the grant",
+        setup=granted_with_headers,
+        check=an_access_url_of_the_researchers_file,
+    ),
+    Case(
+        "GET",
+        DRS + "/download/{token}",
+        everyone(200),
+        label="a URL issued to the researcher",
+        setup=granted_with_access_url,
+        check=whoever_holds_the_url_gets_the_researchers_header,
+    ),
+    Case("GET", DRS + "/download/{token}", everyone(403), label="a forged token"),
     # public infrastructure
     Case("GET", "/api/schema/", PUBLIC),
     Case("GET", "/api/docs/", PUBLIC),
@@ -488,7 +579,8 @@ CASES = [
 
 
 def call(case: Case, world: World, caller: str) -> Any:
-    url = case.path.format(**world.ids())
+    ids = world.ids()
+    url = case.path.format(**{**ids, **{name: ids[other] for name, other in case.ids.items()}})
     content_type, data = "application/json", b""
     if case.body is not None:
         data = json.dumps(case.body(world, caller)).encode()
@@ -529,7 +621,7 @@ def test_permission(case: Case, caller: str, world: World, monkeypatch: pytest.M
         getattr(response, "data", None) or getattr(response, "content", b"")[:300],
     )
     if response.status_code in (401, 403, 404) and case.method != "HEAD":
-        assert set(response.json()) == {"error"}
+        assert set(response.json()) == case.error_keys
     if case.check is not None and response.status_code < 300:
         case.check(world, caller, response)
 

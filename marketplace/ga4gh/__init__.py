@@ -1,0 +1,1 @@
+"""GA4GH APIs that need the marketplace's grants (DRS 1.4)."""
