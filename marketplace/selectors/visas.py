@@ -47,7 +47,7 @@ def passport_visas(*, user: User, now: datetime | None = None) -> list[str]:
     return list(newest.values())
 
 
-def visa_verify(token: str, *, now: datetime | None = None) -> AccessRequest:
+def visa_verify(token: str) -> AccessRequest:
     """The live grant a visa of ours stands for, for endpoints (htsget, DRS) that accept a
     visa as authorization. Checks, in order: a key we publish (`kid`), the ES256 signature,
     `typ`, `iss`, `exp`/`iat` and the required claims (Passport v1.2 "Visa Format"), the
@@ -91,12 +91,11 @@ def visa_verify(token: str, *, now: datetime | None = None) -> AccessRequest:
     request = (
         AccessRequest.objects.filter(visas__id=jti).select_related("dataset", "researcher").first()
     )
-    moment = now or timezone.now()
     if (
         request is None
         or request.state not in LIVE
         or request.expires_at is None
-        or request.expires_at <= moment
+        or request.expires_at <= timezone.now()
     ):
         raise VisaRefused("The grant of this visa was revoked or has ended.")
     # The row only maps jti to a request: the signed claims must name the same grant.
