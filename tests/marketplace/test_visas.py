@@ -219,3 +219,16 @@ def test_the_passport_holds_only_the_callers_visas(
     answer = client.get("/api/v1/me/passport")
     assert answer.status_code == 200
     assert answer.json() == {"ga4gh_passport_v1": [visas[mine.pk].token]}  # type: ignore[union-attr]
+
+
+def test_a_visa_row_pointed_at_another_grant_is_refused(
+    visa_key_file: Path, in_worker: None, make_user
+) -> None:
+    """The web tier can write the visa table (RELIABILITY 23): a row that maps a visa to
+    someone else's live grant does not make it theirs: the signed claims must name it."""
+    request, other = granted_request(make_user), granted_request(make_user)
+    visa = visa_issue(request=request)
+    assert visa is not None
+    Visa.objects.filter(pk=visa.pk).update(request=other)
+    with pytest.raises(VisaRefused):
+        visa_verify(visa.token)
