@@ -66,7 +66,7 @@ def test_a_grant_issues_a_visa_that_verifies_against_our_jwks(flow, visa_key) ->
         "asserted": int(request.granted_at.timestamp()),
     }
     # Short-lived: a day, re-issued while the 30-day grant lives (README "Passports").
-    assert claims["exp"] == claims["iat"] + settings.VISA_LIFETIME_S  # type: ignore[operator]
+    assert claims["exp"] == claims["iat"] + settings.VISA_LIFETIME_S
     assert claims["exp"] < request.expires_at.timestamp()
     assert visa_verify(token) == request
 
