@@ -32,16 +32,23 @@ class VisaKey(models.Model):
 
 
 class Visa(models.Model):
-    """One signed visa (a JWS compact string) of one grant; `id` is its `jti`."""
+    """One signed visa (a JWS compact string) of one grant; `id` is its `jti`.
+
+    `grant_ends_at` and `grant_mac` are the worker's record of the grant it made (a
+    worker-only MAC, ledger.integrity): it re-issues visas from this record, never from
+    request rows the web tier could have written (RELIABILITY.md 23). A row without a
+    token is that record alone, waiting for the signing key."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     request = models.ForeignKey(
         "marketplace.AccessRequest", on_delete=models.CASCADE, related_name="visas"
     )
-    kid = models.CharField(max_length=64)
-    token = models.TextField()
+    kid = models.CharField(max_length=64, blank=True)
+    token = models.TextField(blank=True)
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField()
+    grant_ends_at = models.DateTimeField()
+    grant_mac = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["-issued_at"]

@@ -38,6 +38,7 @@ def passport_visas(*, user: User, now: datetime | None = None) -> list[str]:
             request__expires_at__gt=moment,
             expires_at__gt=moment,
         )
+        .exclude(token="")
         .order_by("-issued_at")
         .values_list("request_id", "token")
     )

@@ -34,12 +34,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from jwt.algorithms import ECAlgorithm
 
 from core.worker_secrets import SecretMissing, read_secret
+from ledger.integrity import row_mac, row_mac_valid
 from marketplace.models import AccessRequest, Visa, VisaKey
 from marketplace.models.lifecycle import LIVE
 
@@ -51,6 +52,7 @@ VISA_TYP = "vnd.ga4gh.visa+jwt"
 # AAI profile "Signing Algorithms": ES256 (ECDSA P-256, SHA-256); small keys and tokens.
 ALGORITHM = "ES256"
 _WHAT = "the visa signing key"
+GRANT_MAC_KIND = "visa-grant"
 
 
 def dataset_url(dataset_id: object) -> str:
@@ -115,41 +117,61 @@ def _signing_key() -> tuple[ec.EllipticCurvePrivateKey, str]:
     return key, _publish(key.public_key()).kid
 
 
-def visa_issue(*, request: AccessRequest, now: datetime | None = None) -> Visa | None:
-    """Sign and store a visa for a live grant; worker only.
+def _grant_fields(request: AccessRequest, grant_ends_at: datetime) -> dict[str, object]:
+    """What the worker's MAC over a grant covers: whose grant, of what, from when to when."""
+    granted_at = request.granted_at
+    return {
+        "request": str(request.pk),
+        "sub": str(request.researcher_id),
+        "dataset": str(request.dataset_id),
+        "asserted": int(granted_at.timestamp()) if granted_at else None,
+        "ends": grant_ends_at.isoformat(),
+    }
+
+
+def visa_issue(*, request: AccessRequest) -> Visa | None:
+    """At the end of a grant, inside its transaction (worker only): record the grant the
+    worker has just made (its end, under a worker-only MAC) and sign its first visa.
 
     Claims (Passport v1.2 "Visa Format"): `iss`, `sub` (the researcher's id), `iat`,
     `exp` = the grant's end or VISA_LIFETIME_S from now, whichever is first, `jti` (the
     row's id), and `ga4gh_visa_v1` {type, asserted (grant time, s), value (the dataset's
     URL), source (the market's URL), by: "dac"}; header `typ`, `kid` and `jku`.
 
-    None when the request holds no live grant, or when the worker has no usable signing
-    key: the grant stands without its visa (logged), and `visas_refresh` issues it once
-    the key is there. Called at the end of the grant, inside its transaction."""
-    moment = now or timezone.now()
-    if (
-        request.state not in LIVE
-        or request.granted_at is None
-        or request.expires_at is None
-        or request.expires_at <= moment
-    ):
+    None when the request holds no grant. Without a usable signing key the grant stands:
+    the row holds the record alone (no token; logged) and `visas_refresh` signs it once
+    the key is there. NotInWorker outside the worker."""
+    if request.state not in LIVE or request.granted_at is None or request.expires_at is None:
         return None
+    grant_ends_at = request.expires_at
+    mac = row_mac(GRANT_MAC_KIND, _grant_fields(request, grant_ends_at))
+    return _store(request=request, grant_ends_at=grant_ends_at, grant_mac=mac, now=timezone.now())
+
+
+def _store(
+    *, request: AccessRequest, grant_ends_at: datetime, grant_mac: str, now: datetime
+) -> Visa:
+    """A visa row for a grant whose record (`grant_ends_at`, `grant_mac`) the worker has
+    checked; signed when the key can be read."""
+    jti = uuid.uuid4()
+    record = {"request": request, "grant_ends_at": grant_ends_at, "grant_mac": grant_mac}
     try:
         key, kid = _signing_key()
     except SecretMissing as exc:
-        logger.error("no visa for %s: %s", request, exc)
-        return None
-    expires_at = min(request.expires_at, moment + timedelta(seconds=settings.VISA_LIFETIME_S))
-    jti = uuid.uuid4()
+        logger.error("no visa for %s yet: %s", request, exc)
+        return Visa.objects.create(id=jti, issued_at=now, expires_at=now, **record)
+    ends = min(grant_ends_at, request.expires_at or grant_ends_at)
+    expires_at = min(ends, now + timedelta(seconds=settings.VISA_LIFETIME_S))
+    granted_at = request.granted_at or now
     claims = {
         "iss": settings.SITE_URL,
         "sub": str(request.researcher_id),
-        "iat": int(moment.timestamp()),
+        "iat": int(now.timestamp()),
         "exp": int(expires_at.timestamp()),
         "jti": str(jti),
         "ga4gh_visa_v1": {
             "type": VISA_TYPE,
-            "asserted": int(request.granted_at.timestamp()),
+            "asserted": int(granted_at.timestamp()),
             "value": dataset_url(request.dataset_id),
             "source": settings.SITE_URL,
             "by": "dac",
@@ -159,23 +181,35 @@ def visa_issue(*, request: AccessRequest, now: datetime | None = None) -> Visa |
         claims, key, algorithm=ALGORITHM, headers={"typ": VISA_TYP, "kid": kid, "jku": jwks_url()}
     )
     return Visa.objects.create(
-        id=jti, request=request, kid=kid, token=token, issued_at=moment, expires_at=expires_at
+        id=jti, kid=kid, token=token, issued_at=now, expires_at=expires_at, **record
     )
 
 
 def visas_refresh(*, now: datetime | None = None) -> int:
-    """Periodic, worker (beat): each live grant whose newest visa has less than half of
-    VISA_LIFETIME_S left (and does not already run to the grant's end), or has none, gets
-    a new visa; expired visas and those of ended grants are deleted. Returns how many were
-    issued."""
+    """Periodic, worker (beat): re-issue the visas of live grants.
+
+    A live grant whose newest signed visa has less than half of VISA_LIFETIME_S left (and
+    does not already run to the grant's end), or that has none yet, gets a new visa, from
+    the worker's record of the grant: its MAC must hold over the request as it stands, and
+    the grant's end comes from the record, so a request row the web tier flipped to
+    granted, re-pointed or extended makes the worker sign nothing more. Visas of ended
+    grants, and expired ones that a newer visa replaces, are deleted. Returns how many
+    visas were signed."""
     moment = now or timezone.now()
-    Visa.objects.filter(Q(expires_at__lte=moment) | ~Q(request__state__in=LIVE)).delete()
+    newer = Visa.objects.filter(request=OuterRef("request"), issued_at__gt=OuterRef("issued_at"))
+    Visa.objects.filter(
+        ~Q(request__state__in=LIVE) | (Q(expires_at__lte=moment) & Q(Exists(newer)))
+    ).delete()
     threshold = moment + timedelta(seconds=settings.VISA_LIFETIME_S / 2)
-    lasting = Visa.objects.filter(request=OuterRef("pk")).filter(
-        Q(expires_at__gt=threshold) | Q(expires_at__gte=OuterRef("expires_at"))
+    lasting = (
+        Visa.objects.filter(request=OuterRef("pk"))
+        .exclude(token="")
+        .filter(Q(expires_at__gt=threshold) | Q(expires_at__gte=F("grant_ends_at")))
     )
+    recorded = Visa.objects.filter(request=OuterRef("pk"))
     due = (
         AccessRequest.objects.filter(state__in=LIVE, expires_at__gt=moment)
+        .filter(Exists(recorded))
         .exclude(Exists(lasting))
         .values_list("pk", flat=True)
     )
@@ -185,6 +219,18 @@ def visas_refresh(*, now: datetime | None = None) -> int:
             request = (
                 AccessRequest.objects.select_for_update(of=("self",)).filter(pk=request_id).first()
             )
-            if request is not None and visa_issue(request=request, now=moment) is not None:
-                issued += 1
+            record = request.visas.order_by("-issued_at").first() if request else None
+            if request is None or record is None or record.grant_ends_at <= moment:
+                continue
+            fields = _grant_fields(request, record.grant_ends_at)
+            if not row_mac_valid(GRANT_MAC_KIND, fields, record.grant_mac):
+                logger.error("%s does not match the grant the worker made: no visa", request)
+                continue
+            visa = _store(
+                request=request,
+                grant_ends_at=record.grant_ends_at,
+                grant_mac=record.grant_mac,
+                now=moment,
+            )
+            issued += bool(visa.token)
     return issued

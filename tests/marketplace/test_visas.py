@@ -104,7 +104,9 @@ def test_a_grant_without_a_key_stands_and_gets_its_visa_once_the_key_is_there(
 ) -> None:
     settings.VISA_SIGNING_KEY_FILE = str(tmp_path / "absent.pem")
     request = granted_request(make_user)
-    assert visa_issue(request=request) is None
+    record = visa_issue(request=request)
+    assert record is not None and record.token == ""  # the worker's record of the grant only
+    assert passport_visas(user=request.researcher) == []
     assert visas_refresh() == 0
     visa_key_create(path=Path(settings.VISA_SIGNING_KEY_FILE))
     assert visas_refresh() == 1
@@ -232,3 +234,29 @@ def test_a_visa_row_pointed_at_another_grant_is_refused(
     Visa.objects.filter(pk=visa.pk).update(request=other)
     with pytest.raises(VisaRefused):
         visa_verify(visa.token)
+
+
+def test_request_rows_the_web_could_write_make_the_worker_sign_nothing(
+    visa_key_file: Path, in_worker: None, make_user, settings
+) -> None:
+    """RELIABILITY 23: the worker re-issues from its own MACed record of the grant, not
+    from request rows: a request flipped to granted without a grant, one re-pointed at
+    another researcher, or one whose end was pushed back get no new visa beyond the grant."""
+    settings.VISA_LIFETIME_S = 3600
+    flipped = granted_request(make_user)  # "granted" in the database, never granted
+    repointed, extended = granted_request(make_user), granted_request(make_user)
+    for request in (repointed, extended):
+        assert visa_issue(request=request) is not None
+    grant_end = extended.expires_at
+    AccessRequest.objects.filter(pk=repointed.pk).update(researcher=make_user(Role.RESEARCHER))
+    AccessRequest.objects.filter(pk=extended.pk).update(
+        expires_at=timezone.now() + timedelta(days=3650)
+    )
+    near_the_end = grant_end - timedelta(seconds=600)  # type: ignore[operator]
+    assert visas_refresh(now=near_the_end) == 1  # the extended one, and only up to its end
+    assert not Visa.objects.filter(request=flipped).exists()
+    assert not Visa.objects.filter(request=repointed, issued_at=near_the_end).exists()
+    newest = Visa.objects.filter(request=extended).order_by("-issued_at").first()
+    assert newest is not None and newest.issued_at == near_the_end
+    claims = jwt.decode(newest.token, options={"verify_signature": False})
+    assert claims["exp"] == int(grant_end.timestamp())  # type: ignore[union-attr]
