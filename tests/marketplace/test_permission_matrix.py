@@ -212,6 +212,8 @@ def granted_with_a_visa(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         token=RESEARCHERS_VISA,
         issued_at=now,
         expires_at=now + timedelta(hours=1),
+        grant_ends_at=now + timedelta(days=1),
+        grant_mac="",
     )
 
 
