@@ -10,7 +10,9 @@ Why signed at grant time and stored, rather than on request: the web cannot sign
 visa asked for through a task would make `/me/passport` wait on the worker. The worker signs
 one at the end of the grant (inside its transaction) and re-issues it from beat
 (`visas_refresh`) while the grant lives; the web serves the stored tokens, filtered by the
-request's live state (marketplace.selectors.visas).
+request's live state (marketplace.selectors.visas). At the grant the worker also records
+the grant's end under its own MAC (ledger.integrity), and re-issues only from that record
+(RELIABILITY.md 23: a request row is a request for work, never a proof).
 
 Other services cannot learn of a revocation before a visa's `exp` (Passport v1.2 "Token
 Revocation" leaves it to short lifetimes): a visa lives VISA_LIFETIME_S at most (a day by
