@@ -248,15 +248,16 @@ def test_request_rows_the_web_could_write_make_the_worker_sign_nothing(
     for request in (repointed, extended):
         assert visa_issue(request=request) is not None
     grant_end = extended.expires_at
+    assert grant_end is not None
     AccessRequest.objects.filter(pk=repointed.pk).update(researcher=make_user(Role.RESEARCHER))
     AccessRequest.objects.filter(pk=extended.pk).update(
         expires_at=timezone.now() + timedelta(days=3650)
     )
-    near_the_end = grant_end - timedelta(seconds=600)  # type: ignore[operator]
+    near_the_end = grant_end - timedelta(seconds=600)
     assert visas_refresh(now=near_the_end) == 1  # the extended one, and only up to its end
     assert not Visa.objects.filter(request=flipped).exists()
     assert not Visa.objects.filter(request=repointed, issued_at=near_the_end).exists()
     newest = Visa.objects.filter(request=extended).order_by("-issued_at").first()
     assert newest is not None and newest.issued_at == near_the_end
     claims = jwt.decode(newest.token, options={"verify_signature": False})
-    assert claims["exp"] == int(grant_end.timestamp())  # type: ignore[union-attr]
+    assert claims["exp"] == int(grant_end.timestamp())
