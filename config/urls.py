@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.views import HealthApi, api_not_found
+from marketplace.api.passports import JwksApi
 from marketplace.web.twofactor import VerifiedAdminSite
 
 # Staff reach the admin only after the second factor (django-otp's documented pattern).
@@ -20,6 +21,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("health", HealthApi.as_view(), name="health"),
+    # The public keys of our GA4GH Passport visas (their `jku`).
+    path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
     path("admin/", admin.site.urls),
     # Unknown API paths answer in the API's error shape even with DEBUG on.
     re_path(r"^api/", api_not_found),

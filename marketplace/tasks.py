@@ -52,6 +52,13 @@ def lapse_and_expire() -> None:
     requests_lapse_and_expire()
 
 
+@shared_task(name="marketplace.tasks.refresh_visas", ignore_result=True)
+def refresh_visas() -> None:
+    from marketplace.services.visas import visas_refresh
+
+    visas_refresh()
+
+
 @shared_task(name="marketplace.tasks.reconcile", ignore_result=True)
 def reconcile() -> None:
     from django.conf import settings

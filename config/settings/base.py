@@ -344,6 +344,26 @@ CELERY_BEAT_SCHEDULE["lapse-and-expire"] = {
     "schedule": LIFECYCLE_INTERVAL_S,
     "options": {"expires": LIFECYCLE_INTERVAL_S},
 }
+# --- GA4GH Passport visas (README "Passports") ----------------------------------------------
+# The market's public URL: a visa's `iss` and `source`, and the base of its `value` (the
+# dataset's page) and `jku` (our JWKS). No trailing slash.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Worker-only: the visa signing key (EC P-256 private key, PKCS#8 PEM, mode 0600), made by
+# `manage.py create_visa_key` (run by `make run`); VISA_SIGNING_KEY in the worker's
+# environment instead of the file, if you prefer.
+VISA_SIGNING_KEY_FILE = env.str(
+    "VISA_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "visa-signing.pem")
+)
+# Other services cannot learn of a revocation before a visa's `exp`: visas live this long
+# at most (never past the grant's end) and the worker re-issues them while the grant lives.
+VISA_LIFETIME_S = env.int("VISA_LIFETIME_S", default=86400)
+# How often the worker re-issues visas (those with less than half their lifetime left).
+VISA_REFRESH_INTERVAL_S = env.float("VISA_REFRESH_INTERVAL_S", default=900.0)
+CELERY_BEAT_SCHEDULE["refresh-visas"] = {
+    "task": "marketplace.tasks.refresh_visas",
+    "schedule": VISA_REFRESH_INTERVAL_S,
+    "options": {"expires": VISA_REFRESH_INTERVAL_S},
+}
 # Periodic chain work; a run that waited longer than its interval in the queue is dropped
 # (the next one does the same work), so a stopped worker does not come back to a flood.
 CELERY_BEAT_SCHEDULE.update(

@@ -20,6 +20,7 @@ from marketplace.api.datasets import (
     DatasetWithdrawApi,
 )
 from marketplace.api.notifications import NotificationsApi, NotificationsReadApi
+from marketplace.api.passports import PassportApi
 
 app_name = "api"
 
@@ -28,6 +29,7 @@ urlpatterns = [
     path("auth/token", TokenApi.as_view(), name="token"),
     path("me", MeApi.as_view(), name="me"),
     path("me/crypt4gh-key", Crypt4ghKeyApi.as_view(), name="crypt4gh-key"),
+    path("me/passport", PassportApi.as_view(), name="passport"),
     path("notifications", NotificationsApi.as_view(), name="notifications"),
     path("notifications/read", NotificationsReadApi.as_view(), name="notifications-read"),
     path("datasets", DatasetsApi.as_view(), name="datasets"),

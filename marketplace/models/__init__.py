@@ -3,6 +3,7 @@ from marketplace.models.datasets import Dataset
 from marketplace.models.notifications import Notification
 from marketplace.models.requests import AccessRequest
 from marketplace.models.users import Role, User
+from marketplace.models.visas import Visa, VisaKey
 
 __all__ = [
     "AccessRequest",
@@ -13,4 +14,6 @@ __all__ = [
     "Notification",
     "Role",
     "User",
+    "Visa",
+    "VisaKey",
 ]

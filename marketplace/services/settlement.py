@@ -52,6 +52,7 @@ from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.models.lifecycle import CLOSED_UNPAID, LIVE, Move
 from marketplace.services.audit import audit_append
 from marketplace.services.notifications import notify_admins_of_flag, notify_request_change
+from marketplace.services.visas import visa_issue
 
 logger = logging.getLogger(__name__)
 State = AccessRequest.State
@@ -351,6 +352,7 @@ def _grant(request_id: UUID | str) -> AccessRequest:
         request.expires_at = request.granted_at + timedelta(days=request.dataset.access_days)
         request.save(update_fields=["state", "granted_at", "expires_at", "updated_at"])
         _record(request, "grant", {"expires_at": request.expires_at.isoformat()})
+        visa_issue(request=request)
     return request
 
 

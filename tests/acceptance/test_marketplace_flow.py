@@ -14,6 +14,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
+import jwt
 import pytest
 from web3 import Web3
 
@@ -108,6 +109,17 @@ def test_upload_list_request_approve_pay_grant_download_settle(
         lambda r: r["state"] in ("granted", "settled"),
         what="the indexer to see the payment and the worker to grant",
     )
+    # The grant is a GA4GH Passport visa, signed by the worker, checked with our JWKS.
+    [visa] = researcher.json("GET", "/api/v1/me/passport")["ga4gh_passport_v1"]
+    jwks = jwt.PyJWKSet.from_dict(researcher.json("GET", "/.well-known/jwks.json"))
+    claims = jwt.decode(
+        visa,
+        jwks[jwt.get_unverified_header(visa)["kid"]],
+        algorithms=["ES256"],
+        options={"require": ["iss", "sub", "iat", "exp", "jti"]},
+    )
+    assert claims["ga4gh_visa_v1"]["type"] == "ControlledAccessGrants", claims
+    assert claims["ga4gh_visa_v1"]["value"].endswith(f"/datasets/{dataset['id']}/"), claims
     download = researcher.call("GET", granted["grant"]["files"][0]["download_url"])
     assert download.status_code == 200, download.text
     encrypted = tmp_path / "download.c4gh"
@@ -155,6 +167,11 @@ def test_upload_list_request_approve_pay_grant_download_settle(
             line for line in archive_key_file.splitlines() if not line.startswith(b"-----")
         ).decode(),
         "archive key passphrase": passphrase,
+        "visa signing key file": b"".join(
+            line
+            for line in (var / "keys" / "visa-signing.pem").read_bytes().splitlines()
+            if not line.startswith(b"-----")
+        ).decode(),
         "SECRET_KEY": (var / "secret_key").read_text().strip(),
         "donor's API token": donor.headers["Authorization"].split()[1],
         "researcher's API token": researcher.headers["Authorization"].split()[1],

@@ -16,9 +16,11 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
+from django.utils import timezone
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from rest_framework.authtoken.models import Token
@@ -31,7 +33,15 @@ from ledger.models import WalletLink
 from ledger.selectors.chain_status import ChainStatus
 from ledger.services.wallets import wallet_challenge_create
 from marketplace.ga4gh.drs import ACCESS_ID
-from marketplace.models import AccessRequest, AuditEntry, Dataset, Notification, Role, User
+from marketplace.models import (
+    AccessRequest,
+    AuditEntry,
+    Dataset,
+    Notification,
+    Role,
+    User,
+    Visa,
+)
 from marketplace.selectors.drs import drs_granted_file
 from marketplace.services.drs import drs_access_token_create
 from tests.factories import TEST_PASSWORD, UserFactory, ready_file
@@ -209,6 +219,27 @@ def granted_with_access_url(world: World, monkeypatch: pytest.MonkeyPatch) -> No
     world.token = drs_access_token_create(researcher=researcher, granted=found)
 
 
+RESEARCHERS_VISA = "visa of the researcher's grant"
+
+
+def granted_with_a_visa(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live grant with its visa (as the worker stores it; the token's content does not
+    matter to who may see it)."""
+    now = timezone.now()
+    AccessRequest.objects.filter(pk=world.request.pk).update(
+        state=AccessRequest.State.GRANTED, granted_at=now, expires_at=now + timedelta(days=1)
+    )
+    Visa.objects.create(
+        request=world.request,
+        kid="kid",
+        token=RESEARCHERS_VISA,
+        issued_at=now,
+        expires_at=now + timedelta(hours=1),
+        grant_ends_at=now + timedelta(days=1),
+        grant_mac="",
+    )
+
+
 def payable(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """A signed voucher waiting for the researcher's payment."""
     AccessRequest.objects.filter(pk=world.request.pk).update(
@@ -344,6 +375,11 @@ def the_calldata_pays_the_vouchers_market(world: World, caller: str, response: A
     assert call["to"].lower() == "0x" + "22" * 20 and call["data"].startswith("0x")
 
 
+def only_the_researcher_holds_their_visa(world: World, caller: str, response: Any) -> None:
+    expected = [RESEARCHERS_VISA] if caller == "researcher" else []
+    assert response.json() == {"ga4gh_passport_v1": expected}
+
+
 def the_token_is_the_named_users(world: World, caller: str, response: Any) -> None:
     assert Token.objects.get(key=response.json()["token"]).user == world.users["researcher"]
 
@@ -385,6 +421,15 @@ CASES = [
         body=lambda w, caller: {"public_key": base64.b64encode(NEW_KEY).decode()},
         check=only_the_callers_key_changes,
     ),
+    # GA4GH Passport: each caller's own visas; the keys that verify them are public
+    Case(
+        "GET",
+        "/api/v1/me/passport",
+        users_only(200),
+        setup=granted_with_a_visa,
+        check=only_the_researcher_holds_their_visa,
+    ),
+    Case("GET", "/.well-known/jwks.json", PUBLIC),
     # notifications: each caller's own only
     Case(
         "GET",

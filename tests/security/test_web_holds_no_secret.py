@@ -1,8 +1,8 @@
 """The web process starts and serves with no access to the archive's secret key, its
-passphrase or the operator key: it runs here as `nobody`, with those files readable by
-root alone, and the pages and API still answer (only workers hold secrets). It connects
-to PostgreSQL as the web role (`create_web_role`), which cannot write the tables the
-worker signs or discloses from."""
+passphrase, the operator key or the visa signing key: it runs here as `nobody`, with those
+files readable by root alone, and the pages and API still answer (only workers hold
+secrets). It connects to PostgreSQL as the web role (`create_web_role`), which cannot write
+the tables the worker signs or discloses from."""
 
 from __future__ import annotations
 
@@ -61,6 +61,9 @@ def check_web_role_privileges(database: LiveDatabase) -> None:
             "DELETE FROM ledger_chainevent WHERE false",
             "UPDATE ledger_indexercheckpoint SET block_number = 0 WHERE false",
             "UPDATE genomics_grant SET header = '' WHERE false",
+            "INSERT INTO marketplace_visakey (kid, public_jwk, created_at)"
+            " VALUES ('web', '{}', now())",
+            "UPDATE marketplace_visa SET token = '' WHERE false",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
@@ -93,6 +96,7 @@ def test_the_web_serves_without_reading_any_secret(database: LiveDatabase) -> No
         "ARCHIVE_SECRET_KEY_FILE": str(keys / "archive.sec"),
         "ARCHIVE_KEY_PASSPHRASE_FILE": str(keys / "archive.passphrase"),
         "OPERATOR_KEY_FILE": str(keys / "operator.key"),
+        "VISA_SIGNING_KEY_FILE": str(keys / "visa-signing.pem"),
         "CHAIN_RPC_URL": f"http://127.0.0.1:{free_port()}",
         "HOME": str(var),
     }
@@ -102,6 +106,7 @@ def test_the_web_serves_without_reading_any_secret(database: LiveDatabase) -> No
     for argv in (
         ["migrate"],
         ["create_archive_key"],
+        ["create_visa_key"],
         ["create_web_role", "--role", web_role(database)],
     ):
         done = subprocess.run(
@@ -138,6 +143,8 @@ def test_the_web_serves_without_reading_any_secret(database: LiveDatabase) -> No
             assert requests.get(f"{base}{path}", timeout=10).status_code == 200, path
         archive = requests.get(f"{base}/api/v1/archive-key", timeout=10)
         assert archive.status_code == 200 and archive.json()["public_key"]
+        jwks = requests.get(f"{base}/.well-known/jwks.json", timeout=10)
+        assert jwks.status_code == 200 and len(jwks.json()["keys"]) == 1
         # The web writes through its role: a researcher registers.
         registered = requests.post(
             f"{base}/api/v1/auth/register",

@@ -1,8 +1,8 @@
 """`make run`: the whole system on embedded defaults, stopped cleanly by Ctrl-C.
 
-Migrates, creates the archive key, the admin and demo data, starts a local anvil (unless
-CHAIN_RPC_URL points elsewhere) and deploys the contracts to it, then a Celery worker and
-beat, and the web server; prints the URLs.
+Migrates, creates the archive key and the visa signing key, the admin and demo data, starts
+a local anvil (unless CHAIN_RPC_URL points elsewhere) and deploys the contracts to it, then a
+Celery worker and beat, and the web server; prints the URLs.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Command(BaseCommand):
         host: str = options["host"]
         call_command("migrate", interactive=False, verbosity=0)
         call_command("create_archive_key", if_missing=True)
+        call_command("create_visa_key", if_missing=True)
         call_command("ensure_admin")
         call_command("seed_demo")
 

@@ -4,8 +4,8 @@ The web tier shares the database with the worker, so it is assumed that it can b
 write any row it can write (DESIGN "What the chain must guarantee"). This role can read
 everything and write what the web's own services write, but not the tables from which the
 worker signs or discloses: the operator's transactions and nonces, the deployment records,
-the indexer's events and checkpoints, and grant headers (it may delete a grant, which a
-revocation does, never make or change one).
+the indexer's events and checkpoints, grant headers (it may delete a grant, which a
+revocation does, never make or change one), and Passport visas and their public keys.
 
     python manage.py create_web_role --role genemarket_web [--password-file FILE]
 
@@ -33,6 +33,10 @@ WORKER_TABLES: dict[str, tuple[str, ...]] = {
     "ledger.IndexedBlock": (),
     "ledger.IndexerCheckpoint": (),
     "genomics.Grant": ("DELETE",),
+    # GA4GH Passport visas and their public keys are the worker's signatures: the web may
+    # not publish a key of its own in our JWKS nor make a visa row (README "Passports").
+    "marketplace.Visa": ("DELETE",),
+    "marketplace.VisaKey": (),
 }
 
 
