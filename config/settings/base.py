@@ -305,6 +305,9 @@ MARKET_ADDRESS = env.str("MARKET_ADDRESS", default="")
 # No grant (no delivery on chain) when less than this is left before the buyer could
 # reclaim the escrow alone: the delivery must land well before the reclaim opens.
 GRANT_REFUND_MARGIN_S = env.int("GRANT_REFUND_MARGIN_S", default=6 * 3600)
+# The grant task looks at the escrow again this long after sending `deliver` (about one
+# block), so the grant follows the delivery's block without waiting for the sender's poll.
+DELIVERY_CHECK_AFTER_S = env.float("DELIVERY_CHECK_AFTER_S", default=1.0)
 # A reverted deliver/release/refund/cancel is tried again under a new attempt key after
 # SETTLEMENT_RETRY_BASE_S, doubling; after SETTLEMENT_MAX_ATTEMPTS admins are told.
 SETTLEMENT_RETRY_BASE_S = env.float("SETTLEMENT_RETRY_BASE_S", default=60.0)

@@ -312,6 +312,9 @@ def _prepare_delivery(request_id: UUID | str) -> AccessRequest:
     tx = _ask_market(request, "deliver")
     if tx is not None and tx.tx_hash:
         AccessRequest.objects.filter(pk=request.pk).update(deliver_tx=tx.tx_hash)
+        # Look again about one block later: the grant then follows the delivery's block
+        # without waiting for the sender's poll (which brings the task back too).
+        _enqueue("grant_access", request.pk, countdown=settings.DELIVERY_CHECK_AFTER_S)
     return request
 
 
