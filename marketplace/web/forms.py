@@ -198,6 +198,9 @@ class AccessRequestForm(ConsentFields):
 
 class DecisionForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    # The state the page was rendered with: a decision on a request that moved on since
+    # (another tab, another reviewer) is refused rather than overturning it.
+    expected_state = forms.CharField(max_length=16, required=False, widget=forms.HiddenInput)
 
 
 class Crypt4ghKeyForm(forms.Form):

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import DomainError
@@ -22,6 +23,7 @@ from marketplace.selectors.access_requests import (
 )
 from marketplace.selectors.datasets import dataset_get
 from marketplace.services.access_requests import (
+    StaleDecision,
     request_approve,
     request_reject,
     request_submit,
@@ -153,7 +155,7 @@ def _detail_context(request: HttpRequest, found: AccessRequest) -> dict[str, obj
         and found.state in ("submitted", "approved", "payable", "paid"),
         "can_revoke": found.state in ("granted", "settled")
         and (found.dataset.donor_id == user.pk or user.role == Role.ADMIN),
-        "decision_form": DecisionForm(),
+        "decision_form": DecisionForm(initial={"expected_state": found.state}),
         "revoke_form": DecisionForm(),
     }
 
@@ -194,7 +196,20 @@ def request_decide(request: HttpRequest, request_id: str, decision: str) -> Http
         context = _detail_context(request, found) | {"decision_form": form}
         return render(request, "marketplace/requests/detail.html", context, status=400)
     decide = request_approve if decision == "approve" else request_reject
-    decide(reviewer=reviewer, request_id=found.pk, reason=form.cleaned_data["reason"])
+    try:
+        decide(
+            reviewer=reviewer,
+            request_id=found.pk,
+            reason=form.cleaned_data["reason"],
+            expected_state=form.cleaned_data["expected_state"] or None,
+        )
+    except StaleDecision as exc:
+        return render(
+            request,
+            "errors/refused.html",
+            {"message": exc.message, "back_url": reverse("web:request", args=[found.pk])},
+            status=exc.status,
+        )
     messages.success(request, "Approved." if decision == "approve" else "Rejected.")
     return redirect("web:request", request_id=found.pk)
 

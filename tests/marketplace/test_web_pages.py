@@ -317,6 +317,28 @@ def test_a_reviewer_must_give_a_reason_and_then_decides(world) -> None:
     assert request.state == "rejected" and request.decision_reason == "No ethics approval."
 
 
+def test_a_stale_tab_cannot_overturn_a_decision(world) -> None:
+    """Approve in one tab, reject in an older one: refused with who decided, 409."""
+    request = world["request"]
+    older_tab = logged_in(world["users"]["admin"])
+    page = older_tab.get(f"/requests/{request.pk}/").content.decode()
+    assert 'name="expected_state" value="submitted"' in page
+    reviewer = logged_in(world["users"]["reviewer"])
+    approved = reviewer.post(
+        f"/requests/{request.pk}/approve", {"reason": "Fits.", "expected_state": "submitted"}
+    )
+    assert approved.status_code == 302
+    stale = older_tab.post(
+        f"/requests/{request.pk}/reject", {"reason": "No.", "expected_state": "submitted"}
+    )
+    body = stale.content.decode()
+    assert stale.status_code == 409
+    assert f"approved by {world['users']['reviewer'].username}" in body
+    assert f'href="/requests/{request.pk}/"' in body
+    request.refresh_from_db()
+    assert request.state == "approved"
+
+
 def test_the_profile_takes_a_key_file_or_text_and_explains_a_bad_one(world, tmp_path) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
