@@ -4,11 +4,13 @@ and an email (Django's mail backend; the console in the dev profile)."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 
+from ledger.selectors.wallets import wallet_address_of
 from marketplace.models import AccessRequest, Notification, Role, User
 
 logger = logging.getLogger(__name__)
@@ -64,15 +66,45 @@ def notify_admins_of_flag(*, request: AccessRequest, reason: str) -> list[Notifi
     return made
 
 
+WALLET_WANTED = (
+    "A request for “{title}” was approved and waits for your wallet: its payment cannot be "
+    "prepared until you link one. Link a wallet on your profile (/profile/#wallet); the "
+    "request then goes ahead by itself."
+)
+
+
+def notify_wallet_wanted(*, request: AccessRequest) -> list[Notification]:
+    """Tell each party whose missing wallet holds up an approved request's voucher (the
+    donor, whose payout address it needs, and the researcher, who pays from theirs), in the
+    app and by email, once per request and person however often the voucher is retried
+    (issue 16 §1). Returns the notifications made now."""
+    if request.state != AccessRequest.State.APPROVED or not request.voucher_error:
+        return []
+
+    message = WALLET_WANTED.format(title=request.dataset.title)
+    made: list[Notification] = []
+    for person in (request.dataset.donor, request.researcher):
+        if wallet_address_of(user=person) is not None:
+            continue
+        if Notification.objects.filter(user=person, request=request, message=message).exists():
+            continue
+        made.append(Notification.objects.create(user=person, request=request, message=message))
+        if person.email:
+            transaction.on_commit(partial(_email, message, [person.email]))
+    return made
+
+
 def _email(message: str, recipients: list[str]) -> None:
+    """One message per recipient: nobody sees another person's address (issue 16 §4)."""
     try:
-        send_mail(
-            "GeneMarket: " + message[:80],
-            message,
-            settings.DEFAULT_FROM_EMAIL,
-            recipients,
-            fail_silently=False,
-        )
+        for recipient in recipients:
+            send_mail(
+                "GeneMarket: " + message[:80],
+                message,
+                settings.DEFAULT_FROM_EMAIL,
+                [recipient],
+                fail_silently=False,
+            )
     except OSError:  # the in-app notification stands; the mail server can be retried later
         logger.warning("could not email a notification to %d people", len(recipients))
 

@@ -191,7 +191,12 @@ def test_donor_and_researcher_are_notified_in_app_and_by_email(
     for client in (researcher, donor):
         items = client.get("/api/v1/notifications").json()["results"]
         assert items[0]["request"] == request_id and "waiting for review" in items[0]["message"]
-    assert len(mailoutbox) == 1 and len(mailoutbox[0].to) == 2
+    # One message per recipient: nobody sees the other's address.
+    assert sorted(len(mail.to) + len(mail.cc) + len(mail.bcc) for mail in mailoutbox) == [1, 1]
+    assert {mail.to[0] for mail in mailoutbox} == {
+        AccessRequest.objects.get(pk=request_id).researcher.email,
+        AccessRequest.objects.get(pk=request_id).dataset.donor.email,
+    }
     reviewer, _ = client_for(Role.REVIEWER)
     with django_capture_on_commit_callbacks(execute=True):
         reviewer.post(f"{REQUESTS}/{request_id}/reject", {"reason": "No."}, format="json")

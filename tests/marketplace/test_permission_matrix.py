@@ -250,7 +250,12 @@ def signed_challenge(world: World, caller: str) -> dict[str, Any]:
 
 
 def only_the_researchers_wallet_links(world: World, caller: str, response: Any) -> None:
-    links = set(WalletLink.objects.values_list("user_id", flat=True))
+    # Donors come with payout wallets of their own; this checks who got the researcher's.
+    links = set(
+        WalletLink.objects.filter(address__iexact=RESEARCHER_WALLET.address).values_list(
+            "user_id", flat=True
+        )
+    )
     assert links == ({world.users["researcher"].pk} if caller == "researcher" else set())
 
 
