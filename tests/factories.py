@@ -26,9 +26,9 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def payout_wallet(obj: User, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805
-        """A donor as the market expects one, with a linked payout wallet (listing requires
-        it); `UserFactory(role=Role.DONOR, payout_wallet=False)` makes one without."""
-        if create and obj.role == Role.DONOR and extracted is not False:
+        """`UserFactory(role=Role.DONOR, payout_wallet=True)`: a donor who can list (listing
+        needs a linked payout wallet)."""
+        if create and extracted is True:
             payout_wallet(obj)
 
 

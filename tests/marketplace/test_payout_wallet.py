@@ -88,7 +88,7 @@ def test_the_api_refuses_a_listing_without_a_payout_wallet() -> None:
 def test_a_donor_whose_wallet_was_unlinked_is_told_once_when_a_request_waits(
     mailoutbox, django_capture_on_commit_callbacks
 ) -> None:
-    donor = cast(User, UserFactory(role=Role.DONOR))
+    donor = cast(User, UserFactory(role=Role.DONOR, payout_wallet=True))
     dataset = dataset_create(
         donor=donor,
         title="Exomes",

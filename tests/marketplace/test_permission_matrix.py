@@ -89,7 +89,10 @@ def world(archive_key: object) -> World:  # noqa: F811
         "reviewer": Role.REVIEWER,
         "admin": Role.ADMIN,
     }
-    users = {name: cast(User, UserFactory(role=role)) for name, role in roles.items()}
+    users = {
+        name: cast(User, UserFactory(role=role, payout_wallet=role == Role.DONOR))
+        for name, role in roles.items()
+    }
     for name in ("researcher", "other_researcher"):
         users[name].crypt4gh_public_key = c4gh.generate_keypair()[1]
         users[name].save()

@@ -42,7 +42,10 @@ def world() -> dict[str, Any]:
         "reviewer": Role.REVIEWER,
         "admin": Role.ADMIN,
     }
-    users = {name: cast(User, UserFactory(role=role)) for name, role in roles.items()}
+    users = {
+        name: cast(User, UserFactory(role=role, payout_wallet=role == Role.DONOR))
+        for name, role in roles.items()
+    }
     stored = ready_file(users["donor"])
     dataset = dataset_create(
         donor=users["donor"],
