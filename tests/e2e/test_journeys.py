@@ -111,8 +111,16 @@ def test_donor_uploads_resumes_after_a_reload_lists_and_finds_it(
     expect(page.locator("#files-table tbody tr")).to_have_count(1)  # resumed, not re-sent
     shot(page, "files")
 
+    # No wallet yet: the header says so, and the listing form leads to linking one.
+    expect(page.locator("[data-header-wallet]")).to_have_text("No wallet linked")
+    page.goto(f"{base}/datasets/new/")
+    expect(page.locator("[data-no-payout-wallet]")).to_contain_text("Link a payout wallet first")
+    page.get_by_role("link", name="Link a wallet on your profile").click()
+    page.wait_for_url(re.compile(r"/profile/#wallet$"))
     link_wallet(page, base)
     page.goto(f"{base}/datasets/new/")
+    expect(page.locator("[data-header-wallet]")).to_contain_text("Wallet 0x")
+    expect(page.locator("[data-no-payout-wallet]")).to_have_count(0)
     page.get_by_label("Title").fill("Family trio variants")
     page.get_by_label("Description").fill("A family of three, whole-genome variants, GRCh38.")
     page.locator("input[name=file_ids]").first.check()
