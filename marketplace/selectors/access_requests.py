@@ -44,18 +44,29 @@ def request_get(*, viewer: User, request_id: UUID | str) -> AccessRequest:
     return found
 
 
+# Decisions whose reasons the researcher and the donor are shown (issue 16 §8); other
+# entries' reasons are operational notes (a flag is for admins only).
+REASONED_ACTIONS = frozenset({"approve", "reject", "revoke", "close", "withdraw", "refunding"})
+
+
 def request_timeline(*, request: AccessRequest) -> list[dict[str, object]]:
-    """What happened to a request, from the audit log."""
+    """What happened to a request, from the audit log: [{"at", "action", "state", "by",
+    "reason" ("" unless a decision gave one)}], oldest first."""
     entries = AuditEntry.objects.filter(object_type="access_request", object_id=str(request.pk))
-    return [
-        {
-            "at": entry.created_at,
-            "action": entry.action.removeprefix("request."),
-            "state": entry.data.get("state"),
-            "by": entry.actor_label or "system",
-        }
-        for entry in entries.order_by("seq")
-    ]
+    steps: list[dict[str, object]] = []
+    for entry in entries.order_by("seq"):
+        action = entry.action.removeprefix("request.")
+        reason = entry.data.get("reason", "") if action in REASONED_ACTIONS else ""
+        steps.append(
+            {
+                "at": entry.created_at,
+                "action": action,
+                "state": entry.data.get("state"),
+                "by": entry.actor_label or "system",
+                "reason": str(reason or ""),
+            }
+        )
+    return steps
 
 
 def request_voucher(*, request: AccessRequest) -> dict[str, object] | None:

@@ -37,7 +37,7 @@ def notify_request_change(*, request: AccessRequest) -> list[Notification]:
     template = MESSAGES.get(AccessRequest.State(request.state))
     if template is None:
         return []
-    message = template.format(title=request.dataset.title)
+    message = template.format(title=request.dataset.title) + _why(request)
     people: list[User] = [request.researcher, request.dataset.donor]
     made = [
         Notification.objects.create(user=person, request=request, message=message)
@@ -47,6 +47,28 @@ def notify_request_change(*, request: AccessRequest) -> list[Notification]:
     if recipients:
         transaction.on_commit(lambda: _email(message, recipients))
     return made
+
+
+# States whose notification carries the decision's reason (issue 16 §8).
+_REASONED = (
+    AccessRequest.State.APPROVED,
+    AccessRequest.State.REJECTED,
+    AccessRequest.State.WITHDRAWN,
+    AccessRequest.State.REVOKED,
+)
+
+
+def _why(request: AccessRequest) -> str:
+    """' Reason: …' for a decision that gave one; a revocation also says what happens to
+    the money (nothing is refunded: the data has left)."""
+    text = ""
+    if request.state in _REASONED and request.decision_reason:
+        # Notification.message holds 500 characters; the page shows the whole reason.
+        reason = request.decision_reason
+        text += f" Reason: {reason if len(reason) <= 300 else reason[:299] + '…'}"
+    if request.state == AccessRequest.State.REVOKED:
+        text += " Nothing is refunded: the files had already been delivered."
+    return text
 
 
 def notify_admins_of_flag(*, request: AccessRequest, reason: str) -> list[Notification]:

@@ -237,5 +237,9 @@ def request_revoke_view(request: HttpRequest, request_id: str) -> HttpResponse:
         context = _detail_context(request, found) | {"revoke_form": form}
         return render(request, "marketplace/requests/detail.html", context, status=400)
     request_revoke(actor=user, request_id=found.pk, reason=form.cleaned_data["reason"])
-    messages.success(request, "Access revoked: downloads stopped and the keys were deleted.")
+    messages.success(
+        request,
+        "Access revoked: downloads stopped and the keys were deleted. Nothing is refunded: "
+        "the files had already been delivered.",
+    )
     return redirect("web:request", request_id=found.pk)
