@@ -216,3 +216,46 @@ def request_permit_call(*, request: AccessRequest, signature: str) -> dict[str, 
         ],
     )
     return {"to": market.address, "data": data}
+
+
+# Gas a payment may take: payWithPermit measured 137,414 and approve + pay 150,261 (README
+# "Gas"); the budget leaves room for a busier block and a different token.
+PAY_GAS_BUDGET = 200_000
+
+
+def request_payment_funds(
+    *, request: AccessRequest, contract_wallet: bool
+) -> dict[str, int] | None:
+    """What the buyer's wallet holds against what paying costs (issue 16 §5), read from the
+    chain before the page offers to pay: {"token_balance", "token_needed", "token_missing",
+    "gas_balance", "gas_needed", "gas_missing"}, token amounts in base units and gas in wei
+    (gas_needed = gas price x PAY_GAS_BUDGET; 0 for a contract wallet, whose owners pay
+    the gas). None when the request is not payable or the chain cannot be read: the page
+    then offers to pay as before and the wallet reports what is missing."""
+    if request.state != AccessRequest.State.PAYABLE or not request.buyer:
+        return None
+    from eth_utils import to_checksum_address
+    from web3.exceptions import Web3Exception
+
+    from core.errors import DomainError
+    from ledger import chain
+    from ledger.selectors.deployments import TOKEN, deployed_contract
+
+    try:
+        _, token = deployed_contract(name=TOKEN)
+        buyer = to_checksum_address(request.buyer)
+        token_balance = int(token.functions.balanceOf(buyer).call())
+        w3 = chain.web3()
+        gas_balance = int(w3.eth.get_balance(buyer))
+        gas_needed = 0 if contract_wallet else int(w3.eth.gas_price) * PAY_GAS_BUDGET
+    except (*chain.UNREACHABLE, Web3Exception, DomainError):
+        return None
+    token_needed = int(request.amount)
+    return {
+        "token_balance": token_balance,
+        "token_needed": token_needed,
+        "token_missing": max(0, token_needed - token_balance),
+        "gas_balance": gas_balance,
+        "gas_needed": gas_needed,
+        "gas_missing": max(0, gas_needed - gas_balance),
+    }

@@ -17,6 +17,7 @@ from marketplace.selectors.access_requests import (
     request_get,
     request_grant_view,
     request_list,
+    request_payment_funds,
     request_permit,
     request_timeline,
     request_voucher,
@@ -169,6 +170,10 @@ def request_page(request: HttpRequest, request_id: str) -> HttpResponse:
         # buttons that would ask it for a signature it cannot give.
         context["contract_wallet"] = wallet_is_contract(address=found.buyer)
         context["permit"] = _numbers_as_strings(request_permit(request=found))
+        # Say what is missing before the wallet fails with a raw JSON-RPC error.
+        context["funds"] = request_payment_funds(
+            request=found, contract_wallet=bool(context["contract_wallet"])
+        )
     return render(request, "marketplace/requests/detail.html", context)
 
 
