@@ -23,7 +23,10 @@ from marketplace.consent.codes import ConsentCode
 from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User
 from marketplace.models.lifecycle import Move
 from marketplace.services.audit import audit_append
-from marketplace.services.notifications import notify_request_change
+from marketplace.services.notifications import (
+    notify_request_change,
+    notify_reviewers_of_request,
+)
 
 State = AccessRequest.State
 REVIEWERS = (Role.REVIEWER, Role.ADMIN)
@@ -106,6 +109,8 @@ def request_submit(
                     data={"automatic": True, "consent_matcher_version": match.version},
                 )
                 _sign_on_commit(request)
+        if request.state == State.SUBMITTED:  # it waits for the committee: tell them
+            notify_reviewers_of_request(request=request)
     return request
 
 

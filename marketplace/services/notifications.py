@@ -45,7 +45,31 @@ def notify_request_change(*, request: AccessRequest) -> list[Notification]:
     ]
     recipients = [person.email for person in people if person.email]
     if recipients:
-        transaction.on_commit(lambda: _email(message, recipients))
+        link = _request_path(request)
+        transaction.on_commit(lambda: _email(message, recipients, link))
+    return made
+
+
+def _request_path(request: AccessRequest) -> str:
+    return f"/requests/{request.pk}/"
+
+
+REVIEW_WANTED = "A new access request for “{title}” waits for your review."
+
+
+def notify_reviewers_of_request(*, request: AccessRequest) -> list[Notification]:
+    """A request that waits for the committee: each reviewer is told, in the app and by an
+    email of their own, with the link to decide it (issue 16 §4). Until committees exist,
+    the reviewers of every dataset are the users with the reviewer role."""
+    message = REVIEW_WANTED.format(title=request.dataset.title)
+    reviewers = list(User.objects.filter(is_active=True, role=Role.REVIEWER))
+    made = [
+        Notification.objects.create(user=reviewer, request=request, message=message)
+        for reviewer in reviewers
+    ]
+    recipients = [reviewer.email for reviewer in reviewers if reviewer.email]
+    if recipients:
+        transaction.on_commit(partial(_email, message, recipients, _request_path(request)))
     return made
 
 
@@ -84,7 +108,7 @@ def notify_admins_of_flag(*, request: AccessRequest, reason: str) -> list[Notifi
     ]
     recipients = [admin.email for admin in admins if admin.email]
     if recipients:
-        transaction.on_commit(lambda: _email(message, recipients))
+        transaction.on_commit(partial(_email, message, recipients, _request_path(request)))
     return made
 
 
@@ -112,17 +136,19 @@ def notify_wallet_wanted(*, request: AccessRequest) -> list[Notification]:
             continue
         made.append(Notification.objects.create(user=person, request=request, message=message))
         if person.email:
-            transaction.on_commit(partial(_email, message, [person.email]))
+            transaction.on_commit(partial(_email, message, [person.email], "/profile/#wallet"))
     return made
 
 
-def _email(message: str, recipients: list[str]) -> None:
-    """One message per recipient: nobody sees another person's address (issue 16 §4)."""
+def _email(message: str, recipients: list[str], link: str = "") -> None:
+    """One message per recipient: nobody sees another person's address (issue 16 §4).
+    `link` is a site path ("/requests/<id>/"), written out in full in the body."""
+    body = f"{message}\n\nOpen it: {settings.SITE_URL}{link}" if link else message
     try:
         for recipient in recipients:
             send_mail(
                 "GeneMarket: " + message[:80],
-                message,
+                body,
                 settings.DEFAULT_FROM_EMAIL,
                 [recipient],
                 fail_silently=False,

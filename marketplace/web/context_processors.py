@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from ledger.selectors.wallets import wallet_address_of
 from marketplace.models import User
+from marketplace.selectors.notifications import notification_unread_count
 from marketplace.web.navigation import nav_items
 
 
@@ -18,4 +19,5 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     return {
         "nav_items": nav_items(signed_in),
         "header_wallet": wallet_address_of(user=signed_in) if signed_in else None,
+        "unread_count": notification_unread_count(user=signed_in) if signed_in else 0,
     }

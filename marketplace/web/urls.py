@@ -6,6 +6,7 @@ from django.views.generic import TemplateView
 from marketplace.web import (
     catalogue,
     files,
+    inbox,
     listings,
     oversight,
     profile,
@@ -23,6 +24,8 @@ urlpatterns = [
     path("accounts/register/", views.register, name="register"),
     path("accounts/second-factor/", twofactor.second_factor, name="second-factor"),
     path("profile/", profile.profile, name="profile"),
+    path("inbox/", inbox.inbox, name="inbox"),
+    path("inbox/read", inbox.inbox_read, name="inbox-read"),
     path("datasets/", catalogue.catalogue, name="catalogue"),
     path("datasets/new/", listings.listing_create, name="listing-create"),
     path("datasets/<uuid:dataset_id>/", catalogue.dataset_page, name="dataset"),

@@ -141,6 +141,12 @@ PAGES: dict[str, Page] = {
         {"anonymous": LOGIN, "donor": 403, "other_donor": 403, "reviewer": 403, "admin": 403},
     ),
     "profile": Page("/profile/", {"anonymous": LOGIN}),
+    "inbox": Page("/inbox/", {"anonymous": LOGIN}),
+    "inbox-read": Page(
+        "/inbox/read",
+        {"anonymous": LOGIN, **{v: "/inbox/" for v in VISITORS if v != "anonymous"}},
+        method="POST",
+    ),
     "requests": Page("/requests/", {"anonymous": LOGIN, "reviewer": 403, "admin": 403}),
     "request": Page(
         "/requests/{request}/",
