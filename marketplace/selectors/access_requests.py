@@ -241,6 +241,7 @@ def request_payment_funds(
     from ledger import chain
     from ledger.selectors.deployments import TOKEN, deployed_contract
 
+    unreadable: tuple[type[Exception], ...] = (*chain.UNREACHABLE, Web3Exception, DomainError)
     try:
         _, token = deployed_contract(name=TOKEN)
         buyer = to_checksum_address(request.buyer)
@@ -248,7 +249,7 @@ def request_payment_funds(
         w3 = chain.web3()
         gas_balance = int(w3.eth.get_balance(buyer))
         gas_needed = 0 if contract_wallet else int(w3.eth.gas_price) * PAY_GAS_BUDGET
-    except (*chain.UNREACHABLE, Web3Exception, DomainError):
+    except unreadable:
         return None
     token_needed = int(request.amount)
     return {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from eth_account import Account
+from web3.types import Wei
 
 from marketplace.models import AccessRequest, Role
 from tests.integration.test_contract_wallet_payment import PRICE, payable_request
@@ -34,7 +35,9 @@ def test_an_empty_wallet_is_told_what_is_missing_before_paying(
     assert "1 GENE missing" in page
 
     chain_db.send(chain_db.owner, chain_db.token.functions.mint(empty, GENE))
-    chain_db.w3.eth.send_transaction({"from": chain_db.owner.address, "to": empty, "value": 10**18})
+    chain_db.w3.eth.send_transaction(
+        {"from": chain_db.owner.address, "to": empty, "value": Wei(10**18)}
+    )
     page = client.get(f"/requests/{request.pk}/").content.decode()
     assert "Your wallet cannot pay yet" not in page
     assert '<p class="pay-actions">' in page
