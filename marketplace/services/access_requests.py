@@ -335,6 +335,38 @@ def request_withdraw(*, researcher: User, request_id: UUID | str) -> AccessReque
     return request
 
 
+def request_close(*, admin: User, request_id: UUID | str, reason: str) -> AccessRequest:
+    """An admin closes a request that waits for what will not come (a wallet never linked,
+    a voucher nobody pays): submitted/approved/payable -> withdrawn by Move.CLOSE, audited
+    with the reason. A payable request's voucher is cancelled on chain by the worker
+    (`cancel_voucher`, under the settlement rules): the web only records the intent.
+    Raises PermissionDenied (not an admin), ValidationError (no reason), Conflict."""
+    if admin.role != Role.ADMIN:
+        raise PermissionDenied("Only an admin closes a request.")
+    if not reason.strip():
+        raise ValidationError("Say why the request is closed.", fields={"reason": ["Required."]})
+    with transaction.atomic():
+        request = _locked(request_id)
+        if not request.can(Move.CLOSE):
+            raise Conflict(
+                f"This request is {request.get_state_display().lower()}: only a request that "
+                "waits (submitted, approved or awaiting payment) can be closed."
+            )
+        was_payable = request.state == State.PAYABLE
+        request.advance(Move.CLOSE)
+        request.decision_reason = reason.strip()
+        request.save(update_fields=["state", "decision_reason", "updated_at"])
+        _record(
+            request,
+            action="close",
+            actor=admin,
+            data={"reason": reason.strip(), "voucher_cancelled": was_payable},
+        )
+        if was_payable:  # the voucher must not be payable later: the worker cancels it
+            _cancel_on_commit(request)
+    return request
+
+
 def _cancel_on_commit(request: AccessRequest) -> None:
     from marketplace.tasks import cancel_voucher
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core.errors import DomainError
 from ledger.selectors.wallets import wallet_address_of, wallet_is_contract
 from marketplace.models import AccessRequest, Dataset, Role, User
+from marketplace.models.lifecycle import Move
 from marketplace.selectors.access_requests import (
     request_get,
     request_grant_view,
@@ -26,6 +27,7 @@ from marketplace.selectors.datasets import dataset_get
 from marketplace.services.access_requests import (
     StaleDecision,
     request_approve,
+    request_close,
     request_reject,
     request_submit,
     request_withdraw,
@@ -157,6 +159,8 @@ def _detail_context(request: HttpRequest, found: AccessRequest) -> dict[str, obj
         "can_revoke": found.state in ("granted", "settled")
         and (found.dataset.donor_id == user.pk or user.role == Role.ADMIN),
         "decision_form": DecisionForm(initial={"expected_state": found.state}),
+        "can_close": user.role == Role.ADMIN and found.can(Move.CLOSE),
+        "close_form": DecisionForm(),
         "revoke_form": DecisionForm(),
     }
 
@@ -246,5 +250,26 @@ def request_revoke_view(request: HttpRequest, request_id: str) -> HttpResponse:
         request,
         "Access revoked: downloads stopped and the keys were deleted. Nothing is refunded: "
         "the files had already been delivered.",
+    )
+    return redirect("web:request", request_id=found.pk)
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def request_close_view(request: HttpRequest, request_id: str) -> HttpResponse:
+    """An admin closes a waiting request; a payable one's voucher is cancelled by the
+    worker (the web builds no transaction)."""
+    admin = _user(request)
+    found = request_get(viewer=admin, request_id=request_id)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        context = _detail_context(request, found) | {"close_form": form}
+        return render(request, "marketplace/requests/detail.html", context, status=400)
+    closed = request_close(admin=admin, request_id=found.pk, reason=form.cleaned_data["reason"])
+    messages.success(
+        request,
+        "Closed. The worker cancels its voucher on chain, so it can no longer be paid."
+        if closed.voucher_signature
+        else "Closed.",
     )
     return redirect("web:request", request_id=found.pk)

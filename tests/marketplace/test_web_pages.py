@@ -168,6 +168,12 @@ PAGES: dict[str, Page] = {
         method="POST",
         data={"reason": "No ethics approval."},
     ),
+    "request-close": Page(
+        "/requests/{request}/close",
+        {**STAFF_ONLY, "reviewer": 403, "admin": "/requests/"},
+        method="POST",
+        data={"reason": "The donor never linked a wallet."},
+    ),
     "request-withdraw": Page(
         "/requests/{request}/withdraw",
         {
