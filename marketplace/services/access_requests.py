@@ -78,10 +78,6 @@ def request_submit(
     purpose = parse_codes(purpose_codes, field="purpose_codes")
     match = purpose_fits(_consent(dataset), purpose, access_days=dataset.access_days)
     with transaction.atomic():
-        # The dataset's row lock orders two submissions of the same form (back + resubmit,
-        # a double click), so the second sees the first.
-        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
-        _refuse_duplicate(researcher=researcher, dataset=dataset)
         request = AccessRequest.objects.create(
             dataset=dataset,
             researcher=researcher,
@@ -116,42 +112,6 @@ def request_submit(
         if request.state == State.SUBMITTED:  # it waits for the committee: tell them
             notify_reviewers_of_request(request=request)
     return request
-
-
-# A request in these states no longer stands in the way of a new one (issue 16 §7).
-ENDED = (
-    State.REJECTED,
-    State.WITHDRAWN,
-    State.LAPSED,
-    State.REFUNDED,
-    State.REVOKED,
-    State.EXPIRED,
-)
-
-
-class DuplicateRequest(Conflict):
-    """The researcher already has an open request for this dataset (409)."""
-
-    code = "duplicate_request"
-
-
-def _refuse_duplicate(*, researcher: User, dataset: Dataset) -> None:
-    """One open request per researcher and dataset: a second (often back + resubmit) is
-    refused with a pointer to the first. Raises DuplicateRequest."""
-    open_request = (
-        AccessRequest.objects.filter(dataset=dataset, researcher=researcher)
-        .exclude(state__in=ENDED)
-        .order_by("-created_at")
-        .first()
-    )
-    if open_request is not None:
-        raise DuplicateRequest(
-            f"You already have a request for this dataset "
-            f"({open_request.get_state_display().lower()}, made "
-            f"{open_request.created_at.astimezone(UTC):%d %b %Y %H:%M} UTC). Follow it at "
-            f"/requests/{open_request.pk}/; withdraw it there first to ask again differently.",
-            fields={"dataset": [f"Open request {open_request.pk}."]},
-        )
 
 
 def _locked(request_id: UUID | str) -> AccessRequest:

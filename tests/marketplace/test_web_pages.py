@@ -332,24 +332,6 @@ def test_a_reviewer_must_give_a_reason_and_then_decides(world) -> None:
     assert request.state == "rejected" and request.decision_reason == "No ethics approval."
 
 
-def test_back_and_resubmit_does_not_make_a_second_request(world) -> None:
-    """The researcher's request is open: the form refuses another and links to it."""
-    client = logged_in(world["users"]["researcher"])
-    again = client.post(
-        f"/datasets/{world['dataset'].pk}/request/",
-        {
-            "permission": "DUO:0000006",
-            "modifiers": ["DUO:0000021"],
-            "statement": "Heart disease variants.",
-            "accept_terms": "on",
-        },
-    )
-    assert again.status_code == 400
-    assert "You already have a request for this dataset" in again.content.decode()
-    assert f"/requests/{world['request'].pk}/" in again.content.decode()
-    assert AccessRequest.objects.filter(researcher=world["users"]["researcher"]).count() == 1
-
-
 def test_a_stale_tab_cannot_overturn_a_decision(world) -> None:
     """Approve in one tab, reject in an older one: refused with who decided, 409."""
     request = world["request"]
