@@ -22,6 +22,7 @@ from marketplace.consent import parse_codes, purpose_fits
 from marketplace.consent.codes import ConsentCode
 from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User
 from marketplace.models.lifecycle import Move
+from marketplace.models.requests import cannot_now
 from marketplace.services.audit import audit_append
 from marketplace.services.notifications import (
     notify_request_change,
@@ -285,7 +286,7 @@ def request_withdraw(*, researcher: User, request_id: UUID | str) -> AccessReque
             _refund_on_commit(request)
             return request
         if not request.can(Move.WITHDRAW):
-            raise Conflict(f"A {request.get_state_display().lower()} request cannot be withdrawn.")
+            raise Conflict(cannot_now(request, "withdrawn"))
         was_payable = request.state == State.PAYABLE
         request.advance(Move.WITHDRAW)
         request.save(update_fields=["state", "updated_at"])
