@@ -136,7 +136,7 @@ def test_donor_uploads_resumes_after_a_reload_lists_and_finds_it(
     shot(page, "dataset")
 
     page.goto(f"{base}/datasets/")
-    page.get_by_label("Search").fill("trio")
+    page.get_by_role("searchbox", name="Search").fill("trio")
     expect(page.locator("#results .dataset-card")).to_have_count(1)
     expect(page.locator("#results")).to_contain_text("Family trio variants")
     shot(page, "catalogue")
