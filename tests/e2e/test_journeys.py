@@ -179,6 +179,9 @@ def test_reviewer_passes_totp_and_approves_with_a_reason(
     expect(page.locator("h1")).to_have_text("Review queue")
     expect(page.locator("table")).to_contain_text("e2e-review-donor hypertension cohort")
     shot(page, "review-queue")
+    # An older tab on the same request, opened before the decision.
+    older_tab = page.context.new_page()
+    older_tab.goto(f"{base}/requests/{created['id']}/")
     page.goto(f"{base}/requests/{created['id']}/")
     expect(page.locator(".fit.yes")).to_be_visible()
     page.get_by_label("Reason").fill("Purpose fits HMB; ethics approval seen.")
@@ -186,6 +189,13 @@ def test_reviewer_passes_totp_and_approves_with_a_reason(
     expect(page.locator(".messages")).to_contain_text("Approved")
     expect(page.locator("#request-status")).to_contain_text("Approved")
     shot(page, "request-approved")
+    # The stale tab's rejection is refused, naming the approval; the approval stands.
+    older_tab.get_by_label("Reason").fill("No ethics approval.")
+    older_tab.get_by_role("button", name="Reject").click()
+    expect(older_tab.locator(".form-errors")).to_contain_text("was approved by demo-reviewer")
+    older_tab.get_by_role("link", name="See the request as it is now").click()
+    expect(older_tab.locator("#request-status")).not_to_contain_text("Rejected")
+    older_tab.close()
 
     page.goto(f"{base}/audit/")
     expect(page.locator(".ok-card")).to_contain_text("Verified")
