@@ -10,6 +10,7 @@ from core.errors import ServiceUnavailable
 from ledger import chain
 from ledger.tasks import ChainTask
 from marketplace.services.anchoring import anchors_create
+from marketplace.services.notifications import notify_wallet_wanted
 from marketplace.services.settlement import (
     request_cancel_voucher,
     request_grant,
@@ -24,7 +25,9 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="marketplace.tasks.sign_voucher", ignore_result=True)
 def sign_voucher(request_id: str) -> None:
-    request_sign_voucher(request_id=request_id)
+    signed = request_sign_voucher(request_id=request_id)
+    # A voucher held up by a missing wallet: tell whoever must link one (once).
+    notify_wallet_wanted(request=signed)
 
 
 @shared_task(name="marketplace.tasks.grant_access", ignore_result=True, base=ChainTask)

@@ -24,6 +24,13 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create:
             obj.save()
 
+    @factory.post_generation
+    def payout_wallet(obj: User, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805
+        """`UserFactory(role=Role.DONOR, payout_wallet=True)`: a donor who can list (listing
+        needs a linked payout wallet)."""
+        if create and extracted is True:
+            payout_wallet(obj)
+
 
 def ready_file(
     owner: User,
@@ -59,3 +66,15 @@ def ready_file(
             "contigs": ["chr1"],
         },
     )
+
+
+def payout_wallet(user: User) -> str:
+    """Link a fresh address to `user` as SIWE would (listing needs the donor's payout
+    wallet); returns the checksummed address."""
+    from eth_account import Account
+
+    from ledger.models import WalletLink
+
+    address = Account.create().address
+    WalletLink.objects.create(user=user, address=address)
+    return address

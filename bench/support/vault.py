@@ -25,9 +25,14 @@ def archive_key():
 
 
 def owner():
+    from ledger.models import WalletLink
     from marketplace.models import Role, User
 
     user, _ = User.objects.get_or_create(username="bench-donor", defaults={"role": Role.DONOR})
+    # Listing needs a payout wallet (a well-known anvil address: the bench never pays it).
+    WalletLink.objects.get_or_create(
+        user=user, defaults={"address": "0x90F79bf6EB2c4f870365E785982E1f101E93b906"}
+    )
     return user
 
 

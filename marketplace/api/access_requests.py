@@ -120,6 +120,11 @@ class AccessRequestDetailApi(APIView):
 
 class DecisionInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, allow_blank=True, default="")
+    # The state the caller saw; a request no longer in it is refused (409 stale_state).
+    # Without it, only a request still waiting for a decision (submitted) may be decided.
+    expected_state = serializers.ChoiceField(
+        choices=AccessRequest.State.values, required=False, allow_null=True, default=None
+    )
 
 
 class _CommitteeDecisionApi(APIView):
@@ -140,6 +145,7 @@ class _CommitteeDecisionApi(APIView):
             reviewer=authenticated_user(request),
             request_id=request_id,
             reason=serializer.validated_data["reason"],
+            expected_state=serializer.validated_data["expected_state"],
         )
         return Response(RequestOutputSerializer(decided).data)
 

@@ -103,10 +103,17 @@ class AccessRequest(models.Model):
     def advance(self, move: Move) -> None:
         """Make `move` (not yet saved); IllegalTransition (409) when the state forbids it."""
         if not can(self.state, move):
-            raise IllegalTransition(
-                f"A {self.get_state_display().lower()} request cannot be {_PAST.get(move, move)}."
-            )
+            raise IllegalTransition(cannot_now(self, str(_PAST.get(move, move))))
         self.state = target_of(move)
+
+
+def cannot_now(request: AccessRequest, past: str) -> str:
+    """A refusal in plain words that says what to do next (issue 16 §10): "This request is
+    awaiting payment, so it cannot be withdrawn now. Reload its page to see what can."."""
+    return (
+        f"This request is {request.get_state_display().lower()}, so it cannot be {past} now. "
+        "Reload its page to see what can be done."
+    )
 
 
 _PAST = {

@@ -44,18 +44,29 @@ def request_get(*, viewer: User, request_id: UUID | str) -> AccessRequest:
     return found
 
 
+# Decisions whose reasons the researcher and the donor are shown (issue 16 §8); other
+# entries' reasons are operational notes (a flag is for admins only).
+REASONED_ACTIONS = frozenset({"approve", "reject", "revoke", "close", "withdraw", "refunding"})
+
+
 def request_timeline(*, request: AccessRequest) -> list[dict[str, object]]:
-    """What happened to a request, from the audit log."""
+    """What happened to a request, from the audit log: [{"at", "action", "state", "by",
+    "reason" ("" unless a decision gave one)}], oldest first."""
     entries = AuditEntry.objects.filter(object_type="access_request", object_id=str(request.pk))
-    return [
-        {
-            "at": entry.created_at,
-            "action": entry.action.removeprefix("request."),
-            "state": entry.data.get("state"),
-            "by": entry.actor_label or "system",
-        }
-        for entry in entries.order_by("seq")
-    ]
+    steps: list[dict[str, object]] = []
+    for entry in entries.order_by("seq"):
+        action = entry.action.removeprefix("request.")
+        reason = entry.data.get("reason", "") if action in REASONED_ACTIONS else ""
+        steps.append(
+            {
+                "at": entry.created_at,
+                "action": action,
+                "state": entry.data.get("state"),
+                "by": entry.actor_label or "system",
+                "reason": str(reason or ""),
+            }
+        )
+    return steps
 
 
 def request_voucher(*, request: AccessRequest) -> dict[str, object] | None:
@@ -205,3 +216,47 @@ def request_permit_call(*, request: AccessRequest, signature: str) -> dict[str, 
         ],
     )
     return {"to": market.address, "data": data}
+
+
+# Gas a payment may take: payWithPermit measured 137,414 and approve + pay 150,261 (README
+# "Gas"); the budget leaves room for a busier block and a different token.
+PAY_GAS_BUDGET = 200_000
+
+
+def request_payment_funds(
+    *, request: AccessRequest, contract_wallet: bool
+) -> dict[str, int] | None:
+    """What the buyer's wallet holds against what paying costs (issue 16 §5), read from the
+    chain before the page offers to pay: {"token_balance", "token_needed", "token_missing",
+    "gas_balance", "gas_needed", "gas_missing"}, token amounts in base units and gas in wei
+    (gas_needed = gas price x PAY_GAS_BUDGET; 0 for a contract wallet, whose owners pay
+    the gas). None when the request is not payable or the chain cannot be read: the page
+    then offers to pay as before and the wallet reports what is missing."""
+    if request.state != AccessRequest.State.PAYABLE or not request.buyer:
+        return None
+    from eth_utils import to_checksum_address
+    from web3.exceptions import Web3Exception
+
+    from core.errors import DomainError
+    from ledger import chain
+    from ledger.selectors.deployments import TOKEN, deployed_contract
+
+    unreadable: tuple[type[Exception], ...] = (*chain.UNREACHABLE, Web3Exception, DomainError)
+    try:
+        _, token = deployed_contract(name=TOKEN)
+        buyer = to_checksum_address(request.buyer)
+        token_balance = int(token.functions.balanceOf(buyer).call())
+        w3 = chain.web3()
+        gas_balance = int(w3.eth.get_balance(buyer))
+        gas_needed = 0 if contract_wallet else int(w3.eth.gas_price) * PAY_GAS_BUDGET
+    except unreadable:
+        return None
+    token_needed = int(request.amount)
+    return {
+        "token_balance": token_balance,
+        "token_needed": token_needed,
+        "token_missing": max(0, token_needed - token_balance),
+        "gas_balance": gas_balance,
+        "gas_needed": gas_needed,
+        "gas_missing": max(0, gas_needed - gas_balance),
+    }

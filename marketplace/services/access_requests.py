@@ -11,6 +11,7 @@ reject, withdraw); `settlement` holds those the worker and the chain drive.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
 from uuid import UUID
 
 from django.db import transaction
@@ -19,10 +20,14 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.queue import enqueue
 from marketplace.consent import parse_codes, purpose_fits
 from marketplace.consent.codes import ConsentCode
-from marketplace.models import AccessRequest, Dataset, Role, User
+from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User
 from marketplace.models.lifecycle import Move
+from marketplace.models.requests import cannot_now
 from marketplace.services.audit import audit_append
-from marketplace.services.notifications import notify_request_change
+from marketplace.services.notifications import (
+    notify_request_change,
+    notify_reviewers_of_request,
+)
 
 State = AccessRequest.State
 REVIEWERS = (Role.REVIEWER, Role.ADMIN)
@@ -105,6 +110,8 @@ def request_submit(
                     data={"automatic": True, "consent_matcher_version": match.version},
                 )
                 _sign_on_commit(request)
+        if request.state == State.SUBMITTED:  # it waits for the committee: tell them
+            notify_reviewers_of_request(request=request)
     return request
 
 
@@ -115,15 +122,82 @@ def _locked(request_id: UUID | str) -> AccessRequest:
     return request
 
 
-def request_approve(*, reviewer: User, request_id: UUID | str, reason: str = "") -> AccessRequest:
+# The moves a person makes on a request: the last of them says who decided what, and when.
+_DECISIONS = ("request.approve", "request.reject", "request.withdraw", "request.close")
+
+
+class StaleDecision(Conflict):
+    """A decision made on a request that is no longer in the state the decider saw (409).
+
+    `fields["expected_state"]` says what the request is now; the message names the last
+    decision on it (who, what, when) so the decider can look before deciding again."""
+
+    code = "stale_state"
+
+
+def _last_decision(request: AccessRequest) -> str:
+    """'approved by alice on 30 Nov 2026 22:10 UTC', or '' if no person decided yet."""
+    entry = (
+        AuditEntry.objects.filter(
+            object_type="access_request", object_id=str(request.pk), action__in=_DECISIONS
+        )
+        .order_by("-seq")
+        .first()
+    )
+    if entry is None:
+        return ""
+    verb = {"approve": "approved", "reject": "rejected", "withdraw": "withdrawn"}.get(
+        entry.action.removeprefix("request."), "closed"
+    )
+    who = entry.actor_label or "the system"
+    when = entry.created_at.astimezone(UTC).strftime("%d %b %Y %H:%M UTC")
+    return f"{verb} by {who} on {when}"
+
+
+def _check_undecided(request: AccessRequest, *, expected_state: str | None, verb: str) -> None:
+    """Refuse a decision made on a view of the request that is out of date.
+
+    With `expected_state` (the state the page or the caller saw), any other current state is
+    stale; without it, only a request still waiting for the committee (submitted) may be
+    decided, so a retry or a second tab never overturns or repeats a decision (issue 16 §3).
+    Raises StaleDecision (409)."""
+    stale = request.state != (expected_state or State.SUBMITTED)
+    if not stale and request.can(Move.APPROVE if verb == "approve" else Move.REJECT):
+        return
+    decided = _last_decision(request)
+    now = request.get_state_display().lower()
+    message = (
+        f"This request was {decided} and is now {now}" if decided else f"This request is now {now}"
+    )
+    raise StaleDecision(
+        f"{message}: your decision to {verb} it was not recorded. Open the request to see "
+        f"where it stands before deciding again: /requests/{request.pk}/",
+        fields={
+            "expected_state": [
+                f"The request is {request.state}, not {expected_state or 'submitted'}."
+            ]
+        },
+    )
+
+
+def request_approve(
+    *,
+    reviewer: User,
+    request_id: UUID | str,
+    reason: str = "",
+    expected_state: str | None = None,
+) -> AccessRequest:
+    """Approve a submitted request; the worker signs its voucher once this commits.
+
+    `expected_state` is the state the reviewer saw (the web form sends the one it was
+    rendered with). Raises PermissionDenied (not a reviewer), StaleDecision (409: the
+    request is not in that state, or was already decided), Conflict (the purpose does not
+    fit the consent)."""
     if reviewer.role not in REVIEWERS:
         raise PermissionDenied("Only the data access committee approves requests.")
     with transaction.atomic():
         request = _locked(request_id)
-        if request.state == State.APPROVED:
-            return request
-        if not request.can(Move.APPROVE):
-            raise Conflict(f"A {request.get_state_display().lower()} request cannot be approved.")
+        _check_undecided(request, expected_state=expected_state, verb="approve")
         if not request.duo_match.get("fits"):
             raise Conflict(
                 "The stated purpose does not fit the dataset's consent: "
@@ -154,19 +228,34 @@ def _sign_on_commit(request: AccessRequest) -> None:
     transaction.on_commit(lambda: enqueue(sign_voucher, request_id))
 
 
-def request_reject(*, reviewer: User, request_id: UUID | str, reason: str) -> AccessRequest:
+def request_reject(
+    *,
+    reviewer: User,
+    request_id: UUID | str,
+    reason: str,
+    expected_state: str | None = None,
+) -> AccessRequest:
+    """Reject a request the committee has not let go of yet (submitted or approved, before
+    the voucher is signed); after that only the researcher (withdraw), the donor (consent)
+    or an admin (close) ends it.
+
+    `expected_state` as for `request_approve`: without it only a submitted request may be
+    rejected. Raises PermissionDenied, ValidationError (no reason), StaleDecision (409)."""
     if reviewer.role not in REVIEWERS:
         raise PermissionDenied("Only the data access committee rejects requests.")
     if not reason.strip():
         raise ValidationError("Say why the request is rejected.", fields={"reason": ["Required."]})
     with transaction.atomic():
         request = _locked(request_id)
-        if request.state == State.REJECTED:
-            return request
-        # A committee rejects before the voucher is signed; after that only the researcher
-        # (withdraw), the donor (consent) or an admin (close) ends the request.
+        _check_undecided(request, expected_state=expected_state, verb="reject")
+        # A committee rejects before the voucher is signed (the table also lets a payable
+        # request be rejected, for the donor's consent withdrawal).
         if request.state not in (State.SUBMITTED, State.APPROVED):
-            raise Conflict(f"A {request.get_state_display().lower()} request cannot be rejected.")
+            raise StaleDecision(
+                f"This request is {request.get_state_display().lower()}: its voucher is signed, "
+                "so the committee can no longer reject it. An admin can close it.",
+                fields={"expected_state": [f"The request is {request.state}."]},
+            )
         request.advance(Move.REJECT)
         request.reviewer = reviewer
         request.decision_reason = reason.strip()
@@ -197,12 +286,44 @@ def request_withdraw(*, researcher: User, request_id: UUID | str) -> AccessReque
             _refund_on_commit(request)
             return request
         if not request.can(Move.WITHDRAW):
-            raise Conflict(f"A {request.get_state_display().lower()} request cannot be withdrawn.")
+            raise Conflict(cannot_now(request, "withdrawn"))
         was_payable = request.state == State.PAYABLE
         request.advance(Move.WITHDRAW)
         request.save(update_fields=["state", "updated_at"])
         _record(request, action="withdraw", actor=researcher)
         if was_payable:  # the voucher is cancelled on chain, so it cannot be paid later
+            _cancel_on_commit(request)
+    return request
+
+
+def request_close(*, admin: User, request_id: UUID | str, reason: str) -> AccessRequest:
+    """An admin closes a request that waits for what will not come (a wallet never linked,
+    a voucher nobody pays): submitted/approved/payable -> withdrawn by Move.CLOSE, audited
+    with the reason. A payable request's voucher is cancelled on chain by the worker
+    (`cancel_voucher`, under the settlement rules): the web only records the intent.
+    Raises PermissionDenied (not an admin), ValidationError (no reason), Conflict."""
+    if admin.role != Role.ADMIN:
+        raise PermissionDenied("Only an admin closes a request.")
+    if not reason.strip():
+        raise ValidationError("Say why the request is closed.", fields={"reason": ["Required."]})
+    with transaction.atomic():
+        request = _locked(request_id)
+        if not request.can(Move.CLOSE):
+            raise Conflict(
+                f"This request is {request.get_state_display().lower()}: only a request that "
+                "waits (submitted, approved or awaiting payment) can be closed."
+            )
+        was_payable = request.state == State.PAYABLE
+        request.advance(Move.CLOSE)
+        request.decision_reason = reason.strip()
+        request.save(update_fields=["state", "decision_reason", "updated_at"])
+        _record(
+            request,
+            action="close",
+            actor=admin,
+            data={"reason": reason.strip(), "voucher_cancelled": was_payable},
+        )
+        if was_payable:  # the voucher must not be payable later: the worker cancels it
             _cancel_on_commit(request)
     return request
 

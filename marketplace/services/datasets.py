@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, PermissionDenied, ValidationError
 from genomics.models import GenomicFile
+from ledger.selectors.wallets import wallet_address_of
 from marketplace.consent import parse_codes
 from marketplace.consent.codes import ConsentCode
 from marketplace.consent.terms import term
@@ -179,9 +180,36 @@ def _apply(dataset: Dataset, listing: _Listing) -> None:
     dataset.record_hash = record_hash(dataset)
 
 
+class PayoutWalletMissing(ValidationError):
+    """Listing refused: the donor has no linked wallet to be paid to (400)."""
+
+    code = "payout_wallet_required"
+
+
+PAYOUT_WALLET_MESSAGE = (
+    "Link a payout wallet before listing: each payment for your data is released to it, and "
+    "without one an approved request waits and cannot be paid. Link one on your profile "
+    "(/profile/), then list again."
+)
+
+
+def _require_payout_wallet(donor: User) -> None:
+    """Every listing has a price (at least 1 base unit), so every approval needs the
+    donor's address in its voucher: a listing without one would strand its researchers
+    (issue 16 §1). Raises PayoutWalletMissing."""
+    if wallet_address_of(user=donor) is None:
+        raise PayoutWalletMissing(
+            PAYOUT_WALLET_MESSAGE, fields={"wallet": ["No payout wallet is linked."]}
+        )
+
+
 def dataset_create(*, donor: User, **terms: Any) -> Dataset:
-    """List ready files with consent codes, a price, an access period and a review policy."""
+    """List ready files with consent codes, a price, an access period and a review policy.
+
+    Raises ValidationError for bad terms and PayoutWalletMissing (400,
+    `payout_wallet_required`) when the donor has no linked wallet to be paid to."""
     listing = _listing_validate(donor=donor, **terms)
+    _require_payout_wallet(donor)
     with transaction.atomic():
         dataset = Dataset(donor=donor)
         _apply(dataset, listing)

@@ -4,11 +4,13 @@ and an email (Django's mail backend; the console in the dev profile)."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 
+from ledger.selectors.wallets import wallet_address_of
 from marketplace.models import AccessRequest, Notification, Role, User
 
 logger = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ def notify_request_change(*, request: AccessRequest) -> list[Notification]:
     template = MESSAGES.get(AccessRequest.State(request.state))
     if template is None:
         return []
-    message = template.format(title=request.dataset.title)
+    message = template.format(title=request.dataset.title) + _why(request)
     people: list[User] = [request.researcher, request.dataset.donor]
     made = [
         Notification.objects.create(user=person, request=request, message=message)
@@ -43,8 +45,54 @@ def notify_request_change(*, request: AccessRequest) -> list[Notification]:
     ]
     recipients = [person.email for person in people if person.email]
     if recipients:
-        transaction.on_commit(lambda: _email(message, recipients))
+        link = _request_path(request)
+        transaction.on_commit(lambda: _email(message, recipients, link))
     return made
+
+
+def _request_path(request: AccessRequest) -> str:
+    return f"/requests/{request.pk}/"
+
+
+REVIEW_WANTED = "A new access request for “{title}” waits for your review."
+
+
+def notify_reviewers_of_request(*, request: AccessRequest) -> list[Notification]:
+    """A request that waits for the committee: each reviewer is told, in the app and by an
+    email of their own, with the link to decide it (issue 16 §4). Until committees exist,
+    the reviewers of every dataset are the users with the reviewer role."""
+    message = REVIEW_WANTED.format(title=request.dataset.title)
+    reviewers = list(User.objects.filter(is_active=True, role=Role.REVIEWER))
+    made = [
+        Notification.objects.create(user=reviewer, request=request, message=message)
+        for reviewer in reviewers
+    ]
+    recipients = [reviewer.email for reviewer in reviewers if reviewer.email]
+    if recipients:
+        transaction.on_commit(partial(_email, message, recipients, _request_path(request)))
+    return made
+
+
+# States whose notification carries the decision's reason (issue 16 §8).
+_REASONED = (
+    AccessRequest.State.APPROVED,
+    AccessRequest.State.REJECTED,
+    AccessRequest.State.WITHDRAWN,
+    AccessRequest.State.REVOKED,
+)
+
+
+def _why(request: AccessRequest) -> str:
+    """' Reason: …' for a decision that gave one; a revocation also says what happens to
+    the money (nothing is refunded: the data has left)."""
+    text = ""
+    if request.state in _REASONED and request.decision_reason:
+        # Notification.message holds 500 characters; the page shows the whole reason.
+        reason = request.decision_reason
+        text += f" Reason: {reason if len(reason) <= 300 else reason[:299] + '…'}"
+    if request.state == AccessRequest.State.REVOKED:
+        text += " Nothing is refunded: the files had already been delivered."
+    return text
 
 
 def notify_admins_of_flag(*, request: AccessRequest, reason: str) -> list[Notification]:
@@ -60,19 +108,51 @@ def notify_admins_of_flag(*, request: AccessRequest, reason: str) -> list[Notifi
     ]
     recipients = [admin.email for admin in admins if admin.email]
     if recipients:
-        transaction.on_commit(lambda: _email(message, recipients))
+        transaction.on_commit(partial(_email, message, recipients, _request_path(request)))
     return made
 
 
-def _email(message: str, recipients: list[str]) -> None:
+WALLET_WANTED = (
+    "A request for “{title}” was approved and waits for your wallet: its payment cannot be "
+    "prepared until you link one. Link a wallet on your profile (/profile/#wallet); the "
+    "request then goes ahead by itself."
+)
+
+
+def notify_wallet_wanted(*, request: AccessRequest) -> list[Notification]:
+    """Tell each party whose missing wallet holds up an approved request's voucher (the
+    donor, whose payout address it needs, and the researcher, who pays from theirs), in the
+    app and by email, once per request and person however often the voucher is retried
+    (issue 16 §1). Returns the notifications made now."""
+    if request.state != AccessRequest.State.APPROVED or not request.voucher_error:
+        return []
+
+    message = WALLET_WANTED.format(title=request.dataset.title)
+    made: list[Notification] = []
+    for person in (request.dataset.donor, request.researcher):
+        if wallet_address_of(user=person) is not None:
+            continue
+        if Notification.objects.filter(user=person, request=request, message=message).exists():
+            continue
+        made.append(Notification.objects.create(user=person, request=request, message=message))
+        if person.email:
+            transaction.on_commit(partial(_email, message, [person.email], "/profile/#wallet"))
+    return made
+
+
+def _email(message: str, recipients: list[str], link: str = "") -> None:
+    """One message per recipient: nobody sees another person's address (issue 16 §4).
+    `link` is a site path ("/requests/<id>/"), written out in full in the body."""
+    body = f"{message}\n\nOpen it: {settings.SITE_URL}{link}" if link else message
     try:
-        send_mail(
-            "GeneMarket: " + message[:80],
-            message,
-            settings.DEFAULT_FROM_EMAIL,
-            recipients,
-            fail_silently=False,
-        )
+        for recipient in recipients:
+            send_mail(
+                "GeneMarket: " + message[:80],
+                body,
+                settings.DEFAULT_FROM_EMAIL,
+                [recipient],
+                fail_silently=False,
+            )
     except OSError:  # the in-app notification stands; the mail server can be retried later
         logger.warning("could not email a notification to %d people", len(recipients))
 

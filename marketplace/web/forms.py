@@ -153,6 +153,13 @@ class ListingForm(ConsentFields):
         min_value=Decimal("0.000000000000000001"),
         max_digits=60,
         decimal_places=18,
+        # Django's default reads "≥ 1E-18": say it in GENE, and what to enter instead.
+        error_messages={
+            "min_value": "Enter a price above 0 GENE: data is never listed for free here "
+            "(the smallest price is 0.000000000000000001 GENE).",
+            "max_decimal_places": "Use at most 18 digits after the point: 1 GENE is "
+            "10^18 base units.",
+        },
         help_text="What a researcher pays for one access period; the market keeps 2.5%.",
     )
     access_days = forms.IntegerField(
@@ -168,6 +175,8 @@ class ListingForm(ConsentFields):
         field = self.fields["file_ids"]
         assert isinstance(field, forms.MultipleChoiceField)
         field.choices = files
+        # The browser's own check would say "1E-18": give it the amount written out.
+        self.fields["price"].widget.attrs.update({"min": "0.000000000000000001", "step": "any"})
 
     def terms(self) -> dict[str, object]:
         data = self.cleaned_data
@@ -198,6 +207,9 @@ class AccessRequestForm(ConsentFields):
 
 class DecisionForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    # The state the page was rendered with: a decision on a request that moved on since
+    # (another tab, another reviewer) is refused rather than overturning it.
+    expected_state = forms.CharField(max_length=16, required=False, widget=forms.HiddenInput)
 
 
 class Crypt4ghKeyForm(forms.Form):

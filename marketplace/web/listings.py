@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from core.errors import DomainError
 from genomics.models import GenomicFile
+from ledger.selectors.wallets import wallet_address_of
 from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.selectors.datasets import dataset_get
 from marketplace.selectors.earnings import dataset_earnings
@@ -76,7 +77,13 @@ def listing_create(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "marketplace/donor/listing_form.html",
-        {"form": form, "files": files, "editing": None},
+        {
+            "form": form,
+            "files": files,
+            "editing": None,
+            # Listing needs a payout wallet: the page says so before the donor fills it in.
+            "payout_wallet": wallet_address_of(user=donor),
+        },
         status=400 if form.errors else 200,
     )
 

@@ -7,22 +7,27 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import DomainError
 from ledger.selectors.wallets import wallet_address_of, wallet_is_contract
 from marketplace.models import AccessRequest, Dataset, Role, User
+from marketplace.models.lifecycle import Move
 from marketplace.selectors.access_requests import (
     request_get,
     request_grant_view,
     request_list,
+    request_payment_funds,
     request_permit,
     request_timeline,
     request_voucher,
 )
 from marketplace.selectors.datasets import dataset_get
 from marketplace.services.access_requests import (
+    StaleDecision,
     request_approve,
+    request_close,
     request_reject,
     request_submit,
     request_withdraw,
@@ -153,7 +158,9 @@ def _detail_context(request: HttpRequest, found: AccessRequest) -> dict[str, obj
         and found.state in ("submitted", "approved", "payable", "paid"),
         "can_revoke": found.state in ("granted", "settled")
         and (found.dataset.donor_id == user.pk or user.role == Role.ADMIN),
-        "decision_form": DecisionForm(),
+        "decision_form": DecisionForm(initial={"expected_state": found.state}),
+        "can_close": user.role == Role.ADMIN and found.can(Move.CLOSE),
+        "close_form": DecisionForm(),
         "revoke_form": DecisionForm(),
     }
 
@@ -167,6 +174,10 @@ def request_page(request: HttpRequest, request_id: str) -> HttpResponse:
         # buttons that would ask it for a signature it cannot give.
         context["contract_wallet"] = wallet_is_contract(address=found.buyer)
         context["permit"] = _numbers_as_strings(request_permit(request=found))
+        # Say what is missing before the wallet fails with a raw JSON-RPC error.
+        context["funds"] = request_payment_funds(
+            request=found, contract_wallet=bool(context["contract_wallet"])
+        )
     return render(request, "marketplace/requests/detail.html", context)
 
 
@@ -194,7 +205,20 @@ def request_decide(request: HttpRequest, request_id: str, decision: str) -> Http
         context = _detail_context(request, found) | {"decision_form": form}
         return render(request, "marketplace/requests/detail.html", context, status=400)
     decide = request_approve if decision == "approve" else request_reject
-    decide(reviewer=reviewer, request_id=found.pk, reason=form.cleaned_data["reason"])
+    try:
+        decide(
+            reviewer=reviewer,
+            request_id=found.pk,
+            reason=form.cleaned_data["reason"],
+            expected_state=form.cleaned_data["expected_state"] or None,
+        )
+    except StaleDecision as exc:
+        return render(
+            request,
+            "errors/refused.html",
+            {"message": exc.message, "back_url": reverse("web:request", args=[found.pk])},
+            status=exc.status,
+        )
     messages.success(request, "Approved." if decision == "approve" else "Rejected.")
     return redirect("web:request", request_id=found.pk)
 
@@ -222,5 +246,30 @@ def request_revoke_view(request: HttpRequest, request_id: str) -> HttpResponse:
         context = _detail_context(request, found) | {"revoke_form": form}
         return render(request, "marketplace/requests/detail.html", context, status=400)
     request_revoke(actor=user, request_id=found.pk, reason=form.cleaned_data["reason"])
-    messages.success(request, "Access revoked: downloads stopped and the keys were deleted.")
+    messages.success(
+        request,
+        "Access revoked: downloads stopped and the keys were deleted. Nothing is refunded: "
+        "the files had already been delivered.",
+    )
+    return redirect("web:request", request_id=found.pk)
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def request_close_view(request: HttpRequest, request_id: str) -> HttpResponse:
+    """An admin closes a waiting request; a payable one's voucher is cancelled by the
+    worker (the web builds no transaction)."""
+    admin = _user(request)
+    found = request_get(viewer=admin, request_id=request_id)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        context = _detail_context(request, found) | {"close_form": form}
+        return render(request, "marketplace/requests/detail.html", context, status=400)
+    closed = request_close(admin=admin, request_id=found.pk, reason=form.cleaned_data["reason"])
+    messages.success(
+        request,
+        "Closed. The worker cancels its voucher on chain, so it can no longer be paid."
+        if closed.voucher_signature
+        else "Closed.",
+    )
     return redirect("web:request", request_id=found.pk)

@@ -8,6 +8,7 @@ Staff pages and the Django admin refuse a session that has not passed this step.
 from __future__ import annotations
 
 import base64
+from functools import update_wrapper
 from io import BytesIO
 from typing import Any
 from urllib.parse import urlencode
@@ -87,6 +88,20 @@ def second_factor(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _not_staff(request: HttpRequest) -> HttpResponse | None:
+    """A plain 403 for a signed-in account that is not staff: the second factor cannot
+    help it, and sending it there and back looped forever (issue 16 §6)."""
+    user = request.user
+    if user.is_authenticated and not (user.is_active and user.is_staff):
+        return render(
+            request,
+            "errors/403.html",
+            {"message": "The admin is for staff only; your account is not staff."},
+            status=403,
+        )
+    return None
+
+
 class VerifiedAdminSite(AdminSite):
     """The Django admin, for staff who passed the second factor; its login sends people
     through the site's own login and second-factor pages."""
@@ -94,7 +109,19 @@ class VerifiedAdminSite(AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and not needs_second_factor(request.user)
 
+    def admin_view(self, view: Any, cacheable: bool = False) -> Any:
+        wrapped = super().admin_view(view, cacheable)
+
+        def refuse_non_staff(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            refused = _not_staff(request)
+            return refused if refused is not None else wrapped(request, *args, **kwargs)
+
+        return update_wrapper(refuse_non_staff, wrapped)
+
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        refused = _not_staff(request)
+        if refused is not None:
+            return refused
         target = request.GET.get("next") or reverse("admin:index")
         page = "web:second-factor" if request.user.is_authenticated else "web:login"
         return redirect(f"{reverse(page)}?{urlencode({'next': target})}")

@@ -111,8 +111,16 @@ def test_donor_uploads_resumes_after_a_reload_lists_and_finds_it(
     expect(page.locator("#files-table tbody tr")).to_have_count(1)  # resumed, not re-sent
     shot(page, "files")
 
+    # No wallet yet: the header says so, and the listing form leads to linking one.
+    expect(page.locator("[data-header-wallet]")).to_have_text("No wallet linked")
+    page.goto(f"{base}/datasets/new/")
+    expect(page.locator("[data-no-payout-wallet]")).to_contain_text("Link a payout wallet first")
+    page.get_by_role("link", name="Link a wallet on your profile").click()
+    page.wait_for_url(re.compile(r"/profile/#wallet$"))
     link_wallet(page, base)
     page.goto(f"{base}/datasets/new/")
+    expect(page.locator("[data-header-wallet]")).to_contain_text("Wallet 0x")
+    expect(page.locator("[data-no-payout-wallet]")).to_have_count(0)
     page.get_by_label("Title").fill("Family trio variants")
     page.get_by_label("Description").fill("A family of three, whole-genome variants, GRCh38.")
     page.locator("input[name=file_ids]").first.check()
@@ -128,7 +136,7 @@ def test_donor_uploads_resumes_after_a_reload_lists_and_finds_it(
     shot(page, "dataset")
 
     page.goto(f"{base}/datasets/")
-    page.get_by_label("Search", exact=True).fill("trio")
+    page.get_by_role("searchbox", name="Search").fill("trio")
     expect(page.locator("#results .dataset-card")).to_have_count(1)
     expect(page.locator("#results")).to_contain_text("Family trio variants")
     shot(page, "catalogue")
@@ -171,6 +179,9 @@ def test_reviewer_passes_totp_and_approves_with_a_reason(
     expect(page.locator("h1")).to_have_text("Review queue")
     expect(page.locator("table")).to_contain_text("e2e-review-donor hypertension cohort")
     shot(page, "review-queue")
+    # An older tab on the same request, opened before the decision.
+    older_tab = page.context.new_page()
+    older_tab.goto(f"{base}/requests/{created['id']}/")
     page.goto(f"{base}/requests/{created['id']}/")
     expect(page.locator(".fit.yes")).to_be_visible()
     page.get_by_label("Reason").fill("Purpose fits HMB; ethics approval seen.")
@@ -178,6 +189,13 @@ def test_reviewer_passes_totp_and_approves_with_a_reason(
     expect(page.locator(".messages")).to_contain_text("Approved")
     expect(page.locator("#request-status")).to_contain_text("Approved")
     shot(page, "request-approved")
+    # The stale tab's rejection is refused, naming the approval; the approval stands.
+    older_tab.get_by_label("Reason").fill("No ethics approval.")
+    older_tab.get_by_role("button", name="Reject").click()
+    expect(older_tab.locator(".form-errors")).to_contain_text("was approved by demo-reviewer")
+    older_tab.get_by_role("link", name="See the request as it is now").click()
+    expect(older_tab.locator("#request-status")).not_to_contain_text("Rejected")
+    older_tab.close()
 
     page.goto(f"{base}/audit/")
     expect(page.locator(".ok-card")).to_contain_text("Verified")

@@ -13,7 +13,7 @@ from ledger.services.sender import operator_transactions_poll
 from marketplace.models import Anchor, AuditEntry, Dataset, Role
 from marketplace.services.anchoring import anchors_create, merkle_root
 from marketplace.services.audit import audit_append
-from tests.factories import ready_file
+from tests.factories import payout_wallet, ready_file
 from tests.ledger.contracts_env import MarketEnv
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -42,6 +42,7 @@ def test_roots_are_anchored_and_verified_against_the_chain(
     operator_key: MarketEnv, client_for
 ) -> None:
     client, donor = client_for(Role.DONOR)
+    payout_wallet(donor)  # listing needs one
     client.post(
         "/api/v1/datasets",
         {

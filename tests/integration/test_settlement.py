@@ -167,6 +167,7 @@ def test_a_payment_of_the_wrong_amount_is_flagged_never_granted(
     env = operator_key
     donor, researcher = make_user(Role.DONOR), make_user(Role.RESEARCHER)
     admin = make_user(Role.ADMIN, email="admin@example.org")
+    WalletLink.objects.create(user=donor, address=env.payee.address)  # listing needs one
     dataset = (
         api(donor)
         .post(

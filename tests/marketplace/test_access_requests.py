@@ -101,8 +101,10 @@ def test_reviewers_approve_once_and_reject_with_a_reason(listing, client_for) ->
         reviewer.post(f"{REQUESTS}/{first}/approve", {}, format="json").json()["state"]
         == "approved"
     )
-    assert reviewer.post(f"{REQUESTS}/{first}/approve", {}, format="json").status_code == 200
-    assert AuditEntry.objects.filter(action="request.approve").count() == 1  # idempotent
+    # A second decision without the state the caller saw is refused, never repeated.
+    again = reviewer.post(f"{REQUESTS}/{first}/approve", {}, format="json")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "stale_state"
+    assert AuditEntry.objects.filter(action="request.approve").count() == 1
     no_reason = reviewer.post(f"{REQUESTS}/{second}/reject", {"reason": " "}, format="json")
     assert no_reason.status_code == 400 and "reason" in no_reason.json()["error"]["fields"]
     rejected = reviewer.post(
@@ -189,7 +191,12 @@ def test_donor_and_researcher_are_notified_in_app_and_by_email(
     for client in (researcher, donor):
         items = client.get("/api/v1/notifications").json()["results"]
         assert items[0]["request"] == request_id and "waiting for review" in items[0]["message"]
-    assert len(mailoutbox) == 1 and len(mailoutbox[0].to) == 2
+    # One message per recipient: nobody sees the other's address.
+    assert sorted(len(mail.to) + len(mail.cc) + len(mail.bcc) for mail in mailoutbox) == [1, 1]
+    assert {mail.to[0] for mail in mailoutbox} == {
+        AccessRequest.objects.get(pk=request_id).researcher.email,
+        AccessRequest.objects.get(pk=request_id).dataset.donor.email,
+    }
     reviewer, _ = client_for(Role.REVIEWER)
     with django_capture_on_commit_callbacks(execute=True):
         reviewer.post(f"{REQUESTS}/{request_id}/reject", {"reason": "No."}, format="json")
@@ -225,3 +232,59 @@ def test_a_purpose_that_needs_review_waits_for_the_committee_even_when_auto(
     assert body["state"] == "submitted" and body["duo_match"]["outcome"] == "needs_review"
     subtype = [{"code": "DUO:0000007", "value": "MONDO:0011027"}]  # NIDDM1 < type 2 diabetes
     assert ask(client, dataset, subtype).json()["state"] == "approved"
+
+
+def test_a_decision_on_a_request_that_moved_on_is_refused_with_who_decided(
+    listing, client_for
+) -> None:
+    dataset, _ = listing()
+    researcher, _ = client_for(Role.RESEARCHER)
+    request_id = ask(researcher, dataset, FITTING).json()["id"]
+    first, first_user = client_for(Role.REVIEWER)
+    second, _ = client_for(Role.REVIEWER)
+    approved = first.post(
+        f"{REQUESTS}/{request_id}/approve",
+        {"reason": "Fits.", "expected_state": "submitted"},
+        format="json",
+    )
+    assert approved.status_code == 200
+    # The second reviewer saw it submitted and rejects: refused, the approval stands.
+    stale = second.post(
+        f"{REQUESTS}/{request_id}/reject",
+        {"reason": "No.", "expected_state": "submitted"},
+        format="json",
+    )
+    assert stale.status_code == 409
+    error = stale.json()["error"]
+    assert error["code"] == "stale_state" and "expected_state" in error["fields"]
+    assert f"approved by {first_user.username}" in error["message"]
+    assert f"/requests/{request_id}/" in error["message"]
+    # Without the state it saw, a caller may not overturn the approval either.
+    blind = second.post(f"{REQUESTS}/{request_id}/reject", {"reason": "No."}, format="json")
+    assert blind.status_code == 409
+    assert AccessRequest.objects.get(pk=request_id).state == "approved"
+    # A caller that saw it approved and means it may still reject before the voucher.
+    meant = second.post(
+        f"{REQUESTS}/{request_id}/reject",
+        {"reason": "Ethics approval lapsed.", "expected_state": "approved"},
+        format="json",
+    )
+    assert meant.status_code == 200 and meant.json()["state"] == "rejected"
+
+
+def test_a_payable_request_is_not_rejected_and_the_message_says_who_can_end_it(
+    listing, client_for
+) -> None:
+    dataset, _ = listing()
+    researcher, _ = client_for(Role.RESEARCHER)
+    request_id = ask(researcher, dataset, FITTING).json()["id"]
+    AccessRequest.objects.filter(pk=request_id).update(state="payable")
+    reviewer, _ = client_for(Role.REVIEWER)
+    refused = reviewer.post(
+        f"{REQUESTS}/{request_id}/reject",
+        {"reason": "No.", "expected_state": "payable"},
+        format="json",
+    )
+    assert refused.status_code == 409
+    message = refused.json()["error"]["message"]
+    assert "A awaiting" not in message and "An admin can close it" in message

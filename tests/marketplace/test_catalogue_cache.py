@@ -43,7 +43,7 @@ def results_queries(path: str) -> tuple[str, int]:
 
 def test_a_second_view_is_served_from_the_cache(settings) -> None:
     settings.CATALOGUE_CACHE_S = 30
-    listed(cast(User, UserFactory(role=Role.DONOR)), "Asthma panel")
+    listed(cast(User, UserFactory(role=Role.DONOR, payout_wallet=True)), "Asthma panel")
     first, built = results_queries("/datasets/?q=asthma")
     again, cached = results_queries("/datasets/?q=asthma")
     assert "Asthma panel" in first and again == first
@@ -69,7 +69,7 @@ def test_hits_and_misses_are_counted(settings) -> None:
 
 def test_a_listing_change_shows_at_once(settings) -> None:
     settings.CATALOGUE_CACHE_S = 3600
-    donor = cast(User, UserFactory(role=Role.DONOR))
+    donor = cast(User, UserFactory(role=Role.DONOR, payout_wallet=True))
     listed(donor, "Asthma panel")
     assert "Trio genomes" not in results_queries("/datasets/")[0]
     trio = listed(donor, "Trio genomes")
@@ -81,7 +81,7 @@ def test_a_listing_change_shows_at_once(settings) -> None:
 def test_a_cache_that_is_down_is_passed_by(monkeypatch) -> None:
     down = RedisCache("redis://127.0.0.1:9/0", {})  # nothing listens there
     monkeypatch.setattr(results_cache, "cache", down)
-    listed(cast(User, UserFactory(role=Role.DONOR)), "Asthma panel")
+    listed(cast(User, UserFactory(role=Role.DONOR, payout_wallet=True)), "Asthma panel")
     html, built = results_queries("/datasets/?q=asthma")
     assert "Asthma panel" in html and built > 0
 

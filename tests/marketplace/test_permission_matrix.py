@@ -107,7 +107,10 @@ def world(archive_key: object) -> World:  # noqa: F811
         "reviewer": Role.REVIEWER,
         "admin": Role.ADMIN,
     }
-    users = {name: cast(User, UserFactory(role=role)) for name, role in roles.items()}
+    users = {
+        name: cast(User, UserFactory(role=role, payout_wallet=role == Role.DONOR))
+        for name, role in roles.items()
+    }
     for name in ("researcher", "other_researcher"):
         users[name].crypt4gh_public_key = c4gh.generate_keypair()[1]
         users[name].save()
@@ -304,7 +307,12 @@ def signed_challenge(world: World, caller: str) -> dict[str, Any]:
 
 
 def only_the_researchers_wallet_links(world: World, caller: str, response: Any) -> None:
-    links = set(WalletLink.objects.values_list("user_id", flat=True))
+    # Donors come with payout wallets of their own; this checks who got the researcher's.
+    links = set(
+        WalletLink.objects.filter(address__iexact=RESEARCHER_WALLET.address).values_list(
+            "user_id", flat=True
+        )
+    )
     assert links == ({world.users["researcher"].pk} if caller == "researcher" else set())
 
 

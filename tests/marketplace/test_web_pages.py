@@ -42,7 +42,10 @@ def world() -> dict[str, Any]:
         "reviewer": Role.REVIEWER,
         "admin": Role.ADMIN,
     }
-    users = {name: cast(User, UserFactory(role=role)) for name, role in roles.items()}
+    users = {
+        name: cast(User, UserFactory(role=role, payout_wallet=role == Role.DONOR))
+        for name, role in roles.items()
+    }
     stored = ready_file(users["donor"])
     dataset = dataset_create(
         donor=users["donor"],
@@ -138,6 +141,12 @@ PAGES: dict[str, Page] = {
         {"anonymous": LOGIN, "donor": 403, "other_donor": 403, "reviewer": 403, "admin": 403},
     ),
     "profile": Page("/profile/", {"anonymous": LOGIN}),
+    "inbox": Page("/inbox/", {"anonymous": LOGIN}),
+    "inbox-read": Page(
+        "/inbox/read",
+        {"anonymous": LOGIN, **{v: "/inbox/" for v in VISITORS if v != "anonymous"}},
+        method="POST",
+    ),
     "requests": Page("/requests/", {"anonymous": LOGIN, "reviewer": 403, "admin": 403}),
     "request": Page(
         "/requests/{request}/",
@@ -158,6 +167,12 @@ PAGES: dict[str, Page] = {
         {**STAFF_ONLY, "reviewer": "/requests/", "admin": "/requests/"},
         method="POST",
         data={"reason": "No ethics approval."},
+    ),
+    "request-close": Page(
+        "/requests/{request}/close",
+        {**STAFF_ONLY, "reviewer": 403, "admin": "/requests/"},
+        method="POST",
+        data={"reason": "The donor never linked a wallet."},
     ),
     "request-withdraw": Page(
         "/requests/{request}/withdraw",
@@ -315,6 +330,28 @@ def test_a_reviewer_must_give_a_reason_and_then_decides(world) -> None:
     assert rejected.status_code == 302
     request.refresh_from_db()
     assert request.state == "rejected" and request.decision_reason == "No ethics approval."
+
+
+def test_a_stale_tab_cannot_overturn_a_decision(world) -> None:
+    """Approve in one tab, reject in an older one: refused with who decided, 409."""
+    request = world["request"]
+    older_tab = logged_in(world["users"]["admin"])
+    page = older_tab.get(f"/requests/{request.pk}/").content.decode()
+    assert 'name="expected_state" value="submitted"' in page
+    reviewer = logged_in(world["users"]["reviewer"])
+    approved = reviewer.post(
+        f"/requests/{request.pk}/approve", {"reason": "Fits.", "expected_state": "submitted"}
+    )
+    assert approved.status_code == 302
+    stale = older_tab.post(
+        f"/requests/{request.pk}/reject", {"reason": "No.", "expected_state": "submitted"}
+    )
+    body = stale.content.decode()
+    assert stale.status_code == 409
+    assert f"approved by {world['users']['reviewer'].username}" in body
+    assert f'href="/requests/{request.pk}/"' in body
+    request.refresh_from_db()
+    assert request.state == "approved"
 
 
 def test_the_profile_takes_a_key_file_or_text_and_explains_a_bad_one(world, tmp_path) -> None:

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 def test_the_researcher_is_told_how_to_check_the_published_checksum(
     container: str, command: str
 ) -> None:
-    donor = cast(User, UserFactory(role=Role.DONOR))
+    donor = cast(User, UserFactory(role=Role.DONOR, payout_wallet=True))
     researcher = cast(User, UserFactory(role=Role.RESEARCHER))
     stored = ready_file(donor, filename="genome.zip", fmt="23andMe")
     if container:
