@@ -61,6 +61,7 @@ def check_web_role_privileges(database: LiveDatabase) -> None:
             "DELETE FROM ledger_chainevent WHERE false",
             "UPDATE ledger_indexercheckpoint SET block_number = 0 WHERE false",
             "UPDATE genomics_grant SET header = '' WHERE false",
+            "UPDATE genomics_archivekey SET public_key = public_key WHERE false",
             "INSERT INTO marketplace_visakey (kid, public_jwk, created_at)"
             " VALUES ('web', '{}', now())",
             "UPDATE marketplace_visa SET token = '' WHERE false",

@@ -33,6 +33,9 @@ WORKER_TABLES: dict[str, tuple[str, ...]] = {
     "ledger.IndexedBlock": (),
     "ledger.IndexerCheckpoint": (),
     "genomics.Grant": ("DELETE",),
+    # Which public key uploads are encrypted to: written by the owner's create_archive_key
+    # and the worker's rotation only.
+    "genomics.ArchiveKey": (),
     # GA4GH Passport visas and their public keys are the worker's signatures: the web may
     # not publish a key of its own in our JWKS nor make a visa row (README "Passports").
     "marketplace.Visa": ("DELETE",),
