@@ -5,6 +5,8 @@ settlement transaction revert, and checks what the chain and the grants say."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from django.db import connection
 from web3 import Web3
@@ -44,6 +46,18 @@ def raw_send(env: MarketEnv, account, call, tip_gwei: int) -> str:
     )
 
 
+def _paused_in_flight(env: MarketEnv, send: Callable[[], object]) -> None:
+    """Run `send` (an operator transaction, left pending), then have the owner pause the
+    market in the same block, mined first: the operator's transaction reverts."""
+    env.w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        send()
+        raw_send(env, env.owner, env.market.functions.pause(), tip_gwei=50)
+        env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    finally:
+        env.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+
+
 def _grant_without_release(flow, monkeypatch) -> None:
     """Pay and grant; the release is left for the test to ask."""
     from marketplace.services import settlement
@@ -65,13 +79,7 @@ def test_a_reverted_release_is_retried_and_the_buyer_can_never_reclaim(
     request = flow.request()
     assert request.state == "granted" and escrow(request) == EscrowStatus.DELIVERED
 
-    env.w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
-    try:
-        request_release(request_id=request.pk)  # broadcast, pending
-        raw_send(env, env.owner, env.market.functions.pause(), tip_gwei=50)  # mined first
-        env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    finally:
-        env.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    _paused_in_flight(env, lambda: request_release(request_id=request.pk))
     operator_transactions_poll()
     first = OperatorTransaction.objects.get(action="release", key=str(request.pk))
     assert first.status == OperatorTransaction.Status.FAILED
@@ -102,13 +110,7 @@ def test_a_release_that_keeps_failing_is_flagged_for_admins(
     settings.SETTLEMENT_MAX_ATTEMPTS = 1
     _grant_without_release(flow, monkeypatch)
     request = flow.request()
-    env.w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
-    try:
-        request_release(request_id=request.pk)
-        raw_send(env, env.owner, env.market.functions.pause(), tip_gwei=50)
-        env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    finally:
-        env.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    _paused_in_flight(env, lambda: request_release(request_id=request.pk))
     operator_transactions_poll()
     request_release(request_id=request.pk)
     assert "release transaction failed" in flow.request().flagged
@@ -328,13 +330,9 @@ def test_a_reverted_delivery_goes_back_to_paid_and_is_tried_again(
     env = operator_key
     flow.pay(grant=False)
     request = flow.request()
-    env.w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
-    try:
-        assert request_grant(request_id=request.pk).state == "delivering"
-        raw_send(env, env.owner, env.market.functions.pause(), tip_gwei=50)
-        env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    finally:
-        env.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    delivering: list[str] = []
+    _paused_in_flight(env, lambda: delivering.append(request_grant(request_id=request.pk).state))
+    assert delivering == ["delivering"]
     operator_transactions_poll()
     assert flow.request().state == "paid" and not Grant.objects.exists()
     assert escrow(request) == EscrowStatus.PAID
