@@ -344,8 +344,9 @@ def _grant(request_id: UUID | str) -> AccessRequest:
             return _flag(request, "Consent was withdrawn while the delivery was on its way.")
         key = request.researcher.crypt4gh_public_key
         try:
-            for stored in request.dataset.files.all():
-                grant_create(file=stored, recipient_public_key=bytes(key or b""))
+            with transaction.atomic():  # all headers or none
+                for stored in request.dataset.files.all():
+                    grant_create(file=stored, recipient_public_key=bytes(key or b""))
         except Conflict as exc:
             # Delivered on chain, so the escrow can no longer be refunded: an admin decides.
             return _flag(request, f"Delivered on chain but no grant could be made: {exc.message}")
