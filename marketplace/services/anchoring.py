@@ -38,20 +38,25 @@ def merkle_root(leaves: list[str]) -> str:
     return "0x" + level[0].hex()
 
 
+def _audit_hashes(anchor: Anchor) -> list[str] | None:
+    """The hashes of the audit entries first_seq..last_seq, in order; None when any is
+    missing (sequence numbers come from the audit head's counter, without gaps)."""
+    if anchor.first_seq is None or anchor.last_seq is None:
+        return None
+    hashes = list(
+        AuditEntry.objects.filter(seq__gte=anchor.first_seq, seq__lte=anchor.last_seq)
+        .order_by("seq")
+        .values_list("hash", flat=True)
+    )
+    return hashes if len(hashes) == anchor.last_seq - anchor.first_seq + 1 else None
+
+
 def recomputed_root(anchor: Anchor) -> str | None:
     """The root of what the anchor row says it covers, recomputed from the rows it names
     (audit entries first_seq..last_seq, or the listed datasets' record hashes); None when
     they are not all there."""
     if anchor.kind == Anchor.Kind.AUDIT:
-        if anchor.first_seq is None or anchor.last_seq is None:
-            return None
-        hashes = list(
-            AuditEntry.objects.filter(seq__gte=anchor.first_seq, seq__lte=anchor.last_seq)
-            .order_by("seq")
-            .values_list("hash", flat=True)
-        )
-        # Sequence numbers may skip (a rolled-back append uses one): the root covers the
-        # entries in the range, which appends made under the audit head's lock fix.
+        hashes = _audit_hashes(anchor)
         return merkle_root(hashes) if hashes else None
     current = {
         str(pk): digest
@@ -179,13 +184,8 @@ def anchors_verify() -> AnchorCheck:
     checked = 0
     for anchor in anchors:
         if anchor.kind == Anchor.Kind.AUDIT:
-            hashes = list(
-                AuditEntry.objects.filter(seq__gte=anchor.first_seq, seq__lte=anchor.last_seq)
-                .order_by("seq")
-                .values_list("hash", flat=True)
-            )
-            expected = (anchor.last_seq or 0) - (anchor.first_seq or 0) + 1
-            if len(hashes) != expected or merkle_root(hashes) != anchor.root:
+            hashes = _audit_hashes(anchor)
+            if not hashes or merkle_root(hashes) != anchor.root:
                 return AnchorCheck(
                     False,
                     checked,
