@@ -463,8 +463,7 @@ CATALOGUE_CACHE_S = env.int("CATALOGUE_CACHE_S", default=30)
 # --- Mail ----------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="GeneMarket <noreply@localhost>")
-# Where the site is reached, for the links in emails (no trailing slash).
-SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
+# SITE_URL (above, with the visas) is also the base of the links in emails.
 
 # --- Security headers that hold in every profile -------------------------------------------
 X_FRAME_OPTIONS = "DENY"
