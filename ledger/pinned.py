@@ -112,12 +112,16 @@ def check_deployment_agrees() -> None:
     from ledger.models import Deployment
     from ledger.selectors.deployments import MARKET
 
+    rows = Deployment.objects.filter(name=MARKET)
     try:
-        chain_id = chain.configured_chain_id()
+        rows = rows.filter(chain_id=chain.configured_chain_id())
     except chain.UNREACHABLE:
-        chain_id = int(settings.CHAIN_ID or 0)
-    row = Deployment.objects.filter(chain_id=chain_id, name=MARKET).first()
-    if row is not None and row.address.lower() != settings.MARKET_ADDRESS.lower():
+        if settings.CHAIN_ID:
+            rows = rows.filter(chain_id=int(settings.CHAIN_ID))
+        # else: the chain is unknown while the node is away: any market row must agree
+    row = rows.exclude(address__iexact=settings.MARKET_ADDRESS).first()
+    if row is not None:
+        chain_id = row.chain_id
         raise MarketMismatch(
             f"the database names market {row.address} on chain {chain_id}, but this worker is "
             f"configured with MARKET_ADDRESS={settings.MARKET_ADDRESS}: refusing to start"

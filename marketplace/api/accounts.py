@@ -94,7 +94,9 @@ class Crypt4ghKeyApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(serializers.Serializer):
-        public_key = serializers.CharField(max_length=1000)
+        # Room for what people paste by mistake (an RSA key, a secret key), so the parser's
+        # own message says what it is and what to use instead.
+        public_key = serializers.CharField(max_length=20000)
 
     @extend_schema(request=InputSerializer, responses={200: ProfileSerializer}, tags=["accounts"])
     def put(self, request: Request) -> Response:

@@ -341,3 +341,18 @@ def test_a_reverted_delivery_goes_back_to_paid_and_is_tried_again(
     assert request_grant(request_id=request.pk).state in ("granted", "settled")
     assert OperatorTransaction.objects.filter(action="deliver", key=f"{request.pk}#2").exists()
     assert Grant.objects.exists()
+
+
+def test_a_worker_refuses_a_mismatched_market_even_with_the_node_away(
+    operator_key: MarketEnv, settings
+) -> None:
+    """Without a configured chain id and with the node unreachable, every market row must
+    still agree with MARKET_ADDRESS."""
+    from ledger import chain
+
+    Deployment.objects.filter(name="market").update(address="0x" + "be" * 20)
+    settings.CHAIN_ID = None
+    settings.CHAIN_RPC_URL = "http://127.0.0.1:9"  # nothing listens
+    chain._node_chain_id.cache_clear()
+    with pytest.raises(MarketMismatch):
+        check_deployment_agrees()

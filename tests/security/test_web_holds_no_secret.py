@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -42,7 +43,10 @@ def web_role(database: LiveDatabase) -> str:
 
 
 def as_role(database: LiveDatabase, role: str) -> str:
-    return database.url.replace("postgres@", f"{role}@", 1)
+    """The database URL with `role` as the user (whatever user the owner's URL names)."""
+    parts = urlsplit(database.url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{role}@{host}"))
 
 
 def check_web_role_privileges(database: LiveDatabase) -> None:
