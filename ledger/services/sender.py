@@ -446,16 +446,18 @@ def operator_transactions_poll() -> int:
             if tx.sender in bumped:
                 continue  # waits behind a lower nonce: bumping it would burn fees
             bumped.add(tx.sender)
-            if tx.broadcast_at and tx.broadcast_at < stuck_before:
-                if not _known(w3, tx):
-                    _broadcast(w3, tx)  # dropped from the pool: send the same bytes again
-                else:
-                    try:
-                        _bump(w3, tx)
-                    except UnsignableTransaction as exc:
-                        tx.status, tx.error = Status.FAILED, str(exc)[:2000]
-                        tx.save(update_fields=["status", "error", "updated_at"])
-                        logger.error("%s", exc)
+            # The lowest waiting nonce, if the node lost it (dropped from its pool, or a
+            # node restarted with an empty pool), goes out again at once: every later
+            # nonce waits behind it.
+            if not _known(w3, tx):
+                _broadcast(w3, tx)  # the same bytes again
+            elif tx.broadcast_at and tx.broadcast_at < stuck_before:
+                try:
+                    _bump(w3, tx)
+                except UnsignableTransaction as exc:
+                    tx.status, tx.error = Status.FAILED, str(exc)[:2000]
+                    tx.save(update_fields=["status", "error", "updated_at"])
+                    logger.error("%s", exc)
             continue
         with transaction.atomic():
             tx.status = Status.MINED if receipt["status"] == 1 else Status.FAILED
