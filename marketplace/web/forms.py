@@ -78,8 +78,9 @@ class ConsentFields(forms.Form):
         required=False,
         max_length=200,
         label="Disease (for DS)",
-        help_text="A MONDO id, e.g. MONDO:0005148 for type 2 diabetes; several separated "
-        "by commas.",
+        help_text="Type the disease's name and pick it from the list (its MONDO id is "
+        "filled in, e.g. MONDO:0005148 for type 2 diabetes); several separated by commas.",
+        widget=forms.TextInput(attrs={"list": "consent-diseases"}),
     )
     region = forms.CharField(
         required=False, max_length=64, label="Region (for GS)", help_text="e.g. EU"
