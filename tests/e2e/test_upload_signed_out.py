@@ -58,7 +58,7 @@ def test_an_upload_cut_by_a_sign_out_says_to_sign_in_and_then_resumes(
 
     # Signed in again (as the link leads to), the same file resumes the same upload.
     upload = GenomicFile.objects.get()
-    page.context.add_cookies([login_cookie(upload.owner, live_server.url)])  # type: ignore[list-item]
+    page.context.add_cookies([login_cookie(upload.owner, live_server.url)])
     page.goto(f"{live_server.url}/files/")
     log.clear()
     choose_and_upload(page, path)

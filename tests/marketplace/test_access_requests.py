@@ -95,7 +95,7 @@ def test_an_incompatible_purpose_can_never_be_approved(listing, client_for) -> N
     """A request stored as not fitting (before the form refused such purposes, or by a
     matcher of another version) still cannot be approved."""
     dataset, _ = listing()
-    researcher, researcher_user = client_for(Role.RESEARCHER)
+    _, researcher_user = client_for(Role.RESEARCHER)
     request = AccessRequest.objects.create(
         dataset_id=dataset,
         researcher=researcher_user,
