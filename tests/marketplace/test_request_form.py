@@ -180,3 +180,24 @@ def test_every_refusal_names_the_state_in_words_not_as_stored() -> None:
     assert refused.value.message.startswith(
         "This request is paid, and its files are being delivered, so it cannot be withdrawn"
     )
+
+
+def test_a_price_beyond_the_escrow_is_refused_in_gene_not_in_base_units() -> None:
+    """Another member of §10's "≥ 1E-18" kind: the escrow's limit was named in base units
+    under a field that takes GENE."""
+    donor = cast(User, UserFactory(role=Role.DONOR, payout_wallet=True))
+    page = logged_in(donor).post(
+        "/datasets/new/",
+        {
+            "title": "Dear panel",
+            "file_ids": [str(ready_file(donor).pk)],
+            "permission": HMB,
+            "price": "80000000000",
+            "access_days": "30",
+            "review": "auto",
+        },
+    )
+    body = page.content.decode()
+    assert page.status_code == 400
+    assert "Enter at most 79,228,162,514.264337593543950335 GENE" in body
+    assert "79228162514264337593543950335" not in body
