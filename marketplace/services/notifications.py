@@ -26,8 +26,8 @@ TO_RESEARCHER = {
     "on the request's page as soon as it is ready.",
     S.REJECTED: "Your request for “{title}” was rejected. You may send a new request whose "
     "purpose or statement answers the reason.",
-    S.WITHDRAWN: "Your request for “{title}” was withdrawn; nothing is owed. Send a new "
-    "request from the dataset's page if you still need the data.",
+    S.WITHDRAWN: "Your request for “{title}” was withdrawn (or closed by an admin); nothing "
+    "is owed. Send a new request from the dataset's page if you still need the data.",
     S.PAYABLE: "Your request for “{title}” is ready to pay: pay on its page before the "
     "voucher's deadline.",
     S.LAPSED: "The payment window for “{title}” closed unpaid. Send a new request from the "
