@@ -13,6 +13,11 @@ from marketplace.api.access_requests import (
     AccessRequestWithdrawApi,
 )
 from marketplace.api.accounts import Crypt4ghKeyApi, MeApi, RegisterApi, TokenApi
+from marketplace.api.agreements import (
+    DatasetAgreementApi,
+    DatasetBlockLiftApi,
+    DatasetBlocksApi,
+)
 from marketplace.api.datasets import (
     DatasetDetailApi,
     DatasetEarningsApi,
@@ -73,5 +78,16 @@ urlpatterns = [
     ),
     path(
         "datasets/<uuid:dataset_id>/withdraw", DatasetWithdrawApi.as_view(), name="dataset-withdraw"
+    ),
+    path(
+        "datasets/<uuid:dataset_id>/agreement",
+        DatasetAgreementApi.as_view(),
+        name="dataset-agreement",
+    ),
+    path("datasets/<uuid:dataset_id>/blocks", DatasetBlocksApi.as_view(), name="dataset-blocks"),
+    path(
+        "datasets/<uuid:dataset_id>/blocks/<uuid:block_id>/lift",
+        DatasetBlockLiftApi.as_view(),
+        name="dataset-block-lift",
     ),
 ]

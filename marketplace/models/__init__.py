@@ -1,3 +1,4 @@
+from marketplace.models.agreements import DataAccessAgreement, DatasetBlock
 from marketplace.models.audit import Anchor, AuditEntry, AuditHead
 from marketplace.models.datasets import Dataset
 from marketplace.models.notifications import Notification
@@ -10,7 +11,9 @@ __all__ = [
     "Anchor",
     "AuditEntry",
     "AuditHead",
+    "DataAccessAgreement",
     "Dataset",
+    "DatasetBlock",
     "Notification",
     "Role",
     "User",

@@ -47,6 +47,15 @@ class AccessRequest(models.Model):
         related_name="reviewed_requests",
     )
     decision_reason = models.TextField(max_length=2000, blank=True)
+    # The agreement version the researcher accepted when requesting (none when the dataset
+    # asked for none); its sha256 is in the submit audit entry and the voucher's terms.
+    agreement = models.ForeignKey(
+        "marketplace.DataAccessAgreement",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="requests",
+    )
     # On chain the request is keccak256 of its UUID's bytes (AccessMarket's bytes32 id).
     chain_request_id = models.CharField(max_length=66, blank=True, db_index=True)
     # The voucher, once the worker has signed it (approved -> payable).

@@ -23,6 +23,8 @@ from marketplace.consent.codes import ConsentCode
 from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User
 from marketplace.models.lifecycle import Move
 from marketplace.models.requests import cannot_now
+from marketplace.selectors.blocklist import blocked_from
+from marketplace.services.agreements import agreement_accepted
 from marketplace.services.audit import audit_append
 from marketplace.services.notifications import (
     notify_request_change,
@@ -61,9 +63,15 @@ def request_submit(
     purpose_codes: Sequence[object],
     statement: str,
     accept_terms: bool,
+    agreement_sha256: str | None = None,
 ) -> AccessRequest:
     """Ask for access. An `auto` dataset approves a fitting purpose at once, and refuses
-    one that cannot fit; otherwise the committee decides."""
+    one that cannot fit; otherwise the committee decides.
+
+    A dataset with a data access agreement needs `agreement_sha256`, the SHA-256 of the
+    exact version the researcher read (ValidationError without it, AgreementChanged 409
+    when it is not the current one). A researcher blocked from the dataset is refused
+    (PermissionDenied, 403, with the block's reason)."""
     if researcher.role != Role.RESEARCHER:
         raise PermissionDenied("Only researchers request access.")
     if not accept_terms:
@@ -76,6 +84,14 @@ def request_submit(
     dataset = Dataset.objects.filter(pk=dataset_id, state=Dataset.State.LISTED).first()
     if dataset is None:
         raise NotFound("No such dataset.")
+    block = blocked_from(dataset=dataset, researcher=researcher)
+    if block is not None:
+        raise PermissionDenied(
+            f"You may not request this dataset: you were blocked from it on "
+            f"{block.created_at:%d %b %Y}. Reason: {block.reason} If you believe this is a "
+            "mistake, write to the platform's staff."
+        )
+    agreement = agreement_accepted(dataset=dataset, sha256=agreement_sha256)
     purpose = parse_codes(purpose_codes, field="purpose_codes")
     match = purpose_fits(_consent(dataset), purpose, access_days=dataset.access_days)
     with transaction.atomic():
@@ -87,8 +103,15 @@ def request_submit(
             duo_match=match.as_json(),
             consent_matcher_version=match.version,
             amount=dataset.price,
+            agreement=agreement,
         )
-        _record(request, action="submit", actor=researcher, data={"duo_match": match.as_json()})
+        accepted = {"version": agreement.version, "sha256": agreement.sha256} if agreement else None
+        _record(
+            request,
+            action="submit",
+            actor=researcher,
+            data={"duo_match": match.as_json(), "agreement": accepted},
+        )
         if dataset.review == Dataset.Review.AUTO:
             if not match.allowed:
                 request.advance(Move.REJECT)

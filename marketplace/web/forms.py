@@ -10,7 +10,7 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from marketplace.consent import all_terms, term
 from marketplace.consent.terms import parts
-from marketplace.models import Dataset, Role
+from marketplace.models import DataAccessAgreement, Dataset, Role
 
 
 class LoginForm(AuthenticationForm):
@@ -204,12 +204,34 @@ class AccessRequestForm(ConsentFields):
     )
     field_order = ["permission", "disease", "modifiers", "statement", "accept_terms"]
 
+    def __init__(self, *args: Any, agreement: DataAccessAgreement | None = None, **kwargs: Any):
+        """With the dataset's current data access agreement, the researcher must accept
+        that exact version: its SHA-256 travels in a hidden field, so a version published
+        while they read is refused rather than silently accepted (issue 19 §3)."""
+        super().__init__(*args, **kwargs)
+        if agreement is not None:
+            self.fields["agreement_sha256"] = forms.CharField(
+                widget=forms.HiddenInput, initial=agreement.sha256, max_length=64
+            )
+            self.fields["accept_agreement"] = forms.BooleanField(
+                label=f"I accept “{agreement.title}” (version {agreement.version}) as shown above."
+            )
+
 
 class DecisionForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
     # The state the page was rendered with: a decision on a request that moved on since
     # (another tab, another reviewer) is refused rather than overturning it.
     expected_state = forms.CharField(max_length=16, required=False, widget=forms.HiddenInput)
+
+
+class RevokeForm(DecisionForm):
+    block = forms.BooleanField(
+        required=False,
+        label="Revoked for misuse: block this researcher from the dataset",
+        help_text="Their other requests for it end (unpaid ones closed, paid ones refunded) "
+        "and new requests are refused, until you lift the block.",
+    )
 
 
 class Crypt4ghKeyForm(forms.Form):

@@ -23,6 +23,7 @@ from marketplace.selectors.access_requests import (
     request_timeline,
     request_voucher,
 )
+from marketplace.selectors.agreements import agreement_current
 from marketplace.selectors.datasets import dataset_get
 from marketplace.services.access_requests import (
     StaleDecision,
@@ -32,9 +33,11 @@ from marketplace.services.access_requests import (
     request_submit,
     request_withdraw,
 )
+from marketplace.services.agreements import AgreementChanged
+from marketplace.services.blocklist import request_revoke_for_misuse
 from marketplace.services.settlement import request_revoke
 from marketplace.web.errors import form_add_domain_error
-from marketplace.web.forms import AccessRequestForm, DecisionForm
+from marketplace.web.forms import AccessRequestForm, DecisionForm, RevokeForm
 from marketplace.web.permissions import role_required
 
 # States in which the page keeps asking the server for news.
@@ -51,7 +54,8 @@ def _user(request: HttpRequest) -> User:
 def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
     researcher = _user(request)
     dataset = dataset_get(dataset_id=dataset_id, viewer=researcher)
-    form = AccessRequestForm(request.POST or None)
+    agreement = agreement_current(dataset=dataset)
+    form = AccessRequestForm(request.POST or None, agreement=agreement)
     if request.method == "POST" and form.is_valid():
         try:
             created = request_submit(
@@ -60,7 +64,16 @@ def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
                 purpose_codes=form.consent_codes(),
                 statement=form.cleaned_data["statement"],
                 accept_terms=form.cleaned_data["accept_terms"],
+                agreement_sha256=form.cleaned_data.get("agreement_sha256"),
             )
+        except AgreementChanged as exc:
+            # Show the new version, unaccepted: the researcher reads it and accepts again.
+            data = request.POST.copy()
+            data["agreement_sha256"] = agreement.sha256 if agreement else ""
+            data.pop("accept_agreement", None)
+            form = AccessRequestForm(data, agreement=agreement)
+            form.is_valid()
+            form_add_domain_error(form, exc)
         except DomainError as exc:
             form_add_domain_error(form, exc)
         else:
@@ -75,6 +88,7 @@ def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
         {
             "form": form,
             "dataset": dataset,
+            "agreement": agreement,
             "has_key": bool(researcher.crypt4gh_public_key),
             "wallet": wallet_address_of(user=researcher),
         },
@@ -161,7 +175,7 @@ def _detail_context(request: HttpRequest, found: AccessRequest) -> dict[str, obj
         "decision_form": DecisionForm(initial={"expected_state": found.state}),
         "can_close": user.role == Role.ADMIN and found.can(Move.CLOSE),
         "close_form": DecisionForm(),
-        "revoke_form": DecisionForm(),
+        "revoke_form": RevokeForm(),
     }
 
 
@@ -241,15 +255,23 @@ def request_withdraw_view(request: HttpRequest, request_id: str) -> HttpResponse
 def request_revoke_view(request: HttpRequest, request_id: str) -> HttpResponse:
     user = _user(request)
     found = request_get(viewer=user, request_id=request_id)
-    form = DecisionForm(request.POST)
+    form = RevokeForm(request.POST)
     if not form.is_valid():
         context = _detail_context(request, found) | {"revoke_form": form}
         return render(request, "marketplace/requests/detail.html", context, status=400)
-    request_revoke(actor=user, request_id=found.pk, reason=form.cleaned_data["reason"])
+    block = form.cleaned_data["block"]
+    revoke = request_revoke_for_misuse if block else request_revoke
+    revoke(actor=user, request_id=found.pk, reason=form.cleaned_data["reason"])
     messages.success(
         request,
         "Access revoked: downloads stopped and the keys were deleted. Nothing is refunded: "
-        "the files had already been delivered.",
+        "the files had already been delivered."
+        + (
+            f" {found.researcher.username} is blocked from this dataset: their other requests "
+            "for it ended and new ones are refused."
+            if block
+            else ""
+        ),
     )
     return redirect("web:request", request_id=found.pk)
 

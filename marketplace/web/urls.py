@@ -4,6 +4,7 @@ from django.urls import path
 from django.views.generic import TemplateView
 
 from marketplace.web import (
+    agreements,
     catalogue,
     files,
     inbox,
@@ -34,6 +35,19 @@ urlpatterns = [
         "datasets/<uuid:dataset_id>/withdraw/", listings.listing_withdraw, name="listing-withdraw"
     ),
     path("datasets/<uuid:dataset_id>/request/", requests.request_create, name="request-create"),
+    path(
+        "datasets/<uuid:dataset_id>/agreement/",
+        agreements.dataset_agreement,
+        name="dataset-agreement",
+    ),
+    path(
+        "datasets/<uuid:dataset_id>/blocks/", agreements.dataset_blocklist, name="dataset-blocklist"
+    ),
+    path(
+        "datasets/<uuid:dataset_id>/blocks/<uuid:block_id>/lift",
+        agreements.dataset_block_lift,
+        name="dataset-block-lift",
+    ),
     path("dashboard/", listings.dashboard, name="dashboard"),
     path("files/", files.files_page, name="files"),
     path("files/table", files.files_table, name="files-table"),

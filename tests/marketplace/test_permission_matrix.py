@@ -43,6 +43,8 @@ from marketplace.models import (
     Visa,
 )
 from marketplace.selectors.drs import drs_granted_file
+from marketplace.services.agreements import agreement_publish
+from marketplace.services.blocklist import researcher_block
 from marketplace.services.drs import drs_access_token_create
 from tests.factories import TEST_PASSWORD, UserFactory, ready_file
 from tests.genomics.conftest import archive_key  # noqa: F401 - uploads need the archive key
@@ -75,6 +77,7 @@ class World:
     request: AccessRequest
     challenge: str = ""  # a SIWE message issued to the researcher, when a case needs one
     token: str = "not-a-signed-token"  # a DRS access URL's token, when a case needs one
+    block: str = "00000000-0000-0000-0000-000000000000"  # the dataset's block, when made
 
     def client(self, caller: str) -> APIClient:
         client = APIClient()
@@ -94,6 +97,7 @@ class World:
             "object_id": self.file.pk,
             "access_id": ACCESS_ID,
             "token": self.token,
+            "block_id": self.block,
         }
 
 
@@ -241,6 +245,23 @@ def granted_with_a_visa(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         grant_ends_at=now + timedelta(days=1),
         grant_mac="",
     )
+
+
+def with_agreement(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    agreement_publish(
+        dataset_id=world.dataset.pk, actor=world.users["donor"], title="DAA", text="Be good."
+    )
+
+
+def blocked(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other researcher is blocked from the donor's dataset."""
+    block = researcher_block(
+        actor=world.users["donor"],
+        dataset_id=world.dataset.pk,
+        researcher_id=world.users["other_researcher"].pk,
+        reason="misuse",
+    )
+    world.block = str(block.pk)
 
 
 def payable(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -503,6 +524,31 @@ CASES = [
         "POST",
         "/api/v1/datasets/{dataset_id}/withdraw",
         everyone(403, anonymous=401, donor=200),
+    ),
+    Case("GET", "/api/v1/datasets/{dataset_id}/agreement", PUBLIC, setup=with_agreement),
+    Case(
+        "PUT",
+        "/api/v1/datasets/{dataset_id}/agreement",
+        everyone(403, anonymous=401, donor=200),
+        body=lambda w, caller: {"title": "DAA", "text": "Use it well."},
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/datasets/{dataset_id}/agreement",
+        everyone(403, anonymous=401, donor=204),
+        setup=with_agreement,
+    ),
+    Case(
+        "GET",
+        "/api/v1/datasets/{dataset_id}/blocks",
+        everyone(403, anonymous=401, donor=200, admin=200),
+        setup=blocked,
+    ),
+    Case(
+        "POST",
+        "/api/v1/datasets/{dataset_id}/blocks/{block_id}/lift",
+        everyone(403, anonymous=401, donor=200, admin=200),
+        setup=blocked,
     ),
     # access requests
     Case("GET", "/api/v1/access-requests", users_only(200)),

@@ -14,6 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from genomics import c4gh
 from marketplace.models import AccessRequest, Dataset, Role, User
+from marketplace.services.blocklist import researcher_block
 from marketplace.services.datasets import dataset_create
 from tests.factories import UserFactory, ready_file
 from tests.support.routes import web_routes
@@ -89,6 +90,16 @@ DONOR_ONLY: dict[str, int | str] = {
     "reviewer": 403,
     "admin": 403,
 }
+
+
+def blocked(world: dict[str, Any]) -> None:
+    """The other researcher is blocked from the donor's dataset."""
+    world["block"] = researcher_block(
+        actor=world["users"]["donor"],
+        dataset_id=world["dataset"].pk,
+        researcher_id=world["users"]["other_researcher"].pk,
+        reason="Shared the files.",
+    ).pk
 
 
 def granted(world: dict[str, Any]) -> None:
@@ -202,6 +213,31 @@ PAGES: dict[str, Page] = {
         data={"reason": "Misuse."},
         setup=granted,
     ),
+    "dataset-agreement": Page("/datasets/{dataset}/agreement/", {**DONOR_ONLY, "other_donor": 404}),
+    "dataset-blocklist": Page(
+        "/datasets/{dataset}/blocks/",
+        {
+            "anonymous": LOGIN,
+            "other_donor": 404,
+            "researcher": 403,
+            "other_researcher": 403,
+            "reviewer": 403,
+        },
+    ),
+    "dataset-block-lift": Page(
+        "/datasets/{dataset}/blocks/{block}/lift",
+        {
+            "anonymous": LOGIN,
+            "donor": "/datasets/",
+            "other_donor": 404,
+            "researcher": 403,
+            "other_researcher": 403,
+            "reviewer": 403,
+            "admin": "/datasets/",
+        },
+        method="POST",
+        setup=blocked,
+    ),
     "review": Page("/review/", STAFF_ONLY),
     "audit": Page("/audit/", STAFF_ONLY),
     "chain": Page("/chain/", STAFF_ONLY),
@@ -216,7 +252,8 @@ def test_every_web_route_has_a_page() -> None:
     assert sorted(set(PAGES) - set(routes)) == [], "rows for routes nobody serves"
     for name, page in PAGES.items():
         assert (
-            page.path.format(dataset="{dataset_id}", request="{request_id}") == routes[name].path
+            page.path.format(dataset="{dataset_id}", request="{request_id}", block="{block_id}")
+            == routes[name].path
         ), name
 
 
@@ -226,7 +263,9 @@ def test_page_access(world, visitor: str, name: str) -> None:
     page = PAGES[name]
     if page.setup is not None:
         page.setup(world)
-    url = page.path.format(dataset=world["dataset"].pk, request=world["request"].pk)
+    url = page.path.format(
+        dataset=world["dataset"].pk, request=world["request"].pk, block=world.get("block")
+    )
     client = client_for(world, visitor)
     response = client.post(url, page.data) if page.method == "POST" else client.get(url)
     expected = page.expect.get(visitor, 200)
