@@ -11,6 +11,7 @@ from ledger import chain
 from ledger.tasks import ChainTask
 from marketplace.services.anchoring import anchors_create
 from marketplace.services.notifications import notify_wallet_wanted
+from marketplace.services.renewals import requests_remind_expiring
 from marketplace.services.settlement import (
     request_cancel_voucher,
     request_grant,
@@ -53,6 +54,11 @@ def cancel_voucher(request_id: str) -> None:
 @shared_task(name="marketplace.tasks.lapse_and_expire", ignore_result=True)
 def lapse_and_expire() -> None:
     requests_lapse_and_expire()
+
+
+@shared_task(name="marketplace.tasks.remind_renewals", ignore_result=True)
+def remind_renewals() -> None:
+    requests_remind_expiring()
 
 
 @shared_task(name="marketplace.tasks.refresh_visas", ignore_result=True)

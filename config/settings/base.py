@@ -383,6 +383,15 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+# --- Renewals (marketplace/services/renewals.py) -------------------------------------------
+# A researcher is told this many days before a grant ends that it can be renewed.
+RENEWAL_REMINDER_DAYS = env.int("RENEWAL_REMINDER_DAYS", default=14)
+RENEWAL_REMINDER_INTERVAL_S = env.float("RENEWAL_REMINDER_INTERVAL_S", default=3600.0)
+CELERY_BEAT_SCHEDULE["remind-renewals"] = {
+    "task": "marketplace.tasks.remind_renewals",
+    "schedule": RENEWAL_REMINDER_INTERVAL_S,
+    "options": {"expires": RENEWAL_REMINDER_INTERVAL_S},
+}
 # The chain's id; asked of the node (once per process) when not set.
 CHAIN_ID = env.int("CHAIN_ID", default=0) or None
 # The domain Sign-In with Ethereum messages name; the request's host when empty.

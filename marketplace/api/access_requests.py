@@ -34,6 +34,7 @@ from marketplace.services.access_requests import (
 )
 from marketplace.services.blocklist import request_revoke_for_misuse
 from marketplace.services.downloads import request_download_grant
+from marketplace.services.renewals import request_renew
 from marketplace.services.settlement import request_revoke
 
 
@@ -50,6 +51,9 @@ class RequestOutputSerializer(serializers.Serializer):
     amount = serializers.SerializerMethodField()
     decision_reason = serializers.CharField()
     agreement = serializers.SerializerMethodField()
+    renews = serializers.UUIDField(
+        source="renews_id", allow_null=True, help_text="The live request this one renews."
+    )
     timeline = serializers.SerializerMethodField()
     voucher = serializers.SerializerMethodField()
     grant = serializers.SerializerMethodField()
@@ -179,6 +183,31 @@ class AccessRequestWithdrawApi(APIView):
     def post(self, request: Request, request_id: str) -> Response:
         withdrawn = request_withdraw(researcher=authenticated_user(request), request_id=request_id)
         return Response(RequestOutputSerializer(withdrawn).data)
+
+
+class AccessRequestRenewApi(APIView):
+    """The researcher asks to renew a live grant: a new request (201) linked to it, reviewed
+    and paid like any other; on delivery it runs on from the grant's end."""
+
+    permission_classes = [IsResearcher]
+
+    class InputSerializer(serializers.Serializer):
+        statement = serializers.CharField(max_length=5000, allow_blank=True, default="")
+        agreement_sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False)
+
+    @extend_schema(
+        request=InputSerializer, responses={201: RequestOutputSerializer}, tags=["access requests"]
+    )
+    def post(self, request: Request, request_id: str) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        renewal = request_renew(
+            researcher=authenticated_user(request),
+            request_id=request_id,
+            statement=serializer.validated_data["statement"],
+            agreement_sha256=serializer.validated_data.get("agreement_sha256"),
+        )
+        return Response(RequestOutputSerializer(renewal).data, status=status.HTTP_201_CREATED)
 
 
 class AccessRequestFileDownloadApi(APIView):

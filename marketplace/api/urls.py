@@ -8,6 +8,7 @@ from marketplace.api.access_requests import (
     AccessRequestFileDownloadApi,
     AccessRequestPermitCallApi,
     AccessRequestRejectApi,
+    AccessRequestRenewApi,
     AccessRequestRevokeApi,
     AccessRequestsApi,
     AccessRequestWithdrawApi,
@@ -67,6 +68,11 @@ urlpatterns = [
         "access-requests/<uuid:request_id>/permit-call",
         AccessRequestPermitCallApi.as_view(),
         name="access-request-permit-call",
+    ),
+    path(
+        "access-requests/<uuid:request_id>/renew",
+        AccessRequestRenewApi.as_view(),
+        name="access-request-renew",
     ),
     path(
         "access-requests/<uuid:request_id>/withdraw",

@@ -82,6 +82,13 @@ class AccessRequest(models.Model):
     flagged = models.CharField(max_length=300, blank=True)
     granted_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # A renewal is its own request (its own review, price, voucher and escrow) of a live
+    # grant; once granted it runs on from the end of the grant it renews.
+    renews = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="renewals"
+    )
+    # When the researcher was told that this grant ends soon (once per grant).
+    renewal_reminded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -64,6 +64,7 @@ def request_submit(
     statement: str,
     accept_terms: bool,
     agreement_sha256: str | None = None,
+    renews: AccessRequest | None = None,
 ) -> AccessRequest:
     """Ask for access. An `auto` dataset approves a fitting purpose at once, and refuses
     one that cannot fit; otherwise the committee decides.
@@ -71,7 +72,8 @@ def request_submit(
     A dataset with a data access agreement needs `agreement_sha256`, the SHA-256 of the
     exact version the researcher read (ValidationError without it, AgreementChanged 409
     when it is not the current one). A researcher blocked from the dataset is refused
-    (PermissionDenied, 403, with the block's reason)."""
+    (PermissionDenied, 403, with the block's reason). `renews` names the live request a
+    renewal extends (`marketplace.services.renewals.request_renew` checks it)."""
     if researcher.role != Role.RESEARCHER:
         raise PermissionDenied("Only researchers request access.")
     if not accept_terms:
@@ -104,13 +106,18 @@ def request_submit(
             consent_matcher_version=match.version,
             amount=dataset.price,
             agreement=agreement,
+            renews=renews,
         )
         accepted = {"version": agreement.version, "sha256": agreement.sha256} if agreement else None
         _record(
             request,
             action="submit",
             actor=researcher,
-            data={"duo_match": match.as_json(), "agreement": accepted},
+            data={
+                "duo_match": match.as_json(),
+                "agreement": accepted,
+                "renews": str(renews.pk) if renews else None,
+            },
         )
         if dataset.review == Dataset.Review.AUTO:
             if not match.allowed:

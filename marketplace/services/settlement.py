@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from uuid import UUID
 
@@ -332,6 +332,17 @@ def _start_refund(request: AccessRequest, reason: str) -> AccessRequest:
     return request
 
 
+def grant_ends_at(request: AccessRequest, *, granted_at: datetime) -> datetime:
+    """When a grant made at `granted_at` ends: the dataset's access period after it, or,
+    for a renewal of a grant still running, after that grant's end (issue 19 §4: a
+    renewal extends the grant; paying early loses no day)."""
+    start = granted_at
+    renewed = request.renews
+    if renewed is not None and renewed.state in LIVE and renewed.expires_at is not None:
+        start = max(start, renewed.expires_at)
+    return start + timedelta(days=request.dataset.access_days)
+
+
 def _grant(request_id: UUID | str) -> AccessRequest:
     with transaction.atomic():
         request = (
@@ -359,9 +370,16 @@ def _grant(request_id: UUID | str) -> AccessRequest:
         failpoint("grant.headers_written")  # headers written, not yet committed
         request.advance(Move.GRANT)
         request.granted_at = timezone.now()
-        request.expires_at = request.granted_at + timedelta(days=request.dataset.access_days)
+        request.expires_at = grant_ends_at(request, granted_at=request.granted_at)
         request.save(update_fields=["state", "granted_at", "expires_at", "updated_at"])
-        _record(request, "grant", {"expires_at": request.expires_at.isoformat()})
+        _record(
+            request,
+            "grant",
+            {
+                "expires_at": request.expires_at.isoformat(),
+                "renews": str(request.renews_id) if request.renews_id else None,
+            },
+        )
         visa_issue(request=request)
     return request
 

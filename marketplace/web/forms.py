@@ -209,13 +209,33 @@ class AccessRequestForm(ConsentFields):
         that exact version: its SHA-256 travels in a hidden field, so a version published
         while they read is refused rather than silently accepted (issue 19 §3)."""
         super().__init__(*args, **kwargs)
-        if agreement is not None:
-            self.fields["agreement_sha256"] = forms.CharField(
-                widget=forms.HiddenInput, initial=agreement.sha256, max_length=64
-            )
-            self.fields["accept_agreement"] = forms.BooleanField(
-                label=f"I accept “{agreement.title}” (version {agreement.version}) as shown above."
-            )
+        add_agreement_fields(self, agreement)
+
+
+def add_agreement_fields(form: forms.Form, agreement: DataAccessAgreement | None) -> None:
+    """The hidden SHA-256 of the version shown and the box that accepts it, when the
+    dataset asks for an agreement."""
+    if agreement is None:
+        return
+    form.fields["agreement_sha256"] = forms.CharField(
+        widget=forms.HiddenInput, initial=agreement.sha256, max_length=64
+    )
+    form.fields["accept_agreement"] = forms.BooleanField(
+        label=f"I accept “{agreement.title}” (version {agreement.version}) as shown above."
+    )
+
+
+class RenewForm(forms.Form):
+    statement = forms.CharField(
+        max_length=5000,
+        required=False,
+        label="Why you need more time (optional)",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args: Any, agreement: DataAccessAgreement | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        add_agreement_fields(self, agreement)
 
 
 class DecisionForm(forms.Form):

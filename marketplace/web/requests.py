@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core.errors import DomainError
 from ledger.selectors.wallets import wallet_address_of, wallet_is_contract
 from marketplace.models import AccessRequest, Dataset, Role, User
-from marketplace.models.lifecycle import Move
+from marketplace.models.lifecycle import LIVE, Move
 from marketplace.selectors.access_requests import (
     request_get,
     request_grant_view,
@@ -35,9 +35,10 @@ from marketplace.services.access_requests import (
 )
 from marketplace.services.agreements import AgreementChanged
 from marketplace.services.blocklist import request_revoke_for_misuse
+from marketplace.services.renewals import RENEWAL_ENDED, request_renew
 from marketplace.services.settlement import request_revoke
 from marketplace.web.errors import form_add_domain_error
-from marketplace.web.forms import AccessRequestForm, DecisionForm, RevokeForm
+from marketplace.web.forms import AccessRequestForm, DecisionForm, RenewForm, RevokeForm
 from marketplace.web.permissions import role_required
 
 # States in which the page keeps asking the server for news.
@@ -176,7 +177,47 @@ def _detail_context(request: HttpRequest, found: AccessRequest) -> dict[str, obj
         "can_close": user.role == Role.ADMIN and found.can(Move.CLOSE),
         "close_form": DecisionForm(),
         "revoke_form": RevokeForm(),
+        **_renewal_context(found, user),
     }
+
+
+def _renewal_context(found: AccessRequest, user: User) -> dict[str, object]:
+    """What the page says about renewals: the grant this request renews, the renewals of
+    it, and for its researcher, while access runs and none is on its way, the form."""
+    renewals = list(found.renewals.order_by("-created_at"))
+    open_renewal = next((r for r in renewals if r.state not in RENEWAL_ENDED), None)
+    can_renew = found.researcher_id == user.pk and found.state in LIVE and open_renewal is None
+    agreement = agreement_current(dataset=found.dataset) if can_renew else None
+    return {
+        "renewals": renewals,
+        "can_renew": can_renew,
+        "renew_agreement": agreement,
+        "renew_form": RenewForm(agreement=agreement) if can_renew else None,
+    }
+
+
+@role_required(Role.RESEARCHER)
+@require_POST
+def request_renew_view(request: HttpRequest, request_id: str) -> HttpResponse:
+    researcher = _user(request)
+    found = request_get(viewer=researcher, request_id=request_id)
+    agreement = agreement_current(dataset=found.dataset)
+    form = RenewForm(request.POST, agreement=agreement)
+    if form.is_valid():
+        try:
+            renewal = request_renew(
+                researcher=researcher,
+                request_id=found.pk,
+                statement=form.cleaned_data["statement"],
+                agreement_sha256=form.cleaned_data.get("agreement_sha256"),
+            )
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, "Your renewal is sent: it is reviewed like a request.")
+            return redirect("web:request", request_id=renewal.pk)
+    context = _detail_context(request, found) | {"renew_form": form}
+    return render(request, "marketplace/requests/detail.html", context, status=400)
 
 
 @role_required(Role.RESEARCHER, Role.DONOR, Role.REVIEWER, Role.ADMIN)

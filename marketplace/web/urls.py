@@ -72,6 +72,7 @@ urlpatterns = [
         name="request-withdraw",
     ),
     path("requests/<uuid:request_id>/revoke", requests.request_revoke_view, name="request-revoke"),
+    path("requests/<uuid:request_id>/renew", requests.request_renew_view, name="request-renew"),
     path("requests/<uuid:request_id>/close", requests.request_close_view, name="request-close"),
     path("review/", requests.review_queue, name="review"),
     path("audit/", oversight.audit_log, name="audit"),

@@ -577,6 +577,7 @@ CASES = [
         body=lambda w, caller: {"reason": "no"},
     ),
     Case("POST", REQ + "/withdraw", researchers_only(200)),
+    Case("POST", REQ + "/renew", researchers_only(201), setup=granted, body=lambda w, c: {}),
     Case(
         "POST",
         REQ + "/revoke",
