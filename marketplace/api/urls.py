@@ -19,6 +19,7 @@ from marketplace.api.agreements import (
     DatasetBlockLiftApi,
     DatasetBlocksApi,
 )
+from marketplace.api.attachments import AccessRequestAttachmentApi, AccessRequestAttachmentsApi
 from marketplace.api.datasets import (
     DatasetDetailApi,
     DatasetEarningsApi,
@@ -68,6 +69,16 @@ urlpatterns = [
         "access-requests/<uuid:request_id>/permit-call",
         AccessRequestPermitCallApi.as_view(),
         name="access-request-permit-call",
+    ),
+    path(
+        "access-requests/<uuid:request_id>/attachments",
+        AccessRequestAttachmentsApi.as_view(),
+        name="access-request-attachments",
+    ),
+    path(
+        "access-requests/<uuid:request_id>/attachments/<uuid:attachment_id>",
+        AccessRequestAttachmentApi.as_view(),
+        name="access-request-attachment",
     ),
     path(
         "access-requests/<uuid:request_id>/renew",

@@ -1,4 +1,5 @@
 from marketplace.models.agreements import DataAccessAgreement, DatasetBlock
+from marketplace.models.attachments import RequestAttachment
 from marketplace.models.audit import Anchor, AuditEntry, AuditHead
 from marketplace.models.datasets import Dataset
 from marketplace.models.notifications import Notification
@@ -15,6 +16,7 @@ __all__ = [
     "Dataset",
     "DatasetBlock",
     "Notification",
+    "RequestAttachment",
     "Role",
     "User",
     "Visa",

@@ -281,3 +281,10 @@ class TokenForm(forms.Form):
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
         ),
     )
+
+
+class AttachmentForm(forms.Form):
+    document = forms.FileField(
+        label="Attach a PDF (e.g. your ethics approval letter)",
+        help_text="PDF only, at most 10 MiB; up to 5 per request. Only the committee opens it.",
+    )

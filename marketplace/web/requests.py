@@ -3,6 +3,7 @@ its live state, and the actions each role may take there."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -10,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from core.errors import DomainError
+from core.errors import DomainError, NotFound
 from ledger.selectors.wallets import wallet_address_of, wallet_is_contract
 from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.models.lifecycle import LIVE, Move
@@ -24,6 +25,7 @@ from marketplace.selectors.access_requests import (
     request_voucher,
 )
 from marketplace.selectors.agreements import agreement_current
+from marketplace.selectors.attachments import attachments_of, may_open_attachments
 from marketplace.selectors.datasets import dataset_get
 from marketplace.services.access_requests import (
     StaleDecision,
@@ -34,12 +36,20 @@ from marketplace.services.access_requests import (
     request_withdraw,
 )
 from marketplace.services.agreements import AgreementChanged
+from marketplace.services.attachments import ATTACHABLE, attachment_add, attachment_open
 from marketplace.services.blocklist import request_revoke_for_misuse
 from marketplace.services.renewals import RENEWAL_ENDED, request_renew
 from marketplace.services.settlement import request_revoke
 from marketplace.web.errors import form_add_domain_error
-from marketplace.web.forms import AccessRequestForm, DecisionForm, RenewForm, RevokeForm
+from marketplace.web.forms import (
+    AccessRequestForm,
+    AttachmentForm,
+    DecisionForm,
+    RenewForm,
+    RevokeForm,
+)
 from marketplace.web.permissions import role_required
+from marketplace.web.responses import pdf_response
 
 # States in which the page keeps asking the server for news.
 MOVING = {"approved", "payable", "paid", "delivering", "refunding", "granted"}
@@ -178,6 +188,11 @@ def _detail_context(request: HttpRequest, found: AccessRequest) -> dict[str, obj
         "close_form": DecisionForm(),
         "revoke_form": RevokeForm(),
         **_renewal_context(found, user),
+        "attachments": attachments_of(viewer=user, request=found),
+        "may_open_attachments": may_open_attachments(user, found),
+        "attach_form": AttachmentForm()
+        if found.researcher_id == user.pk and found.state in ATTACHABLE
+        else None,
     }
 
 
@@ -336,3 +351,47 @@ def request_close_view(request: HttpRequest, request_id: str) -> HttpResponse:
         else "Closed.",
     )
     return redirect("web:request", request_id=found.pk)
+
+
+@role_required(Role.RESEARCHER)
+@require_POST
+def request_attach_view(request: HttpRequest, request_id: str) -> HttpResponse:
+    researcher = _user(request)
+    found = request_get(viewer=researcher, request_id=request_id)
+    form = AttachmentForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data["document"]
+        if upload.size > settings.ATTACHMENT_MAX_BYTES:
+            # Said before reading the whole body into memory.
+            form.add_error("document", f"At most {settings.ATTACHMENT_MAX_BYTES // 2**20} MiB.")
+        else:
+            try:
+                attachment_add(
+                    researcher=researcher,
+                    request_id=found.pk,
+                    filename=upload.name or "attachment.pdf",
+                    data=upload.read(),
+                )
+            except DomainError as exc:
+                form_add_domain_error(form, exc)
+            else:
+                messages.success(request, f"“{upload.name}” is attached for the committee.")
+                return redirect("web:request", request_id=found.pk)
+    context = _detail_context(request, found) | {"attach_form": form}
+    return render(request, "marketplace/requests/detail.html", context, status=400)
+
+
+@role_required(Role.RESEARCHER, Role.DONOR, Role.REVIEWER, Role.ADMIN)
+def request_attachment_view(
+    request: HttpRequest, request_id: str, attachment_id: str
+) -> HttpResponse:
+    """The PDF, for the committee only; downloaded, never rendered inline by our origin."""
+    viewer = _user(request)
+    found = request_get(viewer=viewer, request_id=request_id)
+    if not found.attachments.filter(pk=attachment_id).exists():
+        return render(request, "errors/404.html", status=404)
+    try:
+        filename, data = attachment_open(viewer=viewer, attachment_id=attachment_id)
+    except NotFound:
+        return render(request, "errors/404.html", status=404)
+    return pdf_response(filename, data)

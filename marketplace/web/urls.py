@@ -73,6 +73,16 @@ urlpatterns = [
     ),
     path("requests/<uuid:request_id>/revoke", requests.request_revoke_view, name="request-revoke"),
     path("requests/<uuid:request_id>/renew", requests.request_renew_view, name="request-renew"),
+    path(
+        "requests/<uuid:request_id>/attachments",
+        requests.request_attach_view,
+        name="request-attach",
+    ),
+    path(
+        "requests/<uuid:request_id>/attachments/<uuid:attachment_id>",
+        requests.request_attachment_view,
+        name="request-attachment",
+    ),
     path("requests/<uuid:request_id>/close", requests.request_close_view, name="request-close"),
     path("review/", requests.review_queue, name="review"),
     path("audit/", oversight.audit_log, name="audit"),

@@ -26,6 +26,7 @@ from eth_account.messages import encode_defunct
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core import worker_secrets
 from genomics import c4gh
 from genomics.models import GenomicFile, Grant
 from genomics.services.uploads import upload_create
@@ -44,6 +45,7 @@ from marketplace.models import (
 )
 from marketplace.selectors.drs import drs_granted_file
 from marketplace.services.agreements import agreement_publish
+from marketplace.services.attachments import attachment_add
 from marketplace.services.blocklist import researcher_block
 from marketplace.services.drs import drs_access_token_create
 from tests.factories import TEST_PASSWORD, UserFactory, ready_file
@@ -78,6 +80,7 @@ class World:
     challenge: str = ""  # a SIWE message issued to the researcher, when a case needs one
     token: str = "not-a-signed-token"  # a DRS access URL's token, when a case needs one
     block: str = "00000000-0000-0000-0000-000000000000"  # the dataset's block, when made
+    attachment: str = "00000000-0000-0000-0000-000000000000"  # the request's, when made
 
     def client(self, caller: str) -> APIClient:
         client = APIClient()
@@ -98,6 +101,7 @@ class World:
             "access_id": ACCESS_ID,
             "token": self.token,
             "block_id": self.block,
+            "attachment_id": self.attachment,
         }
 
 
@@ -262,6 +266,36 @@ def blocked(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         reason="misuse",
     )
     world.block = str(block.pk)
+
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n"
+MULTIPART_PDF = (
+    "multipart/form-data; boundary=matrix",
+    b'--matrix\r\nContent-Disposition: form-data; name="document"; filename="e.pdf"\r\n'
+    b"Content-Type: application/pdf\r\n\r\n" + PDF + b"\r\n--matrix--\r\n",
+)
+
+
+def attached(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PDF on the researcher's request; opening it runs the worker's task in-process."""
+    world.attachment = str(
+        attachment_add(
+            researcher=world.users["researcher"],
+            request_id=world.request.pk,
+            filename="ethics.pdf",
+            data=PDF,
+        ).pk
+    )
+
+    def worker_runs(task: Any, *args: object, countdown: float = 0) -> bool:
+        previous, worker_secrets._in_worker = worker_secrets._in_worker, True
+        try:
+            task(*args)
+        finally:
+            worker_secrets._in_worker = previous
+        return True
+
+    monkeypatch.setattr("marketplace.services.attachments.enqueue", worker_runs)
 
 
 def payable(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -577,6 +611,19 @@ CASES = [
         body=lambda w, caller: {"reason": "no"},
     ),
     Case("POST", REQ + "/withdraw", researchers_only(200)),
+    Case(
+        "GET",
+        REQ + "/attachments",
+        owner_only(200, "researcher", donor=200, reviewer=200, admin=200),
+        setup=attached,
+    ),
+    Case("POST", REQ + "/attachments", researchers_only(201), raw=MULTIPART_PDF),
+    Case(
+        "GET",
+        REQ + "/attachments/{attachment_id}",
+        everyone(404, anonymous=401, reviewer=200, admin=200),
+        setup=attached,
+    ),
     Case("POST", REQ + "/renew", researchers_only(201), setup=granted, body=lambda w, c: {}),
     Case(
         "POST",

@@ -252,6 +252,31 @@ PAGES: dict[str, Page] = {
         method="POST",
         setup=granted,
     ),
+    "request-attach": Page(
+        "/requests/{request}/attachments",
+        {
+            "anonymous": LOGIN,
+            "donor": 403,
+            "other_donor": 403,
+            "researcher": 400,  # the form without a file: said on the page
+            "other_researcher": 404,
+            "reviewer": 403,
+            "admin": 403,
+        },
+        method="POST",
+    ),
+    "request-attachment": Page(
+        "/requests/{request}/attachments/{attachment}",
+        {
+            "anonymous": LOGIN,
+            "donor": 404,
+            "other_donor": 404,
+            "researcher": 404,
+            "other_researcher": 404,
+            "reviewer": 404,  # no such attachment on this request
+            "admin": 404,
+        },
+    ),
     "review": Page("/review/", STAFF_ONLY),
     "audit": Page("/audit/", STAFF_ONLY),
     "chain": Page("/chain/", STAFF_ONLY),
@@ -266,7 +291,12 @@ def test_every_web_route_has_a_page() -> None:
     assert sorted(set(PAGES) - set(routes)) == [], "rows for routes nobody serves"
     for name, page in PAGES.items():
         assert (
-            page.path.format(dataset="{dataset_id}", request="{request_id}", block="{block_id}")
+            page.path.format(
+                dataset="{dataset_id}",
+                request="{request_id}",
+                block="{block_id}",
+                attachment="{attachment_id}",
+            )
             == routes[name].path
         ), name
 
@@ -278,7 +308,10 @@ def test_page_access(world, visitor: str, name: str) -> None:
     if page.setup is not None:
         page.setup(world)
     url = page.path.format(
-        dataset=world["dataset"].pk, request=world["request"].pk, block=world.get("block")
+        dataset=world["dataset"].pk,
+        request=world["request"].pk,
+        block=world.get("block"),
+        attachment=world.get("attachment", "00000000-0000-0000-0000-000000000000"),
     )
     client = client_for(world, visitor)
     response = client.post(url, page.data) if page.method == "POST" else client.get(url)
