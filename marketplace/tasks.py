@@ -10,7 +10,9 @@ from core.errors import ServiceUnavailable
 from ledger import chain
 from ledger.tasks import ChainTask
 from marketplace.services.anchoring import anchors_create
+from marketplace.services.attachments import attachment_header_for
 from marketplace.services.notifications import notify_wallet_wanted
+from marketplace.services.renewals import requests_remind_expiring
 from marketplace.services.settlement import (
     request_cancel_voucher,
     request_grant,
@@ -53,6 +55,16 @@ def cancel_voucher(request_id: str) -> None:
 @shared_task(name="marketplace.tasks.lapse_and_expire", ignore_result=True)
 def lapse_and_expire() -> None:
     requests_lapse_and_expire()
+
+
+@shared_task(name="marketplace.tasks.attachment_header", ignore_result=True)
+def attachment_header(file_id: str, public_key_hex: str) -> None:
+    attachment_header_for(file_id=file_id, public_key_hex=public_key_hex)
+
+
+@shared_task(name="marketplace.tasks.remind_renewals", ignore_result=True)
+def remind_renewals() -> None:
+    requests_remind_expiring()
 
 
 @shared_task(name="marketplace.tasks.refresh_visas", ignore_result=True)

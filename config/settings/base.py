@@ -383,6 +383,19 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+# --- Request attachments (marketplace/services/attachments.py) ----------------------------
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# How long opening an attachment waits for the worker's one-time header.
+ATTACHMENT_OPEN_WAIT_S = env.float("ATTACHMENT_OPEN_WAIT_S", default=10.0)
+# --- Renewals (marketplace/services/renewals.py) -------------------------------------------
+# A researcher is told this many days before a grant ends that it can be renewed.
+RENEWAL_REMINDER_DAYS = env.int("RENEWAL_REMINDER_DAYS", default=14)
+RENEWAL_REMINDER_INTERVAL_S = env.float("RENEWAL_REMINDER_INTERVAL_S", default=3600.0)
+CELERY_BEAT_SCHEDULE["remind-renewals"] = {
+    "task": "marketplace.tasks.remind_renewals",
+    "schedule": RENEWAL_REMINDER_INTERVAL_S,
+    "options": {"expires": RENEWAL_REMINDER_INTERVAL_S},
+}
 # The chain's id; asked of the node (once per process) when not set.
 CHAIN_ID = env.int("CHAIN_ID", default=0) or None
 # The domain Sign-In with Ethereum messages name; the request's host when empty.

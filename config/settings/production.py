@@ -8,7 +8,14 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import BASE_DIR, FAILPOINTS, LOG_LEVEL, SECRET_KEY, env, logging_config
+from config.settings.base import (
+    FAILPOINTS,
+    LOG_LEVEL,
+    SECRET_KEY,
+    VAR_DIR,
+    env,
+    logging_config,
+)
 
 PROFILE = "production"
 DEBUG = False
@@ -44,6 +51,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = False
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "var" / "static")))
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 
 LOGGING = logging_config(env.str("LOG_FORMAT", default="json"), LOG_LEVEL)

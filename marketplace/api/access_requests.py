@@ -32,7 +32,9 @@ from marketplace.services.access_requests import (
     request_submit,
     request_withdraw,
 )
+from marketplace.services.blocklist import request_revoke_for_misuse
 from marketplace.services.downloads import request_download_grant
+from marketplace.services.renewals import request_renew
 from marketplace.services.settlement import request_revoke
 
 
@@ -48,6 +50,10 @@ class RequestOutputSerializer(serializers.Serializer):
     consent_matcher_version = serializers.CharField()
     amount = serializers.SerializerMethodField()
     decision_reason = serializers.CharField()
+    agreement = serializers.SerializerMethodField()
+    renews = serializers.UUIDField(
+        source="renews_id", allow_null=True, help_text="The live request this one renews."
+    )
     timeline = serializers.SerializerMethodField()
     voucher = serializers.SerializerMethodField()
     grant = serializers.SerializerMethodField()
@@ -55,6 +61,11 @@ class RequestOutputSerializer(serializers.Serializer):
 
     def get_amount(self, obj: AccessRequest) -> str:
         return str(int(obj.amount))
+
+    def get_agreement(self, obj: AccessRequest) -> dict[str, Any] | None:
+        """The agreement version accepted with the request, or null."""
+        found = obj.agreement
+        return {"version": found.version, "sha256": found.sha256} if found else None
 
     def get_timeline(self, obj: AccessRequest) -> list[dict[str, Any]]:
         return request_timeline(request=obj)
@@ -76,6 +87,12 @@ class AccessRequestsApi(APIView):
         )
         statement = serializers.CharField(max_length=5000)
         accept_terms = serializers.BooleanField()
+        agreement_sha256 = serializers.RegexField(
+            r"^[0-9a-fA-F]{64}$",
+            required=False,
+            help_text="SHA-256 of the dataset's current data access agreement "
+            "(GET /datasets/{id}/agreement), when it asks for one: accepting it.",
+        )
 
     def get_permissions(self) -> list[Any]:
         return [IsResearcher()] if self.request.method == "POST" else [IsAuthenticated()]
@@ -105,6 +122,7 @@ class AccessRequestsApi(APIView):
             purpose_codes=data["purpose_codes"],
             statement=data["statement"],
             accept_terms=data["accept_terms"],
+            agreement_sha256=data.get("agreement_sha256"),
         )
         return Response(RequestOutputSerializer(created).data, status=status.HTTP_201_CREATED)
 
@@ -167,6 +185,31 @@ class AccessRequestWithdrawApi(APIView):
         return Response(RequestOutputSerializer(withdrawn).data)
 
 
+class AccessRequestRenewApi(APIView):
+    """The researcher asks to renew a live grant: a new request (201) linked to it, reviewed
+    and paid like any other; on delivery it runs on from the grant's end."""
+
+    permission_classes = [IsResearcher]
+
+    class InputSerializer(serializers.Serializer):
+        statement = serializers.CharField(max_length=5000, allow_blank=True, default="")
+        agreement_sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False)
+
+    @extend_schema(
+        request=InputSerializer, responses={201: RequestOutputSerializer}, tags=["access requests"]
+    )
+    def post(self, request: Request, request_id: str) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        renewal = request_renew(
+            researcher=authenticated_user(request),
+            request_id=request_id,
+            statement=serializer.validated_data["statement"],
+            agreement_sha256=serializer.validated_data.get("agreement_sha256"),
+        )
+        return Response(RequestOutputSerializer(renewal).data, status=status.HTTP_201_CREATED)
+
+
 class AccessRequestFileDownloadApi(APIView):
     """The Crypt4GH file for the granted researcher's key, while the grant is live.
 
@@ -192,22 +235,31 @@ class AccessRequestFileDownloadApi(APIView):
         return grant_download_response(request._request, grant=grant, filename=grant.file.filename)
 
 
+class RevokeInputSerializer(DecisionInputSerializer):
+    block = serializers.BooleanField(
+        default=False,
+        help_text="Revoked for misuse: also block the researcher from the dataset (their "
+        "other requests for it end; new ones are refused).",
+    )
+
+
 class AccessRequestRevokeApi(APIView):
     """The donor (or an admin) revokes granted access: downloads stop at once."""
 
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        request=DecisionInputSerializer,
+        request=RevokeInputSerializer,
         responses={200: RequestOutputSerializer},
         tags=["access requests"],
     )
     def post(self, request: Request, request_id: str) -> Response:
-        serializer = DecisionInputSerializer(data=request.data)
+        serializer = RevokeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = authenticated_user(request)
         request_get(viewer=user, request_id=request_id)  # 404 for requests the caller cannot see
-        revoked = request_revoke(
+        revoke = request_revoke_for_misuse if serializer.validated_data["block"] else request_revoke
+        revoked = revoke(
             actor=user, request_id=request_id, reason=serializer.validated_data["reason"]
         )
         return Response(RequestOutputSerializer(revoked).data)

@@ -8,11 +8,18 @@ from marketplace.api.access_requests import (
     AccessRequestFileDownloadApi,
     AccessRequestPermitCallApi,
     AccessRequestRejectApi,
+    AccessRequestRenewApi,
     AccessRequestRevokeApi,
     AccessRequestsApi,
     AccessRequestWithdrawApi,
 )
 from marketplace.api.accounts import Crypt4ghKeyApi, MeApi, RegisterApi, TokenApi
+from marketplace.api.agreements import (
+    DatasetAgreementApi,
+    DatasetBlockLiftApi,
+    DatasetBlocksApi,
+)
+from marketplace.api.attachments import AccessRequestAttachmentApi, AccessRequestAttachmentsApi
 from marketplace.api.datasets import (
     DatasetDetailApi,
     DatasetEarningsApi,
@@ -64,6 +71,21 @@ urlpatterns = [
         name="access-request-permit-call",
     ),
     path(
+        "access-requests/<uuid:request_id>/attachments",
+        AccessRequestAttachmentsApi.as_view(),
+        name="access-request-attachments",
+    ),
+    path(
+        "access-requests/<uuid:request_id>/attachments/<uuid:attachment_id>",
+        AccessRequestAttachmentApi.as_view(),
+        name="access-request-attachment",
+    ),
+    path(
+        "access-requests/<uuid:request_id>/renew",
+        AccessRequestRenewApi.as_view(),
+        name="access-request-renew",
+    ),
+    path(
         "access-requests/<uuid:request_id>/withdraw",
         AccessRequestWithdrawApi.as_view(),
         name="access-request-withdraw",
@@ -73,5 +95,16 @@ urlpatterns = [
     ),
     path(
         "datasets/<uuid:dataset_id>/withdraw", DatasetWithdrawApi.as_view(), name="dataset-withdraw"
+    ),
+    path(
+        "datasets/<uuid:dataset_id>/agreement",
+        DatasetAgreementApi.as_view(),
+        name="dataset-agreement",
+    ),
+    path("datasets/<uuid:dataset_id>/blocks", DatasetBlocksApi.as_view(), name="dataset-blocks"),
+    path(
+        "datasets/<uuid:dataset_id>/blocks/<uuid:block_id>/lift",
+        DatasetBlockLiftApi.as_view(),
+        name="dataset-block-lift",
     ),
 ]

@@ -1,3 +1,5 @@
+from marketplace.models.agreements import DataAccessAgreement, DatasetBlock
+from marketplace.models.attachments import RequestAttachment
 from marketplace.models.audit import Anchor, AuditEntry, AuditHead
 from marketplace.models.datasets import Dataset
 from marketplace.models.notifications import Notification
@@ -10,8 +12,11 @@ __all__ = [
     "Anchor",
     "AuditEntry",
     "AuditHead",
+    "DataAccessAgreement",
     "Dataset",
+    "DatasetBlock",
     "Notification",
+    "RequestAttachment",
     "Role",
     "User",
     "Visa",

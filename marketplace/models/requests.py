@@ -49,6 +49,15 @@ class AccessRequest(models.Model):
         related_name="reviewed_requests",
     )
     decision_reason = models.TextField(max_length=2000, blank=True)
+    # The agreement version the researcher accepted when requesting (none when the dataset
+    # asked for none); its sha256 is in the submit audit entry and the voucher's terms.
+    agreement = models.ForeignKey(
+        "marketplace.DataAccessAgreement",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="requests",
+    )
     # On chain the request is keccak256 of its UUID's bytes (AccessMarket's bytes32 id).
     chain_request_id = models.CharField(max_length=66, blank=True, db_index=True)
     # The voucher, once the worker has signed it (approved -> payable).
@@ -75,6 +84,13 @@ class AccessRequest(models.Model):
     flagged = models.CharField(max_length=300, blank=True)
     granted_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # A renewal is its own request (its own review, price, voucher and escrow) of a live
+    # grant; once granted it runs on from the end of the grant it renews.
+    renews = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="renewals"
+    )
+    # When the researcher was told that this grant ends soon (once per grant).
+    renewal_reminded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -87,7 +103,9 @@ class AccessRequest(models.Model):
             # link to the first, and this index holds under any race.
             models.UniqueConstraint(
                 fields=["researcher", "dataset"],
-                condition=models.Q(state__in=LEADS_TO_ACCESS),
+                # A renewal of a live grant is its own kind (issue 16 §7, 19 §4): one at a
+                # time per grant, held by `request_renew`.
+                condition=models.Q(state__in=LEADS_TO_ACCESS, renews__isnull=True),
                 name="one_open_request_per_researcher_dataset",
             )
         ]

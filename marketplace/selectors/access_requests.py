@@ -73,9 +73,10 @@ def request_conditions(*, dataset: Dataset) -> list[ConsentCode]:
 
 def request_open_for(*, researcher: User, dataset: Dataset) -> AccessRequest | None:
     """The researcher's open request for the dataset (any state outside lifecycle.ENDED),
-    newest first; None when every earlier one has ended (issue 16 §7)."""
+    newest first; None when every earlier one has ended (issue 16 §7). Renewals of a live
+    grant are their own kind and not counted (`services.renewals`)."""
     return (
-        AccessRequest.objects.filter(dataset=dataset, researcher=researcher)
+        AccessRequest.objects.filter(dataset=dataset, researcher=researcher, renews__isnull=True)
         .exclude(state__in=ENDED)
         .order_by("-created_at")
         .first()

@@ -25,6 +25,8 @@ from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User
 from marketplace.models.lifecycle import Move, state_in_words
 from marketplace.models.requests import cannot_now
 from marketplace.selectors.access_requests import request_open_for, request_purpose_fit
+from marketplace.selectors.blocklist import blocked_from
+from marketplace.services.agreements import agreement_accepted
 from marketplace.services.audit import audit_append
 from marketplace.services.notifications import (
     notify_request_change,
@@ -59,6 +61,8 @@ def request_submit(
     purpose_codes: Sequence[object],
     statement: str,
     accept_terms: bool,
+    agreement_sha256: str | None = None,
+    renews: AccessRequest | None = None,
 ) -> AccessRequest:
     """Ask for access. An `auto` dataset approves a fitting purpose at once; otherwise (or
     when it needs review) the committee decides.
@@ -66,7 +70,12 @@ def request_submit(
     Raises PurposeDoesNotFit (400) for a purpose that cannot fit the consent (nothing is
     stored: DESIGN "an incompatible purpose cannot be approved", so it is not sent), and
     DuplicateRequest (409) while the researcher has an open request for the dataset
-    (issue 16 §7)."""
+    (issue 16 §7). A dataset with a data access agreement needs `agreement_sha256`, the
+    SHA-256 of the exact version the researcher read (ValidationError without it,
+    AgreementChanged 409 when it is not the current one). A researcher blocked from the
+    dataset is refused (PermissionDenied, 403, with the block's reason). `renews` names the
+    live request a renewal extends (`marketplace.services.renewals.request_renew` checks
+    it); a renewal is its own kind and is no duplicate."""
     if researcher.role != Role.RESEARCHER:
         raise PermissionDenied("Only researchers request access.")
     if not accept_terms:
@@ -79,6 +88,13 @@ def request_submit(
     dataset = Dataset.objects.filter(pk=dataset_id, state=Dataset.State.LISTED).first()
     if dataset is None:
         raise NotFound("No such dataset.")
+    block = blocked_from(dataset=dataset, researcher=researcher)
+    if block is not None:
+        raise PermissionDenied(
+            f"You may not request this dataset: you were blocked from it on "
+            f"{block.created_at:%d %b %Y}. Reason: {block.reason} If you believe this is a "
+            "mistake, write to the platform's staff."
+        )
     match = request_purpose_fit(dataset=dataset, purpose_codes=purpose_codes)
     if not match.allowed:
         raise PurposeDoesNotFit(
@@ -87,12 +103,14 @@ def request_submit(
             + " Change the purpose (or the conditions you commit to) and send it again.",
             fields={"purpose_codes": match.reasons},
         )
+    agreement = agreement_accepted(dataset=dataset, sha256=agreement_sha256)
     purpose = parse_codes(purpose_codes, field="purpose_codes")
     with transaction.atomic():
         # The dataset's row lock orders two sendings of the same form (back + resubmit, a
         # double click), so the second sees the first and is refused in words.
         Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
-        _refuse_duplicate(researcher=researcher, dataset=dataset)
+        if renews is None:
+            _refuse_duplicate(researcher=researcher, dataset=dataset)
         try:
             with transaction.atomic():
                 request = AccessRequest.objects.create(
@@ -103,11 +121,23 @@ def request_submit(
                     duo_match=match.as_json(),
                     consent_matcher_version=match.version,
                     amount=dataset.price,
+                    agreement=agreement,
+                    renews=renews,
                 )
         except IntegrityError:  # the partial unique index, should the lock not have held
             _refuse_duplicate(researcher=researcher, dataset=dataset)
             raise
-        _record(request, action="submit", actor=researcher, data={"duo_match": match.as_json()})
+        accepted = {"version": agreement.version, "sha256": agreement.sha256} if agreement else None
+        _record(
+            request,
+            action="submit",
+            actor=researcher,
+            data={
+                "duo_match": match.as_json(),
+                "agreement": accepted,
+                "renews": str(renews.pk) if renews else None,
+            },
+        )
         if dataset.review == Dataset.Review.AUTO and match.auto_approvable:
             request.advance(Move.APPROVE)
             request.save(update_fields=["state", "updated_at"])

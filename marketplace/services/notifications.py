@@ -182,6 +182,18 @@ def notify_wallet_wanted(*, request: AccessRequest) -> list[Notification]:
     return made
 
 
+def notify_user(
+    *, user: User, message: str, link: str = "", request: AccessRequest | None = None
+) -> Notification:
+    """One person told of something that is not a request's change of state (e.g. a
+    block): in the app, and by email when they have an address. `message` at most 500
+    characters; `link` a site path."""
+    made = Notification.objects.create(user=user, request=request, message=message[:500])
+    if user.email:
+        transaction.on_commit(partial(_email, message, [user.email], link))
+    return made
+
+
 def _email(message: str, recipients: list[str], link: str = "") -> None:
     """One message per recipient: nobody sees another person's address (issue 16 §4).
     `link` is a site path ("/requests/<id>/"), written out in full in the body."""

@@ -26,12 +26,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from web3 import Web3
 
@@ -92,12 +93,17 @@ def voucher_for(request: AccessRequest) -> vouchers.Voucher:
 def request_terms(request: AccessRequest) -> str:
     """keccak256 (0x-hex) of what the researcher buys: the dataset, the listing record it
     was approved against, its scope (the whole dataset until region tiers exist) and the
-    accepted agreement's version (none yet). Signed into the voucher; echoed by `Paid`."""
+    data access agreement accepted with the request ({"version", "sha256"} of its exact
+    text, or null). Signed into the voucher; echoed by `Paid`, so the acceptance is
+    provable on chain (issue 19 §3)."""
+    agreement = request.agreement
     terms = {
         "dataset": str(request.dataset_id),
         "record_sha256": request.dataset.record_hash,
         "scope": "whole",
-        "agreement": None,
+        "agreement": (
+            {"version": agreement.version, "sha256": agreement.sha256} if agreement else None
+        ),
         "request": str(request.pk),
     }
     return Web3.to_hex(Web3.keccak(text=json.dumps(terms, sort_keys=True, separators=(",", ":"))))
@@ -326,6 +332,17 @@ def _start_refund(request: AccessRequest, reason: str) -> AccessRequest:
     return request
 
 
+def grant_ends_at(request: AccessRequest, *, granted_at: datetime) -> datetime:
+    """When a grant made at `granted_at` ends: the dataset's access period after it, or,
+    for a renewal of a grant still running, after that grant's end (issue 19 §4: a
+    renewal extends the grant; paying early loses no day)."""
+    start = granted_at
+    renewed = request.renews
+    if renewed is not None and renewed.state in LIVE and renewed.expires_at is not None:
+        start = max(start, renewed.expires_at)
+    return start + timedelta(days=request.dataset.access_days)
+
+
 def _grant(request_id: UUID | str) -> AccessRequest:
     with transaction.atomic():
         request = (
@@ -353,9 +370,16 @@ def _grant(request_id: UUID | str) -> AccessRequest:
         failpoint("grant.headers_written")  # headers written, not yet committed
         request.advance(Move.GRANT)
         request.granted_at = timezone.now()
-        request.expires_at = request.granted_at + timedelta(days=request.dataset.access_days)
+        request.expires_at = grant_ends_at(request, granted_at=request.granted_at)
         request.save(update_fields=["state", "granted_at", "expires_at", "updated_at"])
-        _record(request, "grant", {"expires_at": request.expires_at.isoformat()})
+        _record(
+            request,
+            "grant",
+            {
+                "expires_at": request.expires_at.isoformat(),
+                "renews": str(request.renews_id) if request.renews_id else None,
+            },
+        )
         visa_issue(request=request)
     return request
 
@@ -623,22 +647,40 @@ def request_revoke(*, actor: User, request_id: UUID | str, reason: str) -> Acces
 
 
 def requests_close_for_withdrawn_consent(*, dataset: Dataset, actor: User) -> None:
-    """Consent withdrawn: open requests end (payable vouchers are cancelled on chain); paid
-    ones not yet delivered are refunded, granted ones revoked. Called inside the
-    withdrawal's transaction."""
-    for request in AccessRequest.objects.select_for_update().filter(dataset=dataset):
+    """Consent withdrawn: every request of the dataset ends (see `requests_end`). Called
+    inside the withdrawal's transaction."""
+    requests_end(
+        requests=AccessRequest.objects.filter(dataset=dataset),
+        actor=actor,
+        reason="The donor withdrew consent.",
+        cause="consent withdrawn",
+    )
+
+
+def requests_end(*, requests: QuerySet[AccessRequest], actor: User, reason: str, cause: str) -> int:
+    """End every request of `requests` that can still go on, by the settlement rules: open
+    ones are rejected (a payable voucher is cancelled on chain by the worker), paid ones
+    not yet delivered are refunded, live grants revoked (nothing refunded: the data has
+    left). `reason` is shown to the researcher, `cause` goes to the audit entries. Runs
+    inside the caller's transaction; returns how many requests it ended."""
+    ended = 0
+    for request in requests.select_for_update(of=("self",)):
         if request.can(Move.REJECT):
             was_payable = request.state == State.PAYABLE
             request.advance(Move.REJECT)
-            request.decision_reason = "The donor withdrew consent."
+            request.decision_reason = reason
             request.save(update_fields=["state", "decision_reason", "updated_at"])
-            _record(request, "reject", {"reason": "consent withdrawn"})
+            _record(request, "reject", {"reason": cause})
             if was_payable:
                 transaction.on_commit(partial(_enqueue, "cancel_voucher", request.pk))
         elif request.state == State.PAID:
-            _start_refund(request, "consent withdrawn before the grant")
+            _start_refund(request, f"{cause} before the grant")
         elif request.state in LIVE:
-            request_revoke(actor=actor, request_id=request.pk, reason="The donor withdrew consent.")
+            request_revoke(actor=actor, request_id=request.pk, reason=reason)
+        else:
+            continue
+        ended += 1
+    return ended
 
 
 def requests_lapse_and_expire(*, now: int | None = None) -> tuple[int, int]:

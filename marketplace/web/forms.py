@@ -10,7 +10,7 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from marketplace.consent import all_terms, term
 from marketplace.consent.terms import parts
-from marketplace.models import Dataset, Role
+from marketplace.models import DataAccessAgreement, Dataset, Role
 from marketplace.services.datasets import MAX_PRICE
 
 # The largest price the escrow holds (uint96 base units), in GENE (18 decimals).
@@ -213,12 +213,54 @@ class AccessRequestForm(ConsentFields):
     )
     field_order = ["permission", "disease", "modifiers", "statement", "accept_terms"]
 
+    def __init__(self, *args: Any, agreement: DataAccessAgreement | None = None, **kwargs: Any):
+        """With the dataset's current data access agreement, the researcher must accept
+        that exact version: its SHA-256 travels in a hidden field, so a version published
+        while they read is refused rather than silently accepted (issue 19 §3)."""
+        super().__init__(*args, **kwargs)
+        add_agreement_fields(self, agreement)
+
+
+def add_agreement_fields(form: forms.Form, agreement: DataAccessAgreement | None) -> None:
+    """The hidden SHA-256 of the version shown and the box that accepts it, when the
+    dataset asks for an agreement."""
+    if agreement is None:
+        return
+    form.fields["agreement_sha256"] = forms.CharField(
+        widget=forms.HiddenInput, initial=agreement.sha256, max_length=64
+    )
+    form.fields["accept_agreement"] = forms.BooleanField(
+        label=f"I accept “{agreement.title}” (version {agreement.version}) as shown above."
+    )
+
+
+class RenewForm(forms.Form):
+    statement = forms.CharField(
+        max_length=5000,
+        required=False,
+        label="Why you need more time (optional)",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args: Any, agreement: DataAccessAgreement | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        add_agreement_fields(self, agreement)
+
 
 class DecisionForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
     # The state the page was rendered with: a decision on a request that moved on since
     # (another tab, another reviewer) is refused rather than overturning it.
     expected_state = forms.CharField(max_length=16, required=False, widget=forms.HiddenInput)
+
+
+class RevokeForm(DecisionForm):
+    block = forms.BooleanField(
+        required=False,
+        label="Revoked for misuse: block this researcher from the dataset",
+        help_text="Their other requests for it end (unpaid ones closed, paid ones refunded) "
+        "and new requests are refused, until you lift the block.",
+    )
 
 
 class Crypt4ghKeyForm(forms.Form):
@@ -247,4 +289,11 @@ class TokenForm(forms.Form):
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
         ),
+    )
+
+
+class AttachmentForm(forms.Form):
+    document = forms.FileField(
+        label="Attach a PDF (e.g. your ethics approval letter)",
+        help_text="PDF only, at most 10 MiB; up to 5 per request. Only the committee opens it.",
     )

@@ -3,6 +3,7 @@ its live state, and the actions each role may take there."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -10,11 +11,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from core.errors import DomainError
+from core.errors import DomainError, NotFound
 from ledger.selectors.wallets import wallet_address_of, wallet_is_contract
 from marketplace.consent import Match
 from marketplace.models import AccessRequest, Dataset, Role, User
-from marketplace.models.lifecycle import Move
+from marketplace.models.lifecycle import LIVE, Move
 from marketplace.selectors.access_requests import (
     request_conditions,
     request_get,
@@ -27,6 +28,8 @@ from marketplace.selectors.access_requests import (
     request_timeline,
     request_voucher,
 )
+from marketplace.selectors.agreements import agreement_current
+from marketplace.selectors.attachments import attachments_of, may_open_attachments
 from marketplace.selectors.datasets import dataset_get
 from marketplace.services.access_requests import (
     DuplicateRequest,
@@ -38,10 +41,22 @@ from marketplace.services.access_requests import (
     request_submit,
     request_withdraw,
 )
+from marketplace.services.agreements import AgreementChanged
+from marketplace.services.attachments import ATTACHABLE, attachment_add, attachment_open
+from marketplace.services.blocklist import request_revoke_for_misuse
+from marketplace.services.renewals import RENEWAL_ENDED, request_renew
 from marketplace.services.settlement import request_revoke
 from marketplace.web.errors import form_add_domain_error
-from marketplace.web.forms import AccessRequestForm, ConsentFields, DecisionForm
+from marketplace.web.forms import (
+    AccessRequestForm,
+    AttachmentForm,
+    ConsentFields,
+    DecisionForm,
+    RenewForm,
+    RevokeForm,
+)
 from marketplace.web.permissions import role_required
+from marketplace.web.responses import pdf_response
 
 # States in which the page keeps asking the server for news.
 MOVING = {"approved", "payable", "paid", "delivering", "refunding", "granted"}
@@ -61,7 +76,10 @@ def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
     researcher = _user(request)
     dataset = dataset_get(dataset_id=dataset_id, viewer=researcher)
     conditions = [{"code": c.code, "value": c.value} for c in request_conditions(dataset=dataset)]
-    form = AccessRequestForm(request.POST or None, initial=ConsentFields.initial_from(conditions))
+    agreement = agreement_current(dataset=dataset)
+    form = AccessRequestForm(
+        request.POST or None, initial=ConsentFields.initial_from(conditions), agreement=agreement
+    )
     open_request = request_open_for(researcher=researcher, dataset=dataset)
     fit: Match | None = None
     if request.method == "POST" and form.is_valid():
@@ -72,11 +90,20 @@ def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
                 purpose_codes=form.consent_codes(),
                 statement=form.cleaned_data["statement"],
                 accept_terms=form.cleaned_data["accept_terms"],
+                agreement_sha256=form.cleaned_data.get("agreement_sha256"),
             )
         except DuplicateRequest as exc:
             open_request = exc.open_request
         except PurposeDoesNotFit:
             fit = request_purpose_fit(dataset=dataset, purpose_codes=form.consent_codes())
+        except AgreementChanged as exc:
+            # Show the new version, unaccepted: the researcher reads it and accepts again.
+            data = request.POST.copy()
+            data["agreement_sha256"] = agreement.sha256 if agreement else ""
+            data.pop("accept_agreement", None)
+            form = AccessRequestForm(data, agreement=agreement)
+            form.is_valid()
+            form_add_domain_error(form, exc)
         except DomainError as exc:
             form_add_domain_error(form, exc)
         else:
@@ -92,6 +119,7 @@ def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
             "conditions": conditions,
             "fit": fit,
             "open_request": open_request,
+            "agreement": agreement,
             "has_key": bool(researcher.crypt4gh_public_key),
             "wallet": wallet_address_of(user=researcher),
         },
@@ -202,8 +230,53 @@ def _detail_context(request: HttpRequest, found: AccessRequest) -> dict[str, obj
         "decision_form": DecisionForm(initial={"expected_state": found.state}),
         "can_close": user.role == Role.ADMIN and found.can(Move.CLOSE),
         "close_form": DecisionForm(),
-        "revoke_form": DecisionForm(),
+        "revoke_form": RevokeForm(),
+        **_renewal_context(found, user),
+        "attachments": attachments_of(viewer=user, request=found),
+        "may_open_attachments": may_open_attachments(user, found),
+        "attach_form": AttachmentForm()
+        if found.researcher_id == user.pk and found.state in ATTACHABLE
+        else None,
     }
+
+
+def _renewal_context(found: AccessRequest, user: User) -> dict[str, object]:
+    """What the page says about renewals: the grant this request renews, the renewals of
+    it, and for its researcher, while access runs and none is on its way, the form."""
+    renewals = list(found.renewals.order_by("-created_at"))
+    open_renewal = next((r for r in renewals if r.state not in RENEWAL_ENDED), None)
+    can_renew = found.researcher_id == user.pk and found.state in LIVE and open_renewal is None
+    agreement = agreement_current(dataset=found.dataset) if can_renew else None
+    return {
+        "renewals": renewals,
+        "can_renew": can_renew,
+        "renew_agreement": agreement,
+        "renew_form": RenewForm(agreement=agreement) if can_renew else None,
+    }
+
+
+@role_required(Role.RESEARCHER)
+@require_POST
+def request_renew_view(request: HttpRequest, request_id: str) -> HttpResponse:
+    researcher = _user(request)
+    found = request_get(viewer=researcher, request_id=request_id)
+    agreement = agreement_current(dataset=found.dataset)
+    form = RenewForm(request.POST, agreement=agreement)
+    if form.is_valid():
+        try:
+            renewal = request_renew(
+                researcher=researcher,
+                request_id=found.pk,
+                statement=form.cleaned_data["statement"],
+                agreement_sha256=form.cleaned_data.get("agreement_sha256"),
+            )
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, "Your renewal is sent: it is reviewed like a request.")
+            return redirect("web:request", request_id=renewal.pk)
+    context = _detail_context(request, found) | {"renew_form": form}
+    return render(request, "marketplace/requests/detail.html", context, status=400)
 
 
 @role_required(Role.RESEARCHER, Role.DONOR, Role.REVIEWER, Role.ADMIN)
@@ -282,15 +355,23 @@ def request_withdraw_view(request: HttpRequest, request_id: str) -> HttpResponse
 def request_revoke_view(request: HttpRequest, request_id: str) -> HttpResponse:
     user = _user(request)
     found = request_get(viewer=user, request_id=request_id)
-    form = DecisionForm(request.POST)
+    form = RevokeForm(request.POST)
     if not form.is_valid():
         context = _detail_context(request, found) | {"revoke_form": form}
         return render(request, "marketplace/requests/detail.html", context, status=400)
-    request_revoke(actor=user, request_id=found.pk, reason=form.cleaned_data["reason"])
+    block = form.cleaned_data["block"]
+    revoke = request_revoke_for_misuse if block else request_revoke
+    revoke(actor=user, request_id=found.pk, reason=form.cleaned_data["reason"])
     messages.success(
         request,
         "Access revoked: downloads stopped and the keys were deleted. Nothing is refunded: "
-        "the files had already been delivered.",
+        "the files had already been delivered."
+        + (
+            f" {found.researcher.username} is blocked from this dataset: their other requests "
+            "for it ended and new ones are refused."
+            if block
+            else ""
+        ),
     )
     return redirect("web:request", request_id=found.pk)
 
@@ -314,3 +395,47 @@ def request_close_view(request: HttpRequest, request_id: str) -> HttpResponse:
         else "Closed.",
     )
     return redirect("web:request", request_id=found.pk)
+
+
+@role_required(Role.RESEARCHER)
+@require_POST
+def request_attach_view(request: HttpRequest, request_id: str) -> HttpResponse:
+    researcher = _user(request)
+    found = request_get(viewer=researcher, request_id=request_id)
+    form = AttachmentForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data["document"]
+        if upload.size > settings.ATTACHMENT_MAX_BYTES:
+            # Said before reading the whole body into memory.
+            form.add_error("document", f"At most {settings.ATTACHMENT_MAX_BYTES // 2**20} MiB.")
+        else:
+            try:
+                attachment_add(
+                    researcher=researcher,
+                    request_id=found.pk,
+                    filename=upload.name or "attachment.pdf",
+                    data=upload.read(),
+                )
+            except DomainError as exc:
+                form_add_domain_error(form, exc)
+            else:
+                messages.success(request, f"“{upload.name}” is attached for the committee.")
+                return redirect("web:request", request_id=found.pk)
+    context = _detail_context(request, found) | {"attach_form": form}
+    return render(request, "marketplace/requests/detail.html", context, status=400)
+
+
+@role_required(Role.RESEARCHER, Role.DONOR, Role.REVIEWER, Role.ADMIN)
+def request_attachment_view(
+    request: HttpRequest, request_id: str, attachment_id: str
+) -> HttpResponse:
+    """The PDF, for the committee only; downloaded, never rendered inline by our origin."""
+    viewer = _user(request)
+    found = request_get(viewer=viewer, request_id=request_id)
+    if not found.attachments.filter(pk=attachment_id).exists():
+        return render(request, "errors/404.html", status=404)
+    try:
+        filename, data = attachment_open(viewer=viewer, attachment_id=attachment_id)
+    except NotFound:
+        return render(request, "errors/404.html", status=404)
+    return pdf_response(filename, data)

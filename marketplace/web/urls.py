@@ -4,6 +4,7 @@ from django.urls import path
 from django.views.generic import TemplateView
 
 from marketplace.web import (
+    agreements,
     catalogue,
     files,
     inbox,
@@ -35,6 +36,19 @@ urlpatterns = [
     ),
     path("datasets/<uuid:dataset_id>/request/", requests.request_create, name="request-create"),
     path("datasets/<uuid:dataset_id>/request/fit", requests.request_fit, name="request-fit"),
+    path(
+        "datasets/<uuid:dataset_id>/agreement/",
+        agreements.dataset_agreement,
+        name="dataset-agreement",
+    ),
+    path(
+        "datasets/<uuid:dataset_id>/blocks/", agreements.dataset_blocklist, name="dataset-blocklist"
+    ),
+    path(
+        "datasets/<uuid:dataset_id>/blocks/<uuid:block_id>/lift",
+        agreements.dataset_block_lift,
+        name="dataset-block-lift",
+    ),
     path("dashboard/", listings.dashboard, name="dashboard"),
     path("files/", files.files_page, name="files"),
     path("files/table", files.files_table, name="files-table"),
@@ -59,6 +73,17 @@ urlpatterns = [
         name="request-withdraw",
     ),
     path("requests/<uuid:request_id>/revoke", requests.request_revoke_view, name="request-revoke"),
+    path("requests/<uuid:request_id>/renew", requests.request_renew_view, name="request-renew"),
+    path(
+        "requests/<uuid:request_id>/attachments",
+        requests.request_attach_view,
+        name="request-attach",
+    ),
+    path(
+        "requests/<uuid:request_id>/attachments/<uuid:attachment_id>",
+        requests.request_attachment_view,
+        name="request-attachment",
+    ),
     path("requests/<uuid:request_id>/close", requests.request_close_view, name="request-close"),
     path("review/", requests.review_queue, name="review"),
     path("audit/", oversight.audit_log, name="audit"),

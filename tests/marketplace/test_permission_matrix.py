@@ -26,6 +26,7 @@ from eth_account.messages import encode_defunct
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core import worker_secrets
 from genomics import c4gh
 from genomics.models import GenomicFile, Grant
 from genomics.services.uploads import upload_create
@@ -43,6 +44,9 @@ from marketplace.models import (
     Visa,
 )
 from marketplace.selectors.drs import drs_granted_file
+from marketplace.services.agreements import agreement_publish
+from marketplace.services.attachments import attachment_add
+from marketplace.services.blocklist import researcher_block
 from marketplace.services.drs import drs_access_token_create
 from tests.factories import TEST_PASSWORD, UserFactory, ready_file
 from tests.genomics.conftest import archive_key  # noqa: F401 - uploads need the archive key
@@ -75,6 +79,8 @@ class World:
     request: AccessRequest
     challenge: str = ""  # a SIWE message issued to the researcher, when a case needs one
     token: str = "not-a-signed-token"  # a DRS access URL's token, when a case needs one
+    block: str = "00000000-0000-0000-0000-000000000000"  # the dataset's block, when made
+    attachment: str = "00000000-0000-0000-0000-000000000000"  # the request's, when made
 
     def client(self, caller: str) -> APIClient:
         client = APIClient()
@@ -94,6 +100,8 @@ class World:
             "object_id": self.file.pk,
             "access_id": ACCESS_ID,
             "token": self.token,
+            "block_id": self.block,
+            "attachment_id": self.attachment,
         }
 
 
@@ -241,6 +249,53 @@ def granted_with_a_visa(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         grant_ends_at=now + timedelta(days=1),
         grant_mac="",
     )
+
+
+def with_agreement(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    agreement_publish(
+        dataset_id=world.dataset.pk, actor=world.users["donor"], title="DAA", text="Be good."
+    )
+
+
+def blocked(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other researcher is blocked from the donor's dataset."""
+    block = researcher_block(
+        actor=world.users["donor"],
+        dataset_id=world.dataset.pk,
+        researcher_id=world.users["other_researcher"].pk,
+        reason="misuse",
+    )
+    world.block = str(block.pk)
+
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n"
+MULTIPART_PDF = (
+    "multipart/form-data; boundary=matrix",
+    b'--matrix\r\nContent-Disposition: form-data; name="document"; filename="e.pdf"\r\n'
+    b"Content-Type: application/pdf\r\n\r\n" + PDF + b"\r\n--matrix--\r\n",
+)
+
+
+def attached(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PDF on the researcher's request; opening it runs the worker's task in-process."""
+    world.attachment = str(
+        attachment_add(
+            researcher=world.users["researcher"],
+            request_id=world.request.pk,
+            filename="ethics.pdf",
+            data=PDF,
+        ).pk
+    )
+
+    def worker_runs(task: Any, *args: object, countdown: float = 0) -> bool:
+        previous, worker_secrets._in_worker = worker_secrets._in_worker, True
+        try:
+            task(*args)
+        finally:
+            worker_secrets._in_worker = previous
+        return True
+
+    monkeypatch.setattr("marketplace.services.attachments.enqueue", worker_runs)
 
 
 def payable(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -504,6 +559,31 @@ CASES = [
         "/api/v1/datasets/{dataset_id}/withdraw",
         everyone(403, anonymous=401, donor=200),
     ),
+    Case("GET", "/api/v1/datasets/{dataset_id}/agreement", PUBLIC, setup=with_agreement),
+    Case(
+        "PUT",
+        "/api/v1/datasets/{dataset_id}/agreement",
+        everyone(403, anonymous=401, donor=200),
+        body=lambda w, caller: {"title": "DAA", "text": "Use it well."},
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/datasets/{dataset_id}/agreement",
+        everyone(403, anonymous=401, donor=204),
+        setup=with_agreement,
+    ),
+    Case(
+        "GET",
+        "/api/v1/datasets/{dataset_id}/blocks",
+        everyone(403, anonymous=401, donor=200, admin=200),
+        setup=blocked,
+    ),
+    Case(
+        "POST",
+        "/api/v1/datasets/{dataset_id}/blocks/{block_id}/lift",
+        everyone(403, anonymous=401, donor=200, admin=200),
+        setup=blocked,
+    ),
     # access requests
     Case("GET", "/api/v1/access-requests", users_only(200)),
     Case("GET", REQ, owner_only(200, "researcher", donor=200, reviewer=200, admin=200)),
@@ -532,6 +612,20 @@ CASES = [
         body=lambda w, caller: {"reason": "no"},
     ),
     Case("POST", REQ + "/withdraw", researchers_only(200)),
+    Case(
+        "GET",
+        REQ + "/attachments",
+        owner_only(200, "researcher", donor=200, reviewer=200, admin=200),
+        setup=attached,
+    ),
+    Case("POST", REQ + "/attachments", researchers_only(201), raw=MULTIPART_PDF),
+    Case(
+        "GET",
+        REQ + "/attachments/{attachment_id}",
+        everyone(404, anonymous=401, reviewer=200, admin=200),
+        setup=attached,
+    ),
+    Case("POST", REQ + "/renew", researchers_only(201), setup=granted, body=lambda w, c: {}),
     Case(
         "POST",
         REQ + "/revoke",
