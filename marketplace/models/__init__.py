@@ -1,7 +1,8 @@
-from marketplace.models.audit import Anchor, AuditEntry, AuditHead
+from marketplace.models.audit import Anchor, AuditEntry, AuditHead, AuditPersonal
 from marketplace.models.datasets import Dataset
 from marketplace.models.notifications import Notification
 from marketplace.models.requests import AccessRequest
+from marketplace.models.rights import Erasure, ErasureObject
 from marketplace.models.users import Role, User
 from marketplace.models.visas import Visa, VisaKey
 
@@ -10,7 +11,10 @@ __all__ = [
     "Anchor",
     "AuditEntry",
     "AuditHead",
+    "AuditPersonal",
     "Dataset",
+    "Erasure",
+    "ErasureObject",
     "Notification",
     "Role",
     "User",

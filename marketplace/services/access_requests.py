@@ -23,7 +23,7 @@ from marketplace.consent.codes import ConsentCode
 from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User
 from marketplace.models.lifecycle import Move
 from marketplace.models.requests import cannot_now
-from marketplace.services.audit import audit_append
+from marketplace.services.audit import audit_append, audit_views
 from marketplace.services.notifications import (
     notify_request_change,
     notify_reviewers_of_request,
@@ -149,7 +149,8 @@ def _last_decision(request: AccessRequest) -> str:
     verb = {"approve": "approved", "reject": "rejected", "withdraw": "withdrawn"}.get(
         entry.action.removeprefix("request."), "closed"
     )
-    who = entry.actor_label or "the system"
+    who = audit_views([entry])[0].who
+    who = "the system" if who == "system" else who
     when = entry.created_at.astimezone(UTC).strftime("%d %b %Y %H:%M UTC")
     return f"{verb} by {who} on {when}"
 

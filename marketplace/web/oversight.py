@@ -11,7 +11,7 @@ from requests.exceptions import RequestException
 from ledger.models import OperatorTransaction
 from ledger.selectors.chain_status import chain_status
 from marketplace.models import Anchor, AuditEntry, Role
-from marketplace.services.audit import audit_verify
+from marketplace.services.audit import audit_verify, audit_views
 from marketplace.web.permissions import role_required
 
 
@@ -22,6 +22,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if action:
         entries = entries.filter(action__startswith=action)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    page.object_list = audit_views(page.object_list)
     return render(
         request,
         "marketplace/oversight/audit.html",

@@ -11,6 +11,7 @@ from marketplace.web import (
     oversight,
     profile,
     requests,
+    rights,
     twofactor,
     views,
 )
@@ -59,6 +60,8 @@ urlpatterns = [
     ),
     path("requests/<uuid:request_id>/revoke", requests.request_revoke_view, name="request-revoke"),
     path("requests/<uuid:request_id>/close", requests.request_close_view, name="request-close"),
+    path("my-data/", rights.access_history, name="access-history"),
+    path("my-data/erase/", rights.erase, name="erase"),
     path("review/", requests.review_queue, name="review"),
     path("audit/", oversight.audit_log, name="audit"),
     path("chain/", oversight.chain_page, name="chain"),
