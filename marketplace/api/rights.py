@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponse
+from django.http.response import HttpResponseBase
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,22 +20,15 @@ from marketplace.selectors.rights import DISCLOSURE_FIELDS, disclosures_of_donor
 from marketplace.services.erasure import erasure_preview, erasure_request
 
 
-class DisclosuresCsvRenderer(BaseRenderer):
-    """`?format=csv`: one line per disclosure, columns DISCLOSURE_FIELDS (RFC 4180)."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None):  # type: ignore[no-untyped-def]
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=DISCLOSURE_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        rows = data.get("disclosures", []) if isinstance(data, dict) else []
-        for row in rows:
-            # A leading =, +, - or @ makes spreadsheets run the cell as a formula (CWE-1236).
-            writer.writerow({k: _cell(str(v)) for k, v in row.items()})
-        return out.getvalue().encode()
+def disclosures_csv(rows: list[dict[str, str]]) -> bytes:
+    """One line per disclosure, columns DISCLOSURE_FIELDS (RFC 4180)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=DISCLOSURE_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        # A leading =, +, - or @ makes spreadsheets run the cell as a formula (CWE-1236).
+        writer.writerow({k: _cell(str(v)) for k, v in row.items()})
+    return out.getvalue().encode()
 
 
 def _cell(text: str) -> str:
@@ -47,18 +40,22 @@ class MeDisclosuresApi(APIView):
     file, which byte range, under which purpose. JSON, or CSV with `?format=csv`."""
 
     permission_classes = [IsDonor]
-    renderer_classes = [JSONRenderer, DisclosuresCsvRenderer]
 
     class OutputSerializer(serializers.Serializer):
         disclosures = serializers.ListField(child=serializers.DictField())
 
-    @extend_schema(responses={200: OutputSerializer}, tags=["rights"])
-    def get(self, request: Request) -> Response:
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["json", "csv"])],
+        responses={200: OutputSerializer},
+        tags=["rights"],
+    )
+    def get(self, request: Request) -> HttpResponseBase:
         rows = disclosures_of_donor(donor=authenticated_user(request))
-        response = Response({"disclosures": rows})
-        if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
+        if request.query_params.get("format") == "csv":
+            response = HttpResponse(disclosures_csv(rows), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = 'attachment; filename="disclosures.csv"'
-        return response
+            return response
+        return Response({"disclosures": rows})
 
 
 class MeExportApi(APIView):

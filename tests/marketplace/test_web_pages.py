@@ -202,6 +202,8 @@ PAGES: dict[str, Page] = {
         data={"reason": "Misuse."},
         setup=granted,
     ),
+    "access-history": Page("/my-data/", DONOR_ONLY),
+    "erase": Page("/my-data/erase/", DONOR_ONLY),
     "review": Page("/review/", STAFF_ONLY),
     "audit": Page("/audit/", STAFF_ONLY),
     "chain": Page("/chain/", STAFF_ONLY),
