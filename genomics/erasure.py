@@ -106,7 +106,7 @@ def _storage_fields(model: type[models.Model]) -> list[tuple[str, bool]]:
     return found
 
 
-def secret_fields(model: type[models.Model]) -> list[models.Field]:  # type: ignore[type-arg]
+def secret_fields(model: type[models.Model]) -> list[models.Field]:
     registered = set(SECRET_FIELDS.get(_label(model), ()))
     return [
         f

@@ -36,7 +36,9 @@ class AuditEntry(models.Model):
     data = models.JSONField(default=dict)
     # SHA-256 (hex) of the salt and the personal fields kept in AuditPersonal; NULL for
     # entries without any (and for every entry written before side rows existed).
-    personal_commitment = models.CharField(max_length=64, null=True, blank=True)
+    # NULL, not "": a nullable column is added in place on SQLite (a default would make
+    # Django rebuild the table and lose its append-only triggers).
+    personal_commitment = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["seq"]

@@ -8,6 +8,7 @@ import base64
 import hashlib
 from datetime import UTC
 from typing import Any
+from uuid import UUID
 
 from django.utils import timezone
 
@@ -68,9 +69,10 @@ def disclosures_of_donor(*, donor: User) -> list[dict[str, str]]:
         object_id__in=list(requests),
         action__in=list(DISCLOSURE_ACTIONS),
     ).order_by("-seq")
-    names = dict(
+    # Erased files have no name any more.
+    names: dict[UUID | None, str] = dict(
         GenomicFile.objects.filter(owner=donor).values_list("pk", "filename")
-    )  # erased files have no name any more
+    )
     rows = []
     for view in audit_views(entries):
         entry = view.entry
@@ -87,7 +89,7 @@ def disclosures_of_donor(*, donor: User) -> list[dict[str, str]]:
                 "request": str(request.pk),
                 "dataset": request.dataset.title,
                 "file": file_id,
-                "filename": str(names.get(_uuid(file_id), "(erased)" if file_id else "")),
+                "filename": names.get(_uuid(file_id), "(erased)") if file_id else "",
                 "byte_range": str(entry.data.get("range", "")),
                 "purpose": _purpose(request.purpose_codes),
                 "purpose_codes": " ".join(
@@ -99,9 +101,7 @@ def disclosures_of_donor(*, donor: User) -> list[dict[str, str]]:
     return rows
 
 
-def _uuid(text: str) -> object:
-    from uuid import UUID
-
+def _uuid(text: str) -> UUID | None:
     try:
         return UUID(text)
     except ValueError:

@@ -24,6 +24,7 @@ second copy of the task goes on where it stopped:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from uuid import UUID
@@ -117,7 +118,7 @@ def _files_of(donor: User, files: list[str] | str) -> list[GenomicFile]:
     return found
 
 
-def _datasets_of(file_ids: list[object]) -> list[Dataset]:
+def _datasets_of(file_ids: Sequence[object]) -> list[Dataset]:
     return list(Dataset.objects.filter(files__in=file_ids).distinct().order_by("created_at"))
 
 
@@ -256,8 +257,9 @@ def erasure_run(*, erasure_id: UUID | str) -> Erasure:
         else:
             objects = [*map(str, erasure.file_ids), *summary["datasets"], str(erasure.pk)]  # type: ignore[misc]
             seqs = list(
-                AuditEntry.objects.filter(actor_id=str(donor.pk), object_id__in=objects)
-                .values_list("seq", flat=True)
+                AuditEntry.objects.filter(
+                    actor_id=str(donor.pk), object_id__in=objects
+                ).values_list("seq", flat=True)
             )
         summary["audit_personal_rows_deleted"] = audit_personal_erase(
             subject_ids=[str(donor.pk)], entry_seqs=seqs
@@ -295,7 +297,7 @@ def erasure_run(*, erasure_id: UUID | str) -> Erasure:
 
 
 def _datasets_recorded(erasure: Erasure) -> list[str]:
-    return [str(d) for d in erasure.summary.get("datasets", [])]  # type: ignore[union-attr]
+    return [str(d) for d in erasure.summary.get("datasets", [])]
 
 
 def tables_vacuum(tables: list[str]) -> list[str]:

@@ -22,12 +22,13 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if action:
         entries = entries.filter(action__startswith=action)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    page.object_list = audit_views(page.object_list)
+    views = audit_views(page.object_list)
     return render(
         request,
         "marketplace/oversight/audit.html",
         {
             "page": page,
+            "views": views,
             "action": action,
             "check": audit_verify(),
             "anchors": Anchor.objects.order_by("-created_at")[:20],

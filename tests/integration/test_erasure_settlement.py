@@ -7,8 +7,8 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.core.management import call_command
 from django.core.files.storage import default_storage
+from django.core.management import call_command
 
 from genomics import payloads
 from genomics.models import GenomicFile, Grant, PayloadPart
@@ -18,7 +18,6 @@ from ledger.services.sender import operator_transactions_poll
 from marketplace.models import Anchor, AuditEntry, AuditPersonal, Dataset, Erasure, Visa
 from tests.integration.test_anchoring import anchor_and_confirm
 from tests.integration.test_lifecycle import mine
-from tests.integration.test_visas import visa_key  # noqa: F401 - fixture
 from tests.ledger.contracts_env import MarketEnv
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -28,7 +27,9 @@ CIPHERTEXT = bytes(range(256)) * 40
 def _store_payload(dataset_id: str) -> GenomicFile:
     stored = Dataset.objects.get(pk=dataset_id).files.get()
     name = payloads.write_part(stored.payload_key, 0, CIPHERTEXT)
-    PayloadPart.objects.create(file=stored, payload_offset=0, size=len(CIPHERTEXT), storage_name=name)
+    PayloadPart.objects.create(
+        file=stored, payload_offset=0, size=len(CIPHERTEXT), storage_name=name
+    )
     GenomicFile.objects.filter(pk=stored.pk).update(payload_size=len(CIPHERTEXT))
     return stored
 

@@ -359,7 +359,9 @@ def only_the_donor_erases_their_file(world: World, caller: str, response: Any) -
     from marketplace.models import Erasure
 
     erasures = list(Erasure.objects.values_list("donor_id", "file_ids"))
-    assert erasures == ([(world.users["donor"].pk, [str(world.file.pk)])] if caller == "donor" else [])
+    assert erasures == (
+        [(world.users["donor"].pk, [str(world.file.pk)])] if caller == "donor" else []
+    )
     world.dataset.refresh_from_db()
     assert (world.dataset.state == "withdrawn") is (caller == "donor")
 
