@@ -25,6 +25,7 @@ urlpatterns = [
     path("accounts/register/", views.register, name="register"),
     path("accounts/second-factor/", twofactor.second_factor, name="second-factor"),
     path("profile/", profile.profile, name="profile"),
+    path("profile/identity", profile.profile_identity, name="profile-identity"),
     path("inbox/", inbox.inbox, name="inbox"),
     path("inbox/read", inbox.inbox_read, name="inbox-read"),
     path("datasets/", catalogue.catalogue, name="catalogue"),

@@ -366,6 +366,13 @@ def only_the_donor_erases_their_file(world: World, caller: str, response: Any) -
     assert (world.dataset.state == "withdrawn") is (caller == "donor")
 
 
+def only_the_callers_institution_changes(world: World, caller: str, response: Any) -> None:
+    assert response.json()["institution"] == f"Institute of {caller}"
+    for name, user in world.users.items():
+        user.refresh_from_db()
+        assert (user.institution == f"Institute of {name}") is (name == caller)
+
+
 def the_caller_is_who_they_are(world: World, caller: str, response: Any) -> None:
     assert response.json()["username"] == world.users[caller].username
 
@@ -454,6 +461,13 @@ CASES = [
         check=the_token_is_the_named_users,
     ),
     Case("GET", "/api/v1/me", users_only(200), check=the_caller_is_who_they_are),
+    Case(
+        "PATCH",
+        "/api/v1/me",
+        users_only(200),
+        body=lambda w, caller: {"institution": f"Institute of {caller}"},
+        check=only_the_callers_institution_changes,
+    ),
     Case(
         "PUT",
         "/api/v1/me/crypt4gh-key",

@@ -203,6 +203,12 @@ PAGES: dict[str, Page] = {
         setup=granted,
     ),
     "access-history": Page("/my-data/", DONOR_ONLY),
+    "profile-identity": Page(
+        "/profile/identity",
+        {"anonymous": LOGIN, **{v: "/profile/" for v in VISITORS if v != "anonymous"}},
+        method="POST",
+        data={"institution": "Example Institute"},
+    ),
     "erase": Page("/my-data/erase/", DONOR_ONLY),
     "review": Page("/review/", STAFF_ONLY),
     "audit": Page("/audit/", STAFF_ONLY),
