@@ -8,7 +8,8 @@ import io
 
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -63,13 +64,21 @@ class MeExportApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: serializers.DictField()}, tags=["rights"])
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, tags=["rights"])
     def get(self, request: Request) -> Response:
         response = Response(user_export(user=authenticated_user(request)))
         response["Content-Disposition"] = 'attachment; filename="genemarket-export.json"'
         return response
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string", "format": "uuid"}, "minItems": 1},
+            {"type": "string", "enum": ["all"]},
+        ]
+    }
+)
 class _FilesField(serializers.Field):
     """A list of file ids, or the string "all"."""
 
@@ -95,16 +104,38 @@ class MeEraseApi(APIView):
         files = _FilesField()
         confirm = serializers.BooleanField(default=False)
 
-    @extend_schema(responses={200: serializers.DictField()}, tags=["rights"])
+    class PreviewSerializer(serializers.Serializer):
+        files = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+        datasets_withdrawn = serializers.ListField(
+            child=serializers.DictField(child=serializers.CharField())
+        )
+        requests_closed = serializers.IntegerField()
+        requests_refunded = serializers.IntegerField()
+        requests_in_delivery = serializers.IntegerField()
+        grants_revoked = serializers.IntegerField()
+        delivered_not_refunded = serializers.IntegerField()
+        researchers_with_copies = serializers.IntegerField()
+        headers_destroyed = serializers.IntegerField()
+        storage_objects = serializers.IntegerField()
+        cannot_undo = serializers.CharField()
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        state = serializers.CharField()
+        will = serializers.DictField()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("files", str, description='"all" or ids, comma-separated')],
+        responses={200: PreviewSerializer},
+        tags=["rights"],
+    )
     def get(self, request: Request) -> Response:
         raw = request.query_params.get("files", "all")
         files: list[str] | str = "all" if raw == "all" else [f for f in raw.split(",") if f]
         preview = erasure_preview(donor=authenticated_user(request), files=files)
         return Response(preview.as_json())
 
-    @extend_schema(
-        request=InputSerializer, responses={202: serializers.DictField()}, tags=["rights"]
-    )
+    @extend_schema(request=InputSerializer, responses={202: OutputSerializer}, tags=["rights"])
     def post(self, request: Request) -> Response:
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -28,6 +28,7 @@ from tests.genomics.conftest import PASSPHRASE, create_upload, patch
 from tests.genomics.test_ingest_grants_downloads import ingested
 
 pytestmark = [pytest.mark.django_db]
+MOVED_HEADER = b"crypt4gh header moved to the new archive key"
 archive_key = vault_fixtures.archive_key  # the vault's fixtures, used here too
 worker = vault_fixtures.worker
 # VACUUM cannot run inside a transaction, and a second thread sees only committed rows.
@@ -222,6 +223,8 @@ def test_an_erasure_waits_for_a_rotation_moving_the_file(donor_files, settings) 
             GenomicFile.objects.select_for_update().get(pk=stored.pk)
             locked.set()
             release.wait(10)
+            # What the move writes: the header re-encrypted to the new key.
+            GenomicFile.objects.filter(pk=stored.pk).update(header=MOVED_HEADER)
         close_old_connections()
         connection.close()
 
@@ -242,6 +245,7 @@ def test_an_erasure_waits_for_a_rotation_moving_the_file(donor_files, settings) 
     holder.join(10)
     eraser.join(30)
     assert result["erasure"].state == "done"
+    assert _rows_holding(MOVED_HEADER) == []  # the header the rotation wrote is gone too
     progress = archive_key_rotate_batch()
     assert progress.retiring_key is None and progress.remaining == 0
 
