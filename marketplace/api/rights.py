@@ -47,7 +47,10 @@ class MeDisclosuresApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["json", "csv"])],
-        responses={200: OutputSerializer},
+        responses={
+            (200, "application/json"): OutputSerializer,
+            (200, "text/csv"): OpenApiTypes.STR,
+        },
         tags=["rights"],
     )
     def get(self, request: Request) -> HttpResponseBase:
