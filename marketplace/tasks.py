@@ -91,3 +91,10 @@ def anchor() -> None:
         return
     except chain.UNREACHABLE as exc:  # the anchors wait in the database for the next run
         logger.warning("chain node unreachable, anchoring waits: %s", type(exc).__name__)
+
+
+@shared_task(name="marketplace.tasks.erase_donor_data", ignore_result=True)
+def erase_donor_data(erasure_id: str) -> None:
+    from marketplace.services.erasure import erasure_run
+
+    erasure_run(erasure_id=erasure_id)

@@ -16,6 +16,7 @@ from marketplace.selectors.accounts import user_profile
 from marketplace.services.accounts import (
     token_issue,
     user_authenticate,
+    user_identity_update,
     user_register,
     user_set_crypt4gh_key,
 )
@@ -27,6 +28,7 @@ class ProfileSerializer(serializers.Serializer):
     email = serializers.EmailField(allow_blank=True)
     role = serializers.CharField()
     public_name = serializers.CharField()
+    institution = serializers.CharField(allow_blank=True)
     is_staff = serializers.BooleanField()
     crypt4gh_public_key = serializers.CharField(
         allow_null=True,
@@ -111,6 +113,25 @@ class Crypt4ghKeyApi(APIView):
 class MeApi(APIView):
     permission_classes = [IsAuthenticated]
 
+    class IdentitySerializer(serializers.Serializer):
+        public_name = serializers.CharField(allow_blank=True, required=False, max_length=120)
+        institution = serializers.CharField(allow_blank=True, required=False, max_length=200)
+
     @extend_schema(responses={200: ProfileSerializer}, tags=["accounts"])
     def get(self, request: Request) -> Response:
         return Response(ProfileSerializer(user_profile(user=authenticated_user(request))).data)
+
+    @extend_schema(
+        request=IdentitySerializer, responses={200: ProfileSerializer}, tags=["accounts"]
+    )
+    def patch(self, request: Request) -> Response:
+        """Change the public name and institution (shown in donors' access histories)."""
+        body = self.IdentitySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = authenticated_user(request)
+        user_identity_update(
+            user=user,
+            public_name=body.validated_data.get("public_name", user.public_name),
+            institution=body.validated_data.get("institution", user.institution),
+        )
+        return Response(ProfileSerializer(user_profile(user=user)).data)

@@ -28,6 +28,7 @@ from marketplace.api.datasets import (
 )
 from marketplace.api.notifications import NotificationsApi, NotificationsReadApi
 from marketplace.api.passports import PassportApi
+from marketplace.api.rights import MeDisclosuresApi, MeEraseApi, MeExportApi
 
 app_name = "api"
 
@@ -37,6 +38,9 @@ urlpatterns = [
     path("me", MeApi.as_view(), name="me"),
     path("me/crypt4gh-key", Crypt4ghKeyApi.as_view(), name="crypt4gh-key"),
     path("me/passport", PassportApi.as_view(), name="passport"),
+    path("me/disclosures", MeDisclosuresApi.as_view(), name="disclosures"),
+    path("me/export", MeExportApi.as_view(), name="export"),
+    path("me/erase", MeEraseApi.as_view(), name="erase"),
     path("notifications", NotificationsApi.as_view(), name="notifications"),
     path("notifications/read", NotificationsReadApi.as_view(), name="notifications-read"),
     path("datasets", DatasetsApi.as_view(), name="datasets"),

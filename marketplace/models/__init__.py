@@ -1,9 +1,10 @@
 from marketplace.models.agreements import DataAccessAgreement, DatasetBlock
 from marketplace.models.attachments import RequestAttachment
-from marketplace.models.audit import Anchor, AuditEntry, AuditHead
+from marketplace.models.audit import Anchor, AuditEntry, AuditHead, AuditPersonal
 from marketplace.models.datasets import Dataset
 from marketplace.models.notifications import Notification
 from marketplace.models.requests import AccessRequest
+from marketplace.models.rights import Erasure, ErasureObject
 from marketplace.models.users import Role, User
 from marketplace.models.visas import Visa, VisaKey
 
@@ -12,9 +13,12 @@ __all__ = [
     "Anchor",
     "AuditEntry",
     "AuditHead",
+    "AuditPersonal",
     "DataAccessAgreement",
     "Dataset",
     "DatasetBlock",
+    "Erasure",
+    "ErasureObject",
     "Notification",
     "RequestAttachment",
     "Role",

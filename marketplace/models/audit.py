@@ -5,6 +5,13 @@ HIPAA §164.312(b) asks for audit controls; ASVS 16 for tamper evidence. Each en
 so changing or removing any entry breaks every hash after it (`verify_audit` finds the
 first). The database itself refuses UPDATE and DELETE on the table (triggers, migration
 0003), and the model refuses them too, so no code path can rewrite history.
+
+Personal fields (issue 19 §5, GDPR Art. 17): an entry written by a person keeps only ids
+in its hashed fields; the person's name and what they typed (`PERSONAL_KEYS`) go to
+`AuditPersonal`, and the entry holds `personal_commitment`, SHA-256 over a random salt and
+those fields. Erasing the person deletes the side row and its salt: the chain and its
+anchored roots still verify, and the commitment alone reveals nothing. Entries written
+before this existed (no commitment) keep what they hold.
 """
 
 from __future__ import annotations
@@ -27,6 +34,11 @@ class AuditEntry(models.Model):
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     data = models.JSONField(default=dict)
+    # SHA-256 (hex) of the salt and the personal fields kept in AuditPersonal; NULL for
+    # entries without any (and for every entry written before side rows existed).
+    # NULL, not "": a nullable column is added in place on SQLite (a default would make
+    # Django rebuild the table and lose its append-only triggers).
+    personal_commitment = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["seq"]
@@ -42,6 +54,27 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise PermissionError("audit entries are never deleted")
+
+
+class AuditPersonal(models.Model):
+    """The personal fields of one audit entry, outside the hash chain: `fields` is
+    {"actor_label": ..., and any of PERSONAL_KEYS the entry's data had}, `salt` 32 random
+    bytes. `subject_id` is the person they belong to (the actor). Deleted, never changed,
+    when that person's data is erased; the web role may only insert (create_web_role)."""
+
+    entry = models.OneToOneField(
+        AuditEntry,
+        on_delete=models.DO_NOTHING,
+        primary_key=True,
+        db_constraint=False,  # the log is append-only already; no trigger events on it
+        related_name="personal",
+    )
+    subject_id = models.CharField(max_length=64, db_index=True)
+    salt = models.BinaryField(max_length=32)
+    fields = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"personal fields of #{self.entry_id}"
 
 
 class AuditHead(models.Model):

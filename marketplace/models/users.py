@@ -48,6 +48,8 @@ class User(AbstractUser):
         blank=True,
         help_text="Shown on a donor's listings instead of the username.",
     )
+    # Shown with the public name in a donor's accounting of disclosures (issue 19 §5).
+    institution = models.CharField(max_length=200, blank=True)
 
     objects: ClassVar[AccountManager] = AccountManager()
 

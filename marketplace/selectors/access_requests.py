@@ -15,6 +15,7 @@ from marketplace.consent.codes import ConsentCode
 from marketplace.consent.matching import conditions_to_commit
 from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User
 from marketplace.models.lifecycle import ENDED
+from marketplace.services.audit import audit_views
 
 # The standard ERC-20 `approve`: the token may be any ERC-20 (DESIGN "On chain").
 ERC20_APPROVE_ABI = [
@@ -88,15 +89,16 @@ def request_timeline(*, request: AccessRequest) -> list[dict[str, object]]:
     "reason" ("" unless a decision gave one)}], oldest first."""
     entries = AuditEntry.objects.filter(object_type="access_request", object_id=str(request.pk))
     steps: list[dict[str, object]] = []
-    for entry in entries.order_by("seq"):
+    for view in audit_views(entries.order_by("seq")):
+        entry = view.entry
         action = entry.action.removeprefix("request.")
-        reason = entry.data.get("reason", "") if action in REASONED_ACTIONS else ""
+        reason = view.fields.get("reason", "") if action in REASONED_ACTIONS else ""
         steps.append(
             {
                 "at": entry.created_at,
                 "action": action,
                 "state": entry.data.get("state"),
-                "by": entry.actor_label or "system",
+                "by": view.who,
                 "reason": str(reason or ""),
             }
         )

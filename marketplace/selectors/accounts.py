@@ -19,6 +19,7 @@ def user_profile(*, user: User) -> dict[str, object]:
         "email": user.email,
         "role": user.role,
         "public_name": user.display_name,
+        "institution": user.institution,
         "is_staff": user.is_staff,
         "crypt4gh_public_key": (
             c4gh.public_key_text(bytes(user.crypt4gh_public_key))

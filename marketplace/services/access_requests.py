@@ -27,7 +27,7 @@ from marketplace.models.requests import cannot_now
 from marketplace.selectors.access_requests import request_open_for, request_purpose_fit
 from marketplace.selectors.blocklist import blocked_from
 from marketplace.services.agreements import agreement_accepted
-from marketplace.services.audit import audit_append
+from marketplace.services.audit import audit_append, audit_views
 from marketplace.services.notifications import (
     notify_request_change,
     notify_reviewers_of_request,
@@ -222,7 +222,8 @@ def _last_decision(request: AccessRequest) -> str:
     verb = {"approve": "approved", "reject": "rejected", "withdraw": "withdrawn"}.get(
         entry.action.removeprefix("request."), "closed"
     )
-    who = entry.actor_label or "the system"
+    who = audit_views([entry])[0].who
+    who = "the system" if who == "system" else who
     when = entry.created_at.astimezone(UTC).strftime("%d %b %Y %H:%M UTC")
     return f"{verb} by {who} on {when}"
 

@@ -97,3 +97,22 @@ def user_set_crypt4gh_key(*, user: User, public_key: str) -> User:
     user.crypt4gh_public_key = info.key
     user.save(update_fields=["crypt4gh_public_key"])
     return user
+
+
+def user_identity_update(*, user: User, public_name: str, institution: str) -> User:
+    """Set the name and institution others see: on listings (the public name) and in a
+    donor's accounting of disclosures (both; issue 19 §5). Control characters are refused."""
+    fields: dict[str, list[str]] = {}
+    for name, value, limit in (
+        ("public_name", public_name, 120),
+        ("institution", institution, 200),
+    ):
+        if len(value) > limit:
+            fields[name] = [f"At most {limit} characters."]
+        elif any(ord(c) < 32 for c in value):
+            fields[name] = ["No control characters."]
+    if fields:
+        raise ValidationError("Check the name and institution.", fields=fields)
+    user.public_name, user.institution = public_name.strip(), institution.strip()
+    user.save(update_fields=["public_name", "institution"])
+    return user

@@ -17,7 +17,7 @@ from django.utils import timezone
 from core.queue import enqueue
 from genomics.models import GenomicFile
 from ledger.models import OperatorTransaction
-from marketplace.models import AccessRequest
+from marketplace.models import AccessRequest, Erasure
 
 State = AccessRequest.State
 
@@ -49,6 +49,10 @@ def work_reconcile(*, waiting_for_s: float) -> dict[str, int]:
         state=GenomicFile.State.INGESTING, updated_at__lt=cutoff
     ).values_list("pk", flat=True)
     sent["ingest_file"] = sum(enqueue(ingest_file, str(pk)) for pk in files)
+    erasures = Erasure.objects.filter(
+        state=Erasure.State.REQUESTED, updated_at__lt=cutoff
+    ).values_list("pk", flat=True)
+    sent["erase_donor_data"] = sum(enqueue(tasks.erase_donor_data, str(pk)) for pk in erasures)
     return sent
 
 

@@ -24,6 +24,7 @@ def nav_items(user: User | None) -> list[NavItem]:
             NavItem("Dashboard", reverse("web:dashboard")),
             NavItem("My files", reverse("web:files")),
             NavItem("Requests", reverse("web:requests")),
+            NavItem("My data", reverse("web:access-history")),
         ]
     elif user.role == Role.RESEARCHER:
         items += [

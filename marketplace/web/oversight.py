@@ -11,7 +11,7 @@ from requests.exceptions import RequestException
 from ledger.models import OperatorTransaction
 from ledger.selectors.chain_status import chain_status
 from marketplace.models import Anchor, AuditEntry, Role
-from marketplace.services.audit import audit_verify
+from marketplace.services.audit import audit_verify, audit_views
 from marketplace.web.permissions import role_required
 
 
@@ -22,11 +22,13 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if action:
         entries = entries.filter(action__startswith=action)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    views = audit_views(page.object_list)
     return render(
         request,
         "marketplace/oversight/audit.html",
         {
             "page": page,
+            "views": views,
             "action": action,
             "check": audit_verify(),
             "anchors": Anchor.objects.order_by("-created_at")[:20],

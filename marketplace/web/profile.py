@@ -14,7 +14,7 @@ from core.errors import DomainError
 from genomics.selectors.recipient_keys import recipient_key_describe
 from ledger.selectors.wallets import wallet_address_of
 from marketplace.models import Role, User
-from marketplace.services.accounts import user_set_crypt4gh_key
+from marketplace.services.accounts import user_identity_update, user_set_crypt4gh_key
 from marketplace.web.errors import form_add_domain_error
 from marketplace.web.forms import Crypt4ghKeyForm
 from marketplace.web.permissions import role_required
@@ -51,3 +51,22 @@ def profile(request: HttpRequest) -> HttpResponse:
         },
         status=400 if form.errors else 200,
     )
+
+
+@role_required(Role.RESEARCHER, Role.DONOR, Role.REVIEWER, Role.ADMIN)
+@require_http_methods(["POST"])
+def profile_identity(request: HttpRequest) -> HttpResponse:
+    """The public name and institution (shown in donors' access histories)."""
+    user = request.user
+    assert isinstance(user, User)
+    try:
+        user_identity_update(
+            user=user,
+            public_name=request.POST.get("public_name", ""),
+            institution=request.POST.get("institution", ""),
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Your name and institution are saved.")
+    return redirect("web:profile")

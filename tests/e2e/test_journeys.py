@@ -7,7 +7,8 @@
 - The researcher registers a key made by crypt4gh-keygen, links a wallet, sees the fit of
   the purpose live and cannot send one that cannot fit, requests (back + send again makes
   no second request), pays with one permit signature, and downloads a file the reference
-  crypt4gh decrypts.
+  crypt4gh decrypts; the donor then sees that download in their access history and erases
+  the data.
 """
 
 from __future__ import annotations
@@ -315,4 +316,42 @@ def test_researcher_registers_a_key_links_a_wallet_requests_pays_and_decrypts(
     assert hashlib.sha256(decrypted).hexdigest() == hashlib.sha256(vcf).hexdigest()
     expect(page.locator("pre.command").first).to_contain_text("crypt4gh decrypt --sk")
     shot(page, "granted")
+
+    # The donor's rights (issue 19 §5, §6): who accessed the data, then its erasure after a
+    # confirmation that counts what will happen.
+    page.get_by_role("button", name="Log out").click()
+    page.goto(f"{base}/accounts/login/?next=/my-data/")
+    page.get_by_label("Username").fill("e2e-pay-donor")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    history = page.locator("#disclosures")
+    expect(history).to_contain_text("e2e-researcher")
+    expect(history).to_contain_text("Download")
+    expect(history).to_contain_text("e2e-pay-donor.vcf")
+    shot(page, "access-history")
+    page.get_by_role("link", name="Erase my data…").click()
+    counts = page.locator("#erase-counts")
+    expect(counts.locator(".count-files")).to_have_text("1")
+    expect(counts.locator(".count-headers")).to_have_text("2")  # the file's and the grant's
+    expect(counts.locator(".count-delivered")).to_have_text("1")
+    expect(page.locator("#cannot-undo")).to_contain_text("cannot take back copies")
+    expect(page.locator("#cannot-undo .count-copies")).to_have_text("1")
+    shot(page, "erase-confirm")
+    page.get_by_label("I understand that this cannot be undone.").check()
+    page.get_by_role("button", name="Erase", exact=True).click()
+    expect(page.locator(".messages")).to_contain_text("Erasure requested")
+    for _ in range(60):  # the worker erases within seconds
+        if page.locator(".erasure-state").first.inner_text() == "Done":
+            break
+        time.sleep(1)
+        page.reload()
+    expect(page.locator("#erasures")).to_contain_text("destroyed")
+    shot(page, "erased")
+    researcher = ApiUser(base, "e2e-researcher", PASSWORD)
+    mine = researcher.json("GET", "/api/v1/access-requests")["results"][0]
+    assert mine["state"] == "revoked", mine["state"]
+    file_id = dataset["metadata"]["files"][0]["id"]
+    gone = researcher.call("GET", f"/api/v1/access-requests/{mine['id']}/files/{file_id}")
+    assert gone.status_code == 404
+    assert researcher.json("GET", "/api/v1/me/passport")["ga4gh_passport_v1"] == []
     assert not watch.problems

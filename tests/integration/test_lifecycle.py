@@ -84,9 +84,12 @@ def flow(
             .json()
         )
 
+    donor_ = donor
+
     class Flow:
         request_id = created["id"]
         dataset_id = dataset["id"]
+        donor = donor_
         donor_api = api(donor)
         researcher_api = api(researcher)
 

@@ -25,7 +25,7 @@ def entries(make_user) -> list[AuditEntry]:
             actor=user,
             object_type="request",
             object_id=f"r{i}",
-            data={"reason": f"fits\r\nFAKE LINE {i}"},
+            data={"reason": f"fits {i}", "tx": f"fits\r\nFAKE LINE {i}"},
         )
         for i in range(5)
     ]

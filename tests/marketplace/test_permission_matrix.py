@@ -389,6 +389,45 @@ def only_the_researcher_reads_their_notification(world: World, caller: str, resp
     assert unread is (caller != "researcher")
 
 
+def downloaded(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from marketplace.services.audit import audit_append
+
+    audit_append(
+        action="request.download",
+        actor=world.users["researcher"],
+        object_type="access_request",
+        object_id=world.request.pk,
+        data={"file": str(world.file.pk), "range": "bytes=0-99"},
+    )
+
+
+def only_the_donor_sees_the_download(world: World, caller: str, response: Any) -> None:
+    ranges = [row["byte_range"] for row in response.json()["disclosures"]]
+    assert ranges == (["bytes=0-99"] if caller == "donor" else [])
+
+
+def the_export_is_the_callers(world: World, caller: str, response: Any) -> None:
+    assert response.json()["account"]["username"] == world.users[caller].username
+
+
+def only_the_donor_erases_their_file(world: World, caller: str, response: Any) -> None:
+    from marketplace.models import Erasure
+
+    erasures = list(Erasure.objects.values_list("donor_id", "file_ids"))
+    assert erasures == (
+        [(world.users["donor"].pk, [str(world.file.pk)])] if caller == "donor" else []
+    )
+    world.dataset.refresh_from_db()
+    assert (world.dataset.state == "withdrawn") is (caller == "donor")
+
+
+def only_the_callers_institution_changes(world: World, caller: str, response: Any) -> None:
+    assert response.json()["institution"] == f"Institute of {caller}"
+    for name, user in world.users.items():
+        user.refresh_from_db()
+        assert (user.institution == f"Institute of {name}") is (name == caller)
+
+
 def the_caller_is_who_they_are(world: World, caller: str, response: Any) -> None:
     assert response.json()["username"] == world.users[caller].username
 
@@ -478,6 +517,13 @@ CASES = [
     ),
     Case("GET", "/api/v1/me", users_only(200), check=the_caller_is_who_they_are),
     Case(
+        "PATCH",
+        "/api/v1/me",
+        users_only(200),
+        body=lambda w, caller: {"institution": f"Institute of {caller}"},
+        check=only_the_callers_institution_changes,
+    ),
+    Case(
         "PUT",
         "/api/v1/me/crypt4gh-key",
         users_only(200),
@@ -493,6 +539,23 @@ CASES = [
         check=only_the_researcher_holds_their_visa,
     ),
     Case("GET", "/.well-known/jwks.json", PUBLIC),
+    # donors' rights (issue 19 §5): each caller's own records; erasure of one's own files
+    Case(
+        "GET",
+        "/api/v1/me/disclosures",
+        everyone(403, anonymous=401, donor=200, other_donor=200),
+        setup=downloaded,
+        check=only_the_donor_sees_the_download,
+    ),
+    Case("GET", "/api/v1/me/export", users_only(200), check=the_export_is_the_callers),
+    Case("GET", "/api/v1/me/erase", everyone(403, anonymous=401, donor=200, other_donor=200)),
+    Case(
+        "POST",
+        "/api/v1/me/erase",
+        everyone(403, anonymous=401, donor=202, other_donor=404),
+        body=lambda w, caller: {"files": [str(w.file.pk)], "confirm": True},
+        check=only_the_donor_erases_their_file,
+    ),
     # notifications: each caller's own only
     Case(
         "GET",

@@ -63,7 +63,13 @@ def test_a_submission_while_the_broker_is_away_still_succeeds(
 
 def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
     sent: list[tuple[str, str]] = []
-    for task in (tasks.sign_voucher, tasks.grant_access, tasks.refund_access, tasks.release_access):
+    for task in (
+        tasks.sign_voucher,
+        tasks.grant_access,
+        tasks.refund_access,
+        tasks.release_access,
+        tasks.erase_donor_data,
+    ):
         monkeypatch.setattr(task, "delay", lambda pk, _n=task.name: sent.append((_n, pk)))
     from genomics import tasks as genomics_tasks
 
@@ -103,6 +109,12 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
         state="granted",
     )
     AccessRequest.objects.filter(pk=released.pk).update(updated_at=old)
+    # An erasure asked while the broker was away, and one already done.
+    from marketplace.models import Erasure
+
+    lost_erasure = Erasure.objects.create(donor=donor, file_ids=[])
+    Erasure.objects.create(donor=donor, file_ids=[], state="done")
+    Erasure.objects.update(updated_at=old)
     from ledger.models import OperatorTransaction
 
     OperatorTransaction.objects.create(
@@ -128,6 +140,7 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
         "refund_access": 1,
         "release_access": 1,
         "ingest_file": 1,
+        "erase_donor_data": 1,
     }
     assert sorted(sent) == sorted(
         [
@@ -136,5 +149,6 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
             ("marketplace.tasks.refund_access", str(rows["refunding"].pk)),
             ("marketplace.tasks.release_access", str(rows["granted"].pk)),
             ("ingest", str(waiting.pk)),
+            ("marketplace.tasks.erase_donor_data", str(lost_erasure.pk)),
         ]
     )

@@ -40,6 +40,11 @@ WORKER_TABLES: dict[str, tuple[str, ...]] = {
     # not publish a key of its own in our JWKS nor make a visa row (README "Passports").
     "marketplace.Visa": ("DELETE",),
     "marketplace.VisaKey": (),
+    # The audit log's personal side rows (issue 19 §5): the web writes them with its
+    # entries but may neither change nor delete them (only the worker's erasure does).
+    "marketplace.AuditPersonal": ("INSERT",),
+    # Storage objects an erasure deletes: an order to delete, so the worker's alone.
+    "marketplace.ErasureObject": (),
 }
 
 
