@@ -1,6 +1,7 @@
 from marketplace.models.audit import Anchor, AuditEntry, AuditHead
 from marketplace.models.datasets import Dataset
 from marketplace.models.notifications import Notification
+from marketplace.models.recovery import RecoveryCode, RecoveryCodeDevice
 from marketplace.models.requests import AccessRequest
 from marketplace.models.users import Role, User
 from marketplace.models.visas import Visa, VisaKey
@@ -12,6 +13,8 @@ __all__ = [
     "AuditHead",
     "Dataset",
     "Notification",
+    "RecoveryCode",
+    "RecoveryCodeDevice",
     "Role",
     "User",
     "Visa",

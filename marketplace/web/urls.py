@@ -8,9 +8,13 @@ from marketplace.web import (
     files,
     inbox,
     listings,
+    moderation,
     oversight,
+    password_reset,
     profile,
+    recovery,
     requests,
+    status,
     twofactor,
     views,
 )
@@ -22,6 +26,27 @@ urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("accounts/register/", views.register, name="register"),
+    path(
+        "accounts/password-reset/",
+        password_reset.PasswordResetView.as_view(),
+        name="password-reset",
+    ),
+    path(
+        "accounts/password-reset/sent/",
+        password_reset.PasswordResetDoneView.as_view(),
+        name="password-reset-done",
+    ),
+    path(
+        "accounts/password-reset/<uidb64>/<token>/",
+        password_reset.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path(
+        "accounts/password-reset/done/",
+        password_reset.PasswordResetCompleteView.as_view(),
+        name="password-reset-complete",
+    ),
+    path("accounts/recovery-codes/", recovery.recovery_codes, name="recovery-codes"),
     path("accounts/second-factor/", twofactor.second_factor, name="second-factor"),
     path("profile/", profile.profile, name="profile"),
     path("inbox/", inbox.inbox, name="inbox"),
@@ -32,6 +57,11 @@ urlpatterns = [
     path("datasets/<uuid:dataset_id>/edit/", listings.listing_edit, name="listing-edit"),
     path(
         "datasets/<uuid:dataset_id>/withdraw/", listings.listing_withdraw, name="listing-withdraw"
+    ),
+    path(
+        "datasets/<uuid:dataset_id>/delist",
+        moderation.dataset_delist_view,
+        name="dataset-delist",
     ),
     path("datasets/<uuid:dataset_id>/request/", requests.request_create, name="request-create"),
     path("dashboard/", listings.dashboard, name="dashboard"),
@@ -62,6 +92,7 @@ urlpatterns = [
     path("review/", requests.review_queue, name="review"),
     path("audit/", oversight.audit_log, name="audit"),
     path("chain/", oversight.chain_page, name="chain"),
+    path("status/", status.status_page, name="status"),
     path(
         "how-to/keys/",
         TemplateView.as_view(template_name="marketplace/howto/keys.html"),

@@ -117,6 +117,19 @@ PAGES: dict[str, Page] = {
     # Only staff who have not passed it yet take the second factor (its own tests below);
     # staff who passed it and everyone else are sent on.
     "second-factor": Page("/accounts/second-factor/", {**SIGNED_IN_SENT_HOME, "anonymous": LOGIN}),
+    "password-reset": Page("/accounts/password-reset/"),
+    "password-reset-done": Page("/accounts/password-reset/sent/"),
+    # A made-up link: the page says it no longer works (200), to anyone.
+    "password-reset-confirm": Page("/accounts/password-reset/{uidb64}/{token}/"),
+    "password-reset-complete": Page("/accounts/password-reset/done/"),
+    "recovery-codes": Page("/accounts/recovery-codes/", STAFF_ONLY),
+    "status": Page("/status/"),
+    "dataset-delist": Page(
+        "/datasets/{dataset}/delist",
+        {**STAFF_ONLY, "reviewer": 403, "admin": "/datasets/"},
+        method="POST",
+        data={"reason": "Duplicate listing."},
+    ),
     "catalogue": Page("/datasets/"),
     "dataset": Page("/datasets/{dataset}/"),
     "howto-keys": Page("/how-to/keys/"),
@@ -216,7 +229,10 @@ def test_every_web_route_has_a_page() -> None:
     assert sorted(set(PAGES) - set(routes)) == [], "rows for routes nobody serves"
     for name, page in PAGES.items():
         assert (
-            page.path.format(dataset="{dataset_id}", request="{request_id}") == routes[name].path
+            page.path.format(
+                dataset="{dataset_id}", request="{request_id}", uidb64="{uidb64}", token="{token}"
+            )
+            == routes[name].path
         ), name
 
 
@@ -226,7 +242,9 @@ def test_page_access(world, visitor: str, name: str) -> None:
     page = PAGES[name]
     if page.setup is not None:
         page.setup(world)
-    url = page.path.format(dataset=world["dataset"].pk, request=world["request"].pk)
+    url = page.path.format(
+        dataset=world["dataset"].pk, request=world["request"].pk, uidb64="MQ", token="x-y"
+    )
     client = client_for(world, visitor)
     response = client.post(url, page.data) if page.method == "POST" else client.get(url)
     expected = page.expect.get(visitor, 200)
