@@ -13,7 +13,7 @@ _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
-    """"5/hour" -> (5, 3600). Raises ValueError for a malformed rate."""
+    """ "5/hour" -> (5, 3600). Raises ValueError for a malformed rate."""
     count, period = rate.split("/")
     return int(count), _PERIODS[period.strip()[0].lower()]
 

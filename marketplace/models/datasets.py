@@ -66,12 +66,6 @@ class Dataset(models.Model):
     def __str__(self) -> str:
         return self.title
 
-    @property
-    def consent_stands(self) -> bool:
-        """Whether paid requests may still be delivered: listed, or delisted by an admin
-        (moderation does not take the donor's consent back; a withdrawal does)."""
-        return self.state in (self.State.LISTED, self.State.DELISTED)
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Keep the consent filter's tokens in step with the consent, whoever saves: the
         listing services, the admin, fixtures."""
@@ -80,6 +74,12 @@ class Dataset(models.Model):
         if update_fields is not None and {"duo_codes", "access_days"} & set(update_fields):
             kwargs["update_fields"] = {*update_fields, "duo_fits", "duo_requires"}
         super().save(*args, **kwargs)
+
+    @property
+    def consent_stands(self) -> bool:
+        """Whether paid requests may still be delivered: listed, or delisted by an admin
+        (moderation does not take the donor's consent back; a withdrawal does)."""
+        return self.state in (self.State.LISTED, self.State.DELISTED)
 
     def refresh_consent_index(self) -> None:
         fits, requires = consent_tokens(

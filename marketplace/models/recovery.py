@@ -34,9 +34,7 @@ class RecoveryCodeDevice(ThrottlingMixin, Device):
         digest = recovery_code_digest(token)
         with transaction.atomic():
             unused = RecoveryCode.objects.select_for_update().filter(device=self, used_at=None)
-            match = next(
-                (c for c in unused if hmac.compare_digest(c.code_sha256, digest)), None
-            )
+            match = next((c for c in unused if hmac.compare_digest(c.code_sha256, digest)), None)
             if match is None:
                 self.throttle_increment()
                 return False

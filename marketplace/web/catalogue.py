@@ -120,11 +120,7 @@ def dataset_page(
     dataset = dataset_get(dataset_id=dataset_id, viewer=viewer)
     owner = viewer is not None and viewer.pk == dataset.donor_id
     context: dict[str, object] = {"dataset": dataset, "owner": owner}
-    if (
-        viewer is not None
-        and viewer.role == Role.ADMIN
-        and dataset.state == Dataset.State.LISTED
-    ):
+    if viewer is not None and viewer.role == Role.ADMIN and dataset.state == Dataset.State.LISTED:
         context["delist_form"] = delist_form or DelistForm()
     if owner or (viewer is not None and viewer.role in (Role.REVIEWER, Role.ADMIN)):
         context["earnings"] = dataset_earnings(dataset=dataset)

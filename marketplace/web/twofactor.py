@@ -79,9 +79,7 @@ def second_factor(request: HttpRequest) -> HttpResponse:
                 "profile when you are down to a few.",
             )
             return redirect(target)
-        recovery.add_error(
-            "recovery_code", "That recovery code is not right, or was used already."
-        )
+        recovery.add_error("recovery_code", "That recovery code is not right, or was used already.")
     form = TokenForm(request.POST if request.method == "POST" and not using_code else None)
     if request.method == "POST" and not using_code and form.is_valid():
         allowed, _ = device.verify_is_allowed()

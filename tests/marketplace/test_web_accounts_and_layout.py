@@ -90,7 +90,8 @@ def test_password_reset_by_email_end_to_end(mailoutbox, fresh_throttle) -> None:
     page = client.get("/accounts/login/").content.decode()
     assert 'href="/accounts/password-reset/"' in page
     form = client.get("/accounts/password-reset/")
-    assert form.status_code == 200 and "<title>Reset your password · GeneMarket" in form.content.decode()
+    assert form.status_code == 200
+    assert "<title>Reset your password · GeneMarket" in form.content.decode()
     sent = client.post("/accounts/password-reset/", {"email": "ADA@example.org"})
     assert sent.status_code == 302 and sent["Location"] == "/accounts/password-reset/sent/"
     assert len(mailoutbox) == 1 and mailoutbox[0].to == ["ada@example.org"]
@@ -161,11 +162,14 @@ def test_staff_make_recovery_codes_shown_once_and_stored_hashed() -> None:
     codes = re.findall(r"<code>([a-z2-7]{4}(?:-[a-z2-7]{4}){3})</code>", made.content.decode())
     assert len(codes) == 10 and len(set(codes)) == 10
     assert made["Cache-Control"].startswith("max-age=0") or "no-cache" in made["Cache-Control"]
-    stored = list(RecoveryCode.objects.filter(device__user=admin).values_list("code_sha256", flat=True))
+    stored = list(
+        RecoveryCode.objects.filter(device__user=admin).values_list("code_sha256", flat=True)
+    )
     assert len(stored) == 10 and not set(codes) & set(stored)
     again = client.get("/accounts/recovery-codes/").content.decode()
     assert not any(code in again for code in codes) and "10</strong> unused codes" in again
-    assert AuditEntry.objects.filter(action="account.recovery_codes_make", actor_id=str(admin.pk)).count() == 1
+    made_entries = AuditEntry.objects.filter(action="account.recovery_codes_make")
+    assert [e.actor_id for e in made_entries] == [str(admin.pk)]
 
 
 def test_a_recovery_code_passes_the_second_factor_once_instead_of_the_totp() -> None:
@@ -183,7 +187,9 @@ def test_a_recovery_code_passes_the_second_factor_once_instead_of_the_totp() -> 
     )
     assert wrong.status_code == 400 and "not right" in wrong.content.decode()
     # django-otp's throttle slows a guesser after the wrong code; let this test go on.
-    admin.recoverycodedevice_set.update(throttling_failure_count=0, throttling_failure_timestamp=None)
+    admin.recoverycodedevice_set.update(
+        throttling_failure_count=0, throttling_failure_timestamp=None
+    )
     passed = phone_lost.post(
         "/accounts/second-factor/", {"recovery_code": codes[0].upper(), "next": "/review/"}
     )
@@ -219,8 +225,12 @@ def test_the_status_page_says_in_words_what_health_checks(monkeypatch) -> None:
     monkeypatch.setattr(
         health,
         "CHECKS",
-        {"database": lambda: None, "broker": lambda: None, "storage": lambda: None,
-         "chain": chain_down},
+        {
+            "database": lambda: None,
+            "broker": lambda: None,
+            "storage": lambda: None,
+            "chain": chain_down,
+        },
     )
     client = Client()
     home = client.get("/").content.decode()
@@ -230,7 +240,10 @@ def test_the_status_page_says_in_words_what_health_checks(monkeypatch) -> None:
     text = re.sub(r"\s+", " ", page.content.decode())
     assert "Some parts are not working." in text
     assert "Database</strong> (accounts, listings, requests and the audit log): working" in text
-    assert "Chain node</strong> (payments, escrow and anchoring): not working — the chain node does not answer" in text
+    assert (
+        "Chain node</strong> (payments, escrow and anchoring): not working — "
+        "the chain node does not answer" in text
+    )
     assert "Workers</strong>" in text and "not seen yet" in text
     monkeypatch.setitem(health.CHECKS, "chain", lambda: None)
     assert "Everything is working." in client.get("/status/").content.decode()

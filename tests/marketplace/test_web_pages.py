@@ -137,6 +137,17 @@ PAGES: dict[str, Page] = {
     "dashboard": Page("/dashboard/", DONOR_ONLY),
     "files": Page("/files/", DONOR_ONLY),
     "files-table": Page("/files/table", DONOR_ONLY),
+    # The world's file is listed: its donor is sent back to the page with a message.
+    "file-delete": Page(
+        "/files/{file}/delete",
+        {**DONOR_ONLY, "donor": "/files/", "other_donor": "/files/"},
+        method="POST",
+    ),
+    "upload-cancel": Page(
+        "/files/{file}/cancel",
+        {**DONOR_ONLY, "donor": "/files/", "other_donor": "/files/"},
+        method="POST",
+    ),
     "listing-create": Page("/datasets/new/", DONOR_ONLY),
     "listing-edit": Page("/datasets/{dataset}/edit/", {**DONOR_ONLY, "other_donor": 404}),
     "listing-withdraw": Page(
@@ -230,7 +241,11 @@ def test_every_web_route_has_a_page() -> None:
     for name, page in PAGES.items():
         assert (
             page.path.format(
-                dataset="{dataset_id}", request="{request_id}", uidb64="{uidb64}", token="{token}"
+                dataset="{dataset_id}",
+                request="{request_id}",
+                file="{file_id}",
+                uidb64="{uidb64}",
+                token="{token}",
             )
             == routes[name].path
         ), name
@@ -243,7 +258,11 @@ def test_page_access(world, visitor: str, name: str) -> None:
     if page.setup is not None:
         page.setup(world)
     url = page.path.format(
-        dataset=world["dataset"].pk, request=world["request"].pk, uidb64="MQ", token="x-y"
+        dataset=world["dataset"].pk,
+        request=world["request"].pk,
+        file=world["file"].pk,
+        uidb64="MQ",
+        token="x-y",
     )
     client = client_for(world, visitor)
     response = client.post(url, page.data) if page.method == "POST" else client.get(url)
