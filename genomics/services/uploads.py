@@ -376,9 +376,7 @@ def stored_file_delete(*, owner: AbstractBaseUser, file_id: UUID | str) -> Genom
         if upload.state == State.RECEIVING:
             raise Conflict("This file is still arriving: cancel the upload instead.")
         if upload.state == State.INGESTING:
-            raise Conflict(
-                "This file is being checked: delete it once it is ready or has failed."
-            )
+            raise Conflict("This file is being checked: delete it once it is ready or has failed.")
         if upload.grants.exists():
             raise Conflict("Researchers were granted this file: it cannot be deleted.")
         payload_key = upload.payload_key
