@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin
@@ -23,6 +24,11 @@ class RecoveryCodeDevice(ThrottlingMixin, Device):
     """A django-otp device whose tokens are the user's unused recovery codes, so a code
     passes the second factor through `django_otp.login` as the TOTP device does; wrong
     guesses slow down exponentially (ThrottlingMixin)."""
+
+    # Device's own field, with a reverse name of ours (the stubs cannot follow its default).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_code_devices"
+    )
 
     def get_throttle_factor(self) -> int:
         return 1

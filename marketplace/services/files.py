@@ -20,7 +20,7 @@ def donor_file_delete(*, donor: User, file_id: UUID | str) -> str:
     Raises NotFound, Conflict."""
     with transaction.atomic():
         file_get(owner=donor, file_id=file_id)  # another donor's file: NotFound, first
-        listed = list(Dataset.objects.filter(files=file_id).values_list("title", flat=True))
+        listed = list(Dataset.objects.filter(files__pk=file_id).values_list("title", flat=True))
         if listed:
             raise Conflict(
                 "This file is listed in "

@@ -187,7 +187,7 @@ def test_a_recovery_code_passes_the_second_factor_once_instead_of_the_totp() -> 
     )
     assert wrong.status_code == 400 and "not right" in wrong.content.decode()
     # django-otp's throttle slows a guesser after the wrong code; let this test go on.
-    admin.recoverycodedevice_set.update(
+    admin.recovery_code_devices.update(
         throttling_failure_count=0, throttling_failure_timestamp=None
     )
     passed = phone_lost.post(
