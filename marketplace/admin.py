@@ -63,6 +63,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Dataset)
 class DatasetAdmin(ReadOnlyAdmin):
     list_display = ("title", "donor", "state", "price", "review", "created_at")
+    list_select_related = ("donor",)
     list_filter = ("state", "review")
     search_fields = ("title", "donor__username")
     fields = (
@@ -89,6 +90,7 @@ class DatasetAdmin(ReadOnlyAdmin):
 @admin.register(AccessRequest)
 class AccessRequestAdmin(ReadOnlyAdmin):
     list_display = ("id", "dataset", "researcher", "state", "flagged", "created_at")
+    list_select_related = ("dataset", "researcher")
     list_filter = ("state",)
     search_fields = ("id", "dataset__title", "researcher__username", "chain_request_id")
     # Not the voucher's MAC (the worker's integrity check of its own rows).
