@@ -101,19 +101,26 @@ def run(stack: LiveStack, count: int, rate: float) -> None:
     file_id = donor.upload(vcf, "bench.vcf")
     donor.wait_for(f"/api/v1/files/{file_id}", lambda f: f["state"] == "ready", what="ingest")
     donor.link_wallet(donor_wallet)
-    dataset = donor.json(
-        "POST",
-        "/api/v1/datasets",
-        expect=201,
-        json={
-            "title": "Bench cohort",
-            "files": [file_id],
-            "duo_codes": ["DUO:0000042"],
-            "price": str(10**18),
-            "access_days": 30,
-            "review": "auto",
-        },
-    )
+    # A researcher has one open request per dataset (issue 16 §7): the same file is listed
+    # in as many datasets as each researcher makes requests, so request i is researcher
+    # i % RESEARCHERS asking for dataset i // RESEARCHERS. The requests, payments and
+    # grants are the same as with one dataset (one file, one grant per request).
+    datasets = [
+        donor.json(
+            "POST",
+            "/api/v1/datasets",
+            expect=201,
+            json={
+                "title": f"Bench cohort {number}",
+                "files": [file_id],
+                "duo_codes": ["DUO:0000042"],
+                "price": str(10**18),
+                "access_days": 30,
+                "review": "auto",
+            },
+        )
+        for number in range(-(-count // RESEARCHERS))
+    ]
     chain = donor.json("GET", "/api/v1/chain")
     token = w3.eth.contract(
         address=Web3.to_checksum_address(chain["token"]), abi=load_artifact("GeneToken")["abi"]
@@ -151,6 +158,7 @@ def run(stack: LiveStack, count: int, rate: float) -> None:
     requests = []
     for index in range(count):
         person = people[index % RESEARCHERS]
+        dataset = datasets[index // RESEARCHERS]
         created = person.request_access(dataset["id"], statement="Benchmark.")
         requests.append((person, wallets[index % RESEARCHERS], created["id"]))
     vouchers = {}

@@ -336,3 +336,18 @@ def purpose_fits(
                 Rule(CC, Outcome.DOES_NOT_FIT, "The consent does not allow clinical care use.")
             )
     return Match(rules=rules)
+
+
+def conditions_to_commit(consent: Sequence[ConsentCode]) -> list[ConsentCode]:
+    """What a purpose must list to meet the consent's conditions, as the request form
+    pre-selects them (issue 16 §7): each condition to commit to (a split term as its parts,
+    the form's checkboxes) with the consent's value, and GS with its region. Conditions
+    only people judge (US, PS, IS, RS), TS and NPOA ask nothing of the purpose."""
+    found: dict[str, ConsentCode] = {}
+    for condition in current_codes(consent):
+        if condition.code in COMMITMENTS:
+            for part in sorted(parts(condition.code)):
+                found.setdefault(part, ConsentCode(part, condition.value))
+        elif condition.code == GS:
+            found.setdefault(GS, condition)
+    return list(found.values())

@@ -82,6 +82,15 @@ LIVE = (S.GRANTED, S.SETTLED)
 # payment is refunded, never kept.
 CLOSED_UNPAID = (S.REJECTED, S.WITHDRAWN, S.LAPSED)
 
+# Issue 16 §7: a request in one of these states has ended; any other is open, and a
+# researcher has at most one open request per dataset (services.access_requests).
+ENDED = (S.REJECTED, S.WITHDRAWN, S.LAPSED, S.REFUNDED, S.REVOKED, S.EXPIRED)
+# The open states that can still lead to access, held unique per researcher and dataset by
+# a partial unique index (AccessRequest.Meta). Refunding is open but left out: a payment
+# that reaches a withdrawn, rejected or lapsed request moves it to refunding from the
+# indexer, which must never be refused by the index while a newer request is open.
+LEADS_TO_ACCESS = (S.SUBMITTED, S.APPROVED, S.PAYABLE, S.PAID, S.DELIVERING, *LIVE)
+
 TRANSITIONS: dict[Move, Transition] = {
     Move.APPROVE: _t((S.SUBMITTED,), S.APPROVED),
     Move.REJECT: _t((S.SUBMITTED, S.APPROVED, S.PAYABLE), S.REJECTED),
@@ -107,6 +116,32 @@ TRANSITIONS: dict[Move, Transition] = {
 ALLOWED_STEPS: frozenset[tuple[str, str]] = frozenset(
     (source, t.target) for t in TRANSITIONS.values() for source in t.sources
 )
+
+
+# How every message names a request's state, after "This request is …" (issue 16 §10): the
+# one place that puts states into sentences, so no message reads "A awaiting payment
+# request" or names a stored code ("payable").
+STATE_IN_WORDS: dict[str, str] = {
+    S.SUBMITTED: "waiting for the committee's review",
+    S.APPROVED: "approved, its voucher not yet signed",
+    S.REJECTED: "rejected",
+    S.WITHDRAWN: "withdrawn",
+    S.PAYABLE: "awaiting payment",
+    S.LAPSED: "lapsed (its payment window closed unpaid)",
+    S.PAID: "paid, and its files are about to be delivered",
+    S.DELIVERING: "paid, and its files are being delivered",
+    S.GRANTED: "granted",
+    S.REFUNDING: "being refunded",
+    S.REFUNDED: "refunded",
+    S.SETTLED: "granted, and its payment released to the donor",
+    S.EXPIRED: "expired (its access period ended)",
+    S.REVOKED: "revoked",
+}
+
+
+def state_in_words(state: str) -> str:
+    """'awaiting payment' for "payable": the state as the end of "This request is …"."""
+    return STATE_IN_WORDS.get(state, str(state))
 
 
 class IllegalTransition(Conflict):

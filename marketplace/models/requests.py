@@ -8,11 +8,13 @@ from django.conf import settings
 from django.db import models
 
 from marketplace.models.lifecycle import (
+    LEADS_TO_ACCESS,
     IllegalTransition,
     Move,
     State,
     can,
     check_step,
+    state_in_words,
     target_of,
 )
 
@@ -79,6 +81,16 @@ class AccessRequest(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["state", "created_at"])]
+        constraints = [
+            # Issue 16 §7: one open request per researcher and dataset (the whole dataset is
+            # the only scope until region tiers exist); the service refuses a second with a
+            # link to the first, and this index holds under any race.
+            models.UniqueConstraint(
+                fields=["researcher", "dataset"],
+                condition=models.Q(state__in=LEADS_TO_ACCESS),
+                name="one_open_request_per_researcher_dataset",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"request {self.pk} ({self.state})"
@@ -111,7 +123,7 @@ def cannot_now(request: AccessRequest, past: str) -> str:
     """A refusal in plain words that says what to do next (issue 16 §10): "This request is
     awaiting payment, so it cannot be withdrawn now. Reload its page to see what can."."""
     return (
-        f"This request is {request.get_state_display().lower()}, so it cannot be {past} now. "
+        f"This request is {state_in_words(request.state)}, so it cannot be {past} now. "
         "Reload its page to see what can be done."
     )
 

@@ -3,13 +3,18 @@ filter in the selector, never only in get_object)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from django.db.models import Q, QuerySet
 
 from core.errors import NotFound
 from ledger.vouchers import typed_data
-from marketplace.models import AccessRequest, AuditEntry, Role, User
+from marketplace.consent import Match, parse_codes, purpose_fits
+from marketplace.consent.codes import ConsentCode
+from marketplace.consent.matching import conditions_to_commit
+from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User
+from marketplace.models.lifecycle import ENDED
 
 # The standard ERC-20 `approve`: the token may be any ERC-20 (DESIGN "On chain").
 ERC20_APPROVE_ABI = [
@@ -47,6 +52,34 @@ def request_get(*, viewer: User, request_id: UUID | str) -> AccessRequest:
 # Decisions whose reasons the researcher and the donor are shown (issue 16 §8); other
 # entries' reasons are operational notes (a flag is for admins only).
 REASONED_ACTIONS = frozenset({"approve", "reject", "revoke", "close", "withdraw", "refunding"})
+
+
+def dataset_consent(*, dataset: Dataset) -> list[ConsentCode]:
+    return [ConsentCode(c["code"], c["value"]) for c in dataset.duo_codes]
+
+
+def request_purpose_fit(*, dataset: Dataset, purpose_codes: Sequence[object]) -> Match:
+    """The consent matcher's answer for a purpose (codes as clients send them) against the
+    dataset's consent, as the request form shows it live and submission checks it.
+    Raises ValidationError (`purpose_codes`) when the codes cannot be read."""
+    purpose = parse_codes(purpose_codes, field="purpose_codes")
+    return purpose_fits(dataset_consent(dataset=dataset), purpose, access_days=dataset.access_days)
+
+
+def request_conditions(*, dataset: Dataset) -> list[ConsentCode]:
+    """The conditions the dataset's consent requires a purpose to list (issue 16 §7)."""
+    return conditions_to_commit(dataset_consent(dataset=dataset))
+
+
+def request_open_for(*, researcher: User, dataset: Dataset) -> AccessRequest | None:
+    """The researcher's open request for the dataset (any state outside lifecycle.ENDED),
+    newest first; None when every earlier one has ended (issue 16 §7)."""
+    return (
+        AccessRequest.objects.filter(dataset=dataset, researcher=researcher)
+        .exclude(state__in=ENDED)
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def request_timeline(*, request: AccessRequest) -> list[dict[str, object]]:

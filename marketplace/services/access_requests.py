@@ -14,15 +14,17 @@ from collections.abc import Sequence
 from datetime import UTC
 from uuid import UUID
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.queue import enqueue
-from marketplace.consent import parse_codes, purpose_fits
-from marketplace.consent.codes import ConsentCode
+from marketplace.consent import parse_codes
 from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User
-from marketplace.models.lifecycle import Move
+from marketplace.models.lifecycle import Move, state_in_words
 from marketplace.models.requests import cannot_now
+from marketplace.selectors.access_requests import request_open_for, request_purpose_fit
 from marketplace.services.audit import audit_append
 from marketplace.services.notifications import (
     notify_request_change,
@@ -31,10 +33,6 @@ from marketplace.services.notifications import (
 
 State = AccessRequest.State
 REVIEWERS = (Role.REVIEWER, Role.ADMIN)
-
-
-def _consent(dataset: Dataset) -> list[ConsentCode]:
-    return [ConsentCode(c["code"], c["value"]) for c in dataset.duo_codes]
 
 
 def _record(
@@ -62,8 +60,13 @@ def request_submit(
     statement: str,
     accept_terms: bool,
 ) -> AccessRequest:
-    """Ask for access. An `auto` dataset approves a fitting purpose at once, and refuses
-    one that cannot fit; otherwise the committee decides."""
+    """Ask for access. An `auto` dataset approves a fitting purpose at once; otherwise (or
+    when it needs review) the committee decides.
+
+    Raises PurposeDoesNotFit (400) for a purpose that cannot fit the consent (nothing is
+    stored: DESIGN "an incompatible purpose cannot be approved", so it is not sent), and
+    DuplicateRequest (409) while the researcher has an open request for the dataset
+    (issue 16 §7)."""
     if researcher.role != Role.RESEARCHER:
         raise PermissionDenied("Only researchers request access.")
     if not accept_terms:
@@ -76,43 +79,83 @@ def request_submit(
     dataset = Dataset.objects.filter(pk=dataset_id, state=Dataset.State.LISTED).first()
     if dataset is None:
         raise NotFound("No such dataset.")
-    purpose = parse_codes(purpose_codes, field="purpose_codes")
-    match = purpose_fits(_consent(dataset), purpose, access_days=dataset.access_days)
-    with transaction.atomic():
-        request = AccessRequest.objects.create(
-            dataset=dataset,
-            researcher=researcher,
-            statement=statement.strip(),
-            purpose_codes=[{"code": c.code, "value": c.value} for c in purpose],
-            duo_match=match.as_json(),
-            consent_matcher_version=match.version,
-            amount=dataset.price,
+    match = request_purpose_fit(dataset=dataset, purpose_codes=purpose_codes)
+    if not match.allowed:
+        raise PurposeDoesNotFit(
+            "This purpose cannot fit the dataset's consent: "
+            + " ".join(match.reasons)
+            + " Change the purpose (or the conditions you commit to) and send it again.",
+            fields={"purpose_codes": match.reasons},
         )
+    purpose = parse_codes(purpose_codes, field="purpose_codes")
+    with transaction.atomic():
+        # The dataset's row lock orders two sendings of the same form (back + resubmit, a
+        # double click), so the second sees the first and is refused in words.
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        _refuse_duplicate(researcher=researcher, dataset=dataset)
+        try:
+            with transaction.atomic():
+                request = AccessRequest.objects.create(
+                    dataset=dataset,
+                    researcher=researcher,
+                    statement=statement.strip(),
+                    purpose_codes=[{"code": c.code, "value": c.value} for c in purpose],
+                    duo_match=match.as_json(),
+                    consent_matcher_version=match.version,
+                    amount=dataset.price,
+                )
+        except IntegrityError:  # the partial unique index, should the lock not have held
+            _refuse_duplicate(researcher=researcher, dataset=dataset)
+            raise
         _record(request, action="submit", actor=researcher, data={"duo_match": match.as_json()})
-        if dataset.review == Dataset.Review.AUTO:
-            if not match.allowed:
-                request.advance(Move.REJECT)
-                request.decision_reason = " ".join(match.reasons)
-                request.save(update_fields=["state", "decision_reason", "updated_at"])
-                _record(
-                    request,
-                    action="reject",
-                    actor=None,
-                    data={"automatic": True, "consent_matcher_version": match.version},
-                )
-            elif match.auto_approvable:
-                request.advance(Move.APPROVE)
-                request.save(update_fields=["state", "updated_at"])
-                _record(
-                    request,
-                    action="approve",
-                    actor=None,
-                    data={"automatic": True, "consent_matcher_version": match.version},
-                )
-                _sign_on_commit(request)
+        if dataset.review == Dataset.Review.AUTO and match.auto_approvable:
+            request.advance(Move.APPROVE)
+            request.save(update_fields=["state", "updated_at"])
+            _record(
+                request,
+                action="approve",
+                actor=None,
+                data={"automatic": True, "consent_matcher_version": match.version},
+            )
+            _sign_on_commit(request)
         if request.state == State.SUBMITTED:  # it waits for the committee: tell them
             notify_reviewers_of_request(request=request)
     return request
+
+
+class PurposeDoesNotFit(ValidationError):
+    """The purpose cannot fit the dataset's consent (400); `fields["purpose_codes"]` holds
+    the matcher's reason per rule that does not fit."""
+
+    code = "purpose_does_not_fit"
+
+
+class DuplicateRequest(Conflict):
+    """The researcher already has an open request for this dataset (409).
+
+    `fields["dataset"]` carries the open request's id; `open_request` is that request."""
+
+    code = "duplicate_request"
+
+    def __init__(self, message: str, *, open_request: AccessRequest) -> None:
+        super().__init__(message, fields={"dataset": [f"Open request {open_request.pk}."]})
+        self.open_request = open_request
+
+
+def _refuse_duplicate(*, researcher: User, dataset: Dataset) -> None:
+    """One open request per researcher and dataset (issue 16 §7): a second, often back +
+    resubmit, is refused with a pointer to the first. Raises DuplicateRequest."""
+    found = request_open_for(researcher=researcher, dataset=dataset)
+    if found is None:
+        return
+    raise DuplicateRequest(
+        f"You already have an open request for this dataset, sent "
+        f"{found.created_at.astimezone(UTC):%d %b %Y %H:%M} UTC and now "
+        f"{state_in_words(found.state)}: follow it at "
+        f"{settings.SITE_URL}{reverse('web:request', args=[found.pk])}. To ask differently, "
+        "withdraw it there first; once it has ended you may ask again.",
+        open_request=found,
+    )
 
 
 def _locked(request_id: UUID | str) -> AccessRequest:
@@ -165,7 +208,7 @@ def _check_undecided(request: AccessRequest, *, expected_state: str | None, verb
     if not stale and request.can(Move.APPROVE if verb == "approve" else Move.REJECT):
         return
     decided = _last_decision(request)
-    now = request.get_state_display().lower()
+    now = state_in_words(request.state)
     message = (
         f"This request was {decided} and is now {now}" if decided else f"This request is now {now}"
     )
@@ -174,7 +217,8 @@ def _check_undecided(request: AccessRequest, *, expected_state: str | None, verb
         f"where it stands before deciding again: /requests/{request.pk}/",
         fields={
             "expected_state": [
-                f"The request is {request.state}, not {expected_state or 'submitted'}."
+                f"The request is {state_in_words(request.state)}, not "
+                f"{state_in_words(expected_state or State.SUBMITTED)}."
             ]
         },
     )
@@ -252,9 +296,9 @@ def request_reject(
         # request be rejected, for the donor's consent withdrawal).
         if request.state not in (State.SUBMITTED, State.APPROVED):
             raise StaleDecision(
-                f"This request is {request.get_state_display().lower()}: its voucher is signed, "
+                f"This request is {state_in_words(request.state)}: its voucher is signed, "
                 "so the committee can no longer reject it. An admin can close it.",
-                fields={"expected_state": [f"The request is {request.state}."]},
+                fields={"expected_state": [f"The request is {state_in_words(request.state)}."]},
             )
         request.advance(Move.REJECT)
         request.reviewer = reviewer
@@ -310,7 +354,7 @@ def request_close(*, admin: User, request_id: UUID | str, reason: str) -> Access
         request = _locked(request_id)
         if not request.can(Move.CLOSE):
             raise Conflict(
-                f"This request is {request.get_state_display().lower()}: only a request that "
+                f"This request is {state_in_words(request.state)}: only a request that "
                 "waits (submitted, approved or awaiting payment) can be closed."
             )
         was_payable = request.state == State.PAYABLE

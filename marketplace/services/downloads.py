@@ -9,6 +9,7 @@ from django.utils import timezone
 from core.errors import NotFound, PermissionDenied
 from genomics.models import Grant
 from marketplace.models import AccessRequest, User
+from marketplace.models.lifecycle import state_in_words
 from marketplace.services.audit import audit_append
 
 LIVE = (AccessRequest.State.GRANTED, AccessRequest.State.SETTLED)
@@ -31,7 +32,7 @@ def request_download_grant(
         raise NotFound("No such file in your requests.")
     if request.state not in LIVE:
         raise PermissionDenied(
-            f"This request is {request.get_state_display().lower()}; downloads need a live grant."
+            f"This request is {state_in_words(request.state)}; downloads need a live grant."
         )
     if request.expires_at is not None and request.expires_at <= timezone.now():
         raise PermissionDenied("The access period is over.")

@@ -15,38 +15,77 @@ from marketplace.models import AccessRequest, Dataset, Notification, Role, User
 
 logger = logging.getLogger(__name__)
 
-MESSAGES = {
-    AccessRequest.State.SUBMITTED: "A new access request for “{title}” is waiting for review.",
-    AccessRequest.State.APPROVED: "Your request for “{title}” was approved.",
-    AccessRequest.State.REJECTED: "The request for “{title}” was rejected.",
-    AccessRequest.State.WITHDRAWN: "The request for “{title}” was withdrawn.",
-    AccessRequest.State.PAYABLE: "Your request for “{title}” is ready to pay.",
-    AccessRequest.State.LAPSED: "The payment window for “{title}” closed unpaid.",
-    AccessRequest.State.PAID: "Payment for “{title}” arrived.",
-    AccessRequest.State.GRANTED: "Access to “{title}” is granted: the files can be downloaded.",
-    AccessRequest.State.REFUNDING: "The payment for “{title}” is being refunded.",
-    AccessRequest.State.REFUNDED: "The payment for “{title}” was refunded.",
-    AccessRequest.State.SETTLED: "The payment for “{title}” was released to the donor.",
-    AccessRequest.State.EXPIRED: "Access to “{title}” has expired.",
-    AccessRequest.State.REVOKED: "Access to “{title}” was revoked.",
+S = AccessRequest.State
+# What each party is told of a request's new state, each message saying what to do next
+# (issue 16 §10); the researcher and the donor read different words (neither is told of
+# "your request" that is the other's).
+TO_RESEARCHER = {
+    S.SUBMITTED: "Your request for “{title}” is waiting for review by the data access "
+    "committee; you will be told here when they decide.",
+    S.APPROVED: "Your request for “{title}” was approved. Its voucher is being signed: pay "
+    "on the request's page as soon as it is ready.",
+    S.REJECTED: "Your request for “{title}” was rejected. You may send a new request whose "
+    "purpose or statement answers the reason.",
+    S.WITHDRAWN: "Your request for “{title}” was withdrawn (or closed by an admin); nothing "
+    "is owed. Send a new request from the dataset's page if you still need the data.",
+    S.PAYABLE: "Your request for “{title}” is ready to pay: pay on its page before the "
+    "voucher's deadline.",
+    S.LAPSED: "The payment window for “{title}” closed unpaid. Send a new request from the "
+    "dataset's page if you still need the data.",
+    S.PAID: "Your payment for “{title}” arrived; the files are being delivered. Nothing to do "
+    "until you are told access is granted.",
+    S.GRANTED: "Access to “{title}” is granted: download the files from the request's page "
+    "and decrypt them with your Crypt4GH key.",
+    S.REFUNDING: "Your payment for “{title}” is being refunded to your wallet; nothing to do "
+    "meanwhile.",
+    S.REFUNDED: "Your payment for “{title}” was refunded to your wallet. Send a new request "
+    "if you still need the data.",
+    S.SETTLED: "Your payment for “{title}” was released to the donor. Your access stays open "
+    "until it expires.",
+    S.EXPIRED: "Your access to “{title}” has expired: delete your copies of the files, as the "
+    "terms ask, and send a new request to use the data again.",
+    S.REVOKED: "Your access to “{title}” was revoked: downloads stopped. Delete your copies "
+    "of the files, as the terms ask.",
 }
+TO_DONOR = {
+    S.SUBMITTED: "A new access request for “{title}” is waiting for review by the data "
+    "access committee; nothing to do.",
+    S.APPROVED: "A request for “{title}” was approved; its payment goes to your linked "
+    "payout wallet. Nothing to do.",
+    S.REJECTED: "A request for “{title}” was rejected; nothing to do.",
+    S.WITHDRAWN: "A request for “{title}” was withdrawn; nothing to do.",
+    S.PAYABLE: "A request for “{title}” is ready to be paid by the researcher; nothing to do.",
+    S.LAPSED: "A request for “{title}” lapsed unpaid; nothing to do.",
+    S.PAID: "A payment for “{title}” arrived in escrow; the files are being delivered. "
+    "Nothing to do.",
+    S.GRANTED: "Access to “{title}” is granted; the payment is released to your wallet next. "
+    "Nothing to do.",
+    S.REFUNDING: "A payment for “{title}” is being refunded to the researcher (the files were "
+    "not delivered); nothing to do.",
+    S.REFUNDED: "A payment for “{title}” was refunded to the researcher; nothing to do.",
+    S.SETTLED: "The payment for “{title}” was released to your wallet; see your earnings on "
+    "your dashboard.",
+    S.EXPIRED: "A researcher's access to “{title}” has expired; nothing to do.",
+    S.REVOKED: "A researcher's access to “{title}” was revoked; downloads stopped.",
+}
+MESSAGE_MAX = 500  # Notification.message
 
 
 def notify_request_change(*, request: AccessRequest) -> list[Notification]:
-    """Notify the researcher and the donor of the request's new state."""
-    template = MESSAGES.get(AccessRequest.State(request.state))
-    if template is None:
+    """Notify the researcher and the donor of the request's new state, each in their own
+    words (in the app, and by an email of their own)."""
+    state = AccessRequest.State(request.state)
+    if state not in TO_RESEARCHER:
         return []
-    message = template.format(title=request.dataset.title) + _why(request)
-    people: list[User] = [request.researcher, request.dataset.donor]
-    made = [
-        Notification.objects.create(user=person, request=request, message=message)
-        for person in people
-    ]
-    recipients = [person.email for person in people if person.email]
-    if recipients:
-        link = _request_path(request)
-        transaction.on_commit(lambda: _email(message, recipients, link))
+    made = []
+    for person, messages in (
+        (request.researcher, TO_RESEARCHER),
+        (request.dataset.donor, TO_DONOR),
+    ):
+        message = _with_why(messages[state].format(title=request.dataset.title), request)
+        made.append(Notification.objects.create(user=person, request=request, message=message))
+        if person.email:
+            transaction.on_commit(partial(_email, message, [person.email], _request_path(request)))
     return made
 
 
@@ -82,17 +121,20 @@ _REASONED = (
 )
 
 
-def _why(request: AccessRequest) -> str:
-    """' Reason: …' for a decision that gave one; a revocation also says what happens to
-    the money (nothing is refunded: the data has left)."""
-    text = ""
-    if request.state in _REASONED and request.decision_reason:
-        # Notification.message holds 500 characters; the page shows the whole reason.
-        reason = request.decision_reason
-        text += f" Reason: {reason if len(reason) <= 300 else reason[:299] + '…'}"
+def _with_why(message: str, request: AccessRequest) -> str:
+    """The message, then ' Reason: …' for a decision that gave one (shortened to fit the
+    notification; the page shows it whole); a revocation also says what happens to the
+    money (nothing is refunded: the data has left; DESIGN "What the chain must guarantee")."""
+    money = ""
     if request.state == AccessRequest.State.REVOKED:
-        text += " Nothing is refunded: the files had already been delivered."
-    return text
+        money = " Nothing is refunded: the files had already been delivered."
+    reason = request.decision_reason if request.state in _REASONED else ""
+    if not reason:
+        return message + money
+    room = MESSAGE_MAX - len(message) - len(money) - len(" Reason: ")
+    if len(reason) > room:
+        reason = reason[: room - 1] + "…"
+    return f"{message} Reason: {reason}{money}"
 
 
 def notify_admins_of_flag(*, request: AccessRequest, reason: str) -> list[Notification]:

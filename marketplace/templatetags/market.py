@@ -6,9 +6,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from marketplace.consent import term
-from marketplace.consent.diseases import disease_name
+from marketplace.consent.diseases import Disease, disease, picker
+from marketplace.models.lifecycle import State, state_in_words
 
 register = template.Library()
 DECIMALS = 18  # GeneToken, like most ERC-20 tokens
@@ -57,9 +60,23 @@ def duo_description(code: str) -> str:
 
 
 @register.filter
-def duo_value(value: str) -> str:
-    """A consent code's value in words: a MONDO disease by its name when it is shipped."""
-    return disease_name(value) if str(value).startswith("MONDO:") else str(value)
+def duo_value(value: str) -> SafeString:
+    """A consent code's value in words (issue 16 §10): a shipped MONDO disease by its name,
+    its id in small print after it; any other value as it is."""
+    text = str(value)
+    found = disease(text) if text.startswith("MONDO:") else None
+    if found is None or not found.label:
+        return format_html("{}", text)
+    return format_html('{} <small class="code-id">{}</small>', found.label, text)
+
+
+FIT_WORDS = {"fits": "Fits", "needs_review": "Needs review", "does_not_fit": "Does not fit"}
+
+
+@register.filter
+def fit_word(outcome: str) -> str:
+    """A consent matcher outcome as the form names it: "does_not_fit" -> "Does not fit"."""
+    return FIT_WORDS.get(str(outcome), str(outcome))
 
 
 @register.filter
@@ -84,3 +101,56 @@ def permission_first(codes: list[dict[str, str]]) -> list[dict[str, str]]:
     return sorted(
         codes, key=lambda entry: not ((found := term(entry["code"])) and found.is_permission)
     )
+
+
+@register.simple_tag
+def disease_picker() -> list[Disease]:
+    """The DS picker's diseases (name and MONDO id) for the forms' disease field."""
+    return picker()
+
+
+@register.filter
+def state_words(state: str) -> str:
+    """A request's state as messages put it: "payable" -> "awaiting payment"."""
+    return state_in_words(str(state))
+
+
+# Timeline entries (audit actions without "request.") in words, not as stored.
+ACTION_WORDS = {
+    "submit": "Sent",
+    "approve": "Approved",
+    "reject": "Rejected",
+    "withdraw": "Withdrawn",
+    "close": "Closed by an admin",
+    "voucher": "Payment voucher signed",
+    "paid": "Payment received",
+    "deliver": "Delivery recorded on chain",
+    "undelivered": "Delivery failed, to be tried again",
+    "grant": "Access granted",
+    "settled": "Payment released to the donor",
+    "refunding": "Refund started",
+    "refund": "Refunded",
+    "refunded": "Refunded",
+    "lapse": "Payment window closed",
+    "expire": "Access expired",
+    "revoke": "Access revoked",
+    "download": "Downloaded",
+    "flag": "Flagged for admins",
+    "reverted": "Undone by a chain reorganisation",
+}
+
+
+@register.filter
+def action_words(action: str) -> str:
+    """A timeline entry's action in words: "voucher" -> "Payment voucher signed"."""
+    text = str(action)
+    return ACTION_WORDS.get(text, text.replace("_", " ").capitalize())
+
+
+@register.filter
+def state_label(state: str) -> str:
+    """A request state's label: "payable" -> "Awaiting payment"."""
+    try:
+        return str(State(str(state)).label)
+    except ValueError:
+        return str(state)

@@ -11,6 +11,10 @@ from django.contrib.auth.forms import AuthenticationForm
 from marketplace.consent import all_terms, term
 from marketplace.consent.terms import parts
 from marketplace.models import Dataset, Role
+from marketplace.services.datasets import MAX_PRICE
+
+# The largest price the escrow holds (uint96 base units), in GENE (18 decimals).
+MAX_PRICE_GENE = Decimal(f"{MAX_PRICE // 10**18}.{MAX_PRICE % 10**18:018d}")
 
 
 class LoginForm(AuthenticationForm):
@@ -78,8 +82,9 @@ class ConsentFields(forms.Form):
         required=False,
         max_length=200,
         label="Disease (for DS)",
-        help_text="A MONDO id, e.g. MONDO:0005148 for type 2 diabetes; several separated "
-        "by commas.",
+        help_text="Type the disease's name and pick it from the list (its MONDO id is "
+        "filled in, e.g. MONDO:0005148 for type 2 diabetes); several separated by commas.",
+        widget=forms.TextInput(attrs={"list": "consent-diseases"}),
     )
     region = forms.CharField(
         required=False, max_length=64, label="Region (for GS)", help_text="e.g. EU"
@@ -151,12 +156,16 @@ class ListingForm(ConsentFields):
     price = forms.DecimalField(
         label="Price (GENE)",
         min_value=Decimal("0.000000000000000001"),
+        max_value=MAX_PRICE_GENE,
         max_digits=60,
         decimal_places=18,
         # Django's default reads "≥ 1E-18": say it in GENE, and what to enter instead.
         error_messages={
             "min_value": "Enter a price above 0 GENE: data is never listed for free here "
             "(the smallest price is 0.000000000000000001 GENE).",
+            # The service would name the escrow's limit in base units; here it is in GENE.
+            "max_value": f"Enter at most {MAX_PRICE_GENE:,f} GENE: the payment escrow "
+            "cannot hold a larger amount.",
             "max_decimal_places": "Use at most 18 digits after the point: 1 GENE is "
             "10^18 base units.",
         },

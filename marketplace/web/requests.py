@@ -8,23 +8,29 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import DomainError
 from ledger.selectors.wallets import wallet_address_of, wallet_is_contract
+from marketplace.consent import Match
 from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.models.lifecycle import Move
 from marketplace.selectors.access_requests import (
+    request_conditions,
     request_get,
     request_grant_view,
     request_list,
+    request_open_for,
     request_payment_funds,
     request_permit,
+    request_purpose_fit,
     request_timeline,
     request_voucher,
 )
 from marketplace.selectors.datasets import dataset_get
 from marketplace.services.access_requests import (
+    DuplicateRequest,
+    PurposeDoesNotFit,
     StaleDecision,
     request_approve,
     request_close,
@@ -34,7 +40,7 @@ from marketplace.services.access_requests import (
 )
 from marketplace.services.settlement import request_revoke
 from marketplace.web.errors import form_add_domain_error
-from marketplace.web.forms import AccessRequestForm, DecisionForm
+from marketplace.web.forms import AccessRequestForm, ConsentFields, DecisionForm
 from marketplace.web.permissions import role_required
 
 # States in which the page keeps asking the server for news.
@@ -49,9 +55,15 @@ def _user(request: HttpRequest) -> User:
 @role_required(Role.RESEARCHER)
 @require_http_methods(["GET", "POST"])
 def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
+    """The request form: the conditions the consent requires come pre-selected, the fit is
+    checked live (request_fit) and again on sending, and a second open request for the
+    dataset is refused with a link to the first (issue 16 §7)."""
     researcher = _user(request)
     dataset = dataset_get(dataset_id=dataset_id, viewer=researcher)
-    form = AccessRequestForm(request.POST or None)
+    conditions = [{"code": c.code, "value": c.value} for c in request_conditions(dataset=dataset)]
+    form = AccessRequestForm(request.POST or None, initial=ConsentFields.initial_from(conditions))
+    open_request = request_open_for(researcher=researcher, dataset=dataset)
+    fit: Match | None = None
     if request.method == "POST" and form.is_valid():
         try:
             created = request_submit(
@@ -61,24 +73,53 @@ def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
                 statement=form.cleaned_data["statement"],
                 accept_terms=form.cleaned_data["accept_terms"],
             )
+        except DuplicateRequest as exc:
+            open_request = exc.open_request
+        except PurposeDoesNotFit:
+            fit = request_purpose_fit(dataset=dataset, purpose_codes=form.consent_codes())
         except DomainError as exc:
             form_add_domain_error(form, exc)
         else:
-            if created.state == AccessRequest.State.REJECTED:
-                messages.error(request, "Your purpose does not fit the donor's consent.")
-            else:
-                messages.success(request, "Your request is sent.")
+            messages.success(request, "Your request is sent.")
             return redirect("web:request", request_id=created.pk)
+    refused = request.method == "POST" and (form.errors or fit is not None or open_request)
     return render(
         request,
         "marketplace/requests/form.html",
         {
             "form": form,
             "dataset": dataset,
+            "conditions": conditions,
+            "fit": fit,
+            "open_request": open_request,
             "has_key": bool(researcher.crypt4gh_public_key),
             "wallet": wallet_address_of(user=researcher),
         },
-        status=400 if form.errors else 200,
+        status=(409 if open_request else 400) if refused else 200,
+    )
+
+
+@role_required(Role.RESEARCHER)
+@require_GET
+def request_fit(request: HttpRequest, dataset_id: str) -> HttpResponse:
+    """The consent matcher's answer for the purpose as the form holds it, for htmx: fits,
+    needs review or does not fit, with the reason per rule; the send button is disabled
+    while the purpose cannot fit."""
+    dataset = dataset_get(dataset_id=dataset_id, viewer=_user(request))
+    form = ConsentFields(request.GET)
+    fit: Match | None = None
+    fit_error = ""
+    if form.is_valid():
+        try:
+            fit = request_purpose_fit(dataset=dataset, purpose_codes=form.consent_codes())
+        except DomainError as exc:
+            fit_error = exc.message
+    elif "permission" not in form.errors or request.GET.get("permission"):
+        fit_error = " ".join(str(e) for errors in form.errors.values() for e in errors)
+    return render(
+        request,
+        "marketplace/requests/_fit.html",
+        {"fit": fit, "fit_error": fit_error, "live": True},
     )
 
 

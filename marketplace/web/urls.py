@@ -64,6 +64,7 @@ urlpatterns = [
         name="dataset-delist",
     ),
     path("datasets/<uuid:dataset_id>/request/", requests.request_create, name="request-create"),
+    path("datasets/<uuid:dataset_id>/request/fit", requests.request_fit, name="request-fit"),
     path("dashboard/", listings.dashboard, name="dashboard"),
     path("files/", files.files_page, name="files"),
     path("files/table", files.files_table, name="files-table"),

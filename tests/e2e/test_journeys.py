@@ -4,8 +4,10 @@
   wallet, lists the file and finds it in the catalogue.
 - The reviewer signs in with a second factor, works the review queue and approves a
   request with a reason, then looks at the audit log and the chain.
-- The researcher registers a key made by crypt4gh-keygen, links a wallet, requests,
-  pays with one permit signature, and downloads a file the reference crypt4gh decrypts.
+- The researcher registers a key made by crypt4gh-keygen, links a wallet, sees the fit of
+  the purpose live and cannot send one that cannot fit, requests (back + send again makes
+  no second request), pays with one permit signature, and downloads a file the reference
+  crypt4gh decrypts.
 """
 
 from __future__ import annotations
@@ -51,7 +53,13 @@ def link_wallet(page: Page, base: str) -> None:
 
 
 def listed_dataset(
-    live: LiveStack, tmp: Path, *, name: str, review: str, wallet: int
+    live: LiveStack,
+    tmp: Path,
+    *,
+    name: str,
+    review: str,
+    wallet: int,
+    duo_codes: tuple[str, ...] = ("DUO:0000006",),
 ) -> tuple[dict, bytes]:
     """A donor and a listing made through the API: the part of the world another role's
     journey starts from."""
@@ -63,7 +71,7 @@ def listed_dataset(
         file_id,
         title=f"{name} hypertension cohort",
         description="Blood pressure study, variants on GRCh38.",
-        duo_codes=("DUO:0000006",),
+        duo_codes=duo_codes,
         price=12 * 10**18,
         review=review,
     )
@@ -251,7 +259,15 @@ def test_researcher_registers_a_key_links_a_wallet_requests_pays_and_decrypts(
 ) -> None:
     page, watch = watched
     base = live.base
-    dataset, vcf = listed_dataset(live, tmp_path, name="e2e-pay-donor", review="auto", wallet=8)
+    # HMB, with IRB approval as the consent's condition (DUO:0000021).
+    dataset, vcf = listed_dataset(
+        live,
+        tmp_path,
+        name="e2e-pay-donor",
+        review="auto",
+        wallet=8,
+        duo_codes=("DUO:0000006", "DUO:0000021"),
+    )
     wallet = BrowserWallet(anvil_accounts()[7], live.chain_url)
     wallet.install(page)
     register(page, base, "e2e-researcher", "researcher")
@@ -273,10 +289,46 @@ def test_researcher_registers_a_key_links_a_wallet_requests_pays_and_decrypts(
     page.goto(f"{base}/datasets/?q=hypertension")
     page.get_by_role("link", name=dataset["title"]).click()
     page.get_by_role("link", name="Request access").click()
-    page.locator("input[name=permission][value='DUO:0000006']").check()
+    # The fit is checked live as the codes are chosen, the consent's condition (IRB) comes
+    # ticked, and a purpose that cannot fit cannot be sent (issue 16 §7).
+    request_form = page.url
+    send = page.get_by_role("button", name="Send the request")
+    fit = page.locator("#fit [data-fit]")
+    expect(page.locator("input[name=modifiers][value='DUO:0000021']")).to_be_checked()
     page.get_by_label("Research statement").fill("Blood pressure variants in adults.")
     page.locator("input[name=accept_terms]").check()
+    page.locator("input[name=permission][value='DUO:0000011']").check()  # ancestry research
+    expect(fit).to_have_attribute("data-fit", "does_not_fit")
+    expect(page.locator("#fit")).to_contain_text("is outside it")
+    expect(send).to_be_disabled()
+    page.locator("input[name=modifiers][value='DUO:0000021']").uncheck()
+    page.locator("input[name=permission][value='DUO:0000006']").check()
+    expect(page.locator("#fit")).to_contain_text("The consent requires IRB")
+    expect(send).to_be_disabled()
+    page.locator("input[name=modifiers][value='DUO:0000021']").check()
+    expect(fit).to_have_attribute("data-fit", "fits")
+    shot(page, "request-form-fit")
+    send.click()
+    expect(page.locator("#request-status")).to_be_visible()
+    request_page = page.url
+
+    # Back + send again: no second request; the form links to the one already open.
+    page.go_back()
+    page.locator("input[name=permission][value='DUO:0000006']").check()  # kept, or again
+    page.locator("input[name=modifiers][value='DUO:0000021']").check()
+    page.get_by_label("Research statement").fill("Blood pressure variants in adults.")
+    page.locator("input[name=accept_terms]").check()
+    expect(page.locator("#fit [data-fit]")).to_have_attribute("data-fit", "fits")
     page.get_by_role("button", name="Send the request").click()
+    expect(page.locator("[data-open-request]")).to_contain_text("already have an open request")
+    # That refusal was the point: the 409 and the console's note of it are expected.
+    watch.problems.remove(f"HTTP 409: {request_form}")
+    watch.problems.remove(
+        "console error: Failed to load resource: the server responded with a status of 409 "
+        "(Conflict)"
+    )
+    page.locator("[data-open-request]").get_by_role("link", name="Follow it on its page").click()
+    assert page.url == request_page
 
     # Approved at once (auto review); the page reloads itself when the voucher is signed.
     expect(page.locator("[data-pay-panel]")).to_be_visible(timeout=60_000)

@@ -120,6 +120,7 @@ def test_the_chain_node_stops_restarts_and_loses_an_unconfirmed_payment(
         researcher_wallet=researcher_wallet,
     )
     first_path, voucher = requested_voucher(researcher, dataset["id"])
+    second_lab, second_wallet = second_researcher(base, accounts[5])
     wait_until(lambda: checkpoint(stack) > 0, timeout_s=30, what="the indexer to run")
 
     # 1. The node stops (saving its chain). Reads go on; /health names the chain; a request
@@ -136,7 +137,8 @@ def test_the_chain_node_stops_restarts_and_loses_an_unconfirmed_payment(
         assert requests.get(f"{base}{page}", timeout=10).status_code == 200, page
     assert researcher.call("GET", "/api/v1/datasets").status_code == 200
     assert researcher.call("GET", first_path).status_code == 200
-    second = researcher.request_access(dataset["id"])
+    # One open request per researcher and dataset: a second lab asks while the node is down.
+    second = second_lab.request_access(dataset["id"])
     second_path = f"/api/v1/access-requests/{second['id']}"
     time.sleep(3)  # the indexer, sender and voucher signer meet the dead node meanwhile
     assert stack.process is not None and stack.process.poll() is None, stack.log()
@@ -150,7 +152,7 @@ def test_the_chain_node_stops_restarts_and_loses_an_unconfirmed_payment(
     pay_voucher(w3, researcher_wallet, voucher)
     researcher.wait_for(first_path, lambda r: r["state"] == "settled", what="settlement")
     assert "rewinding" not in stack.log_path.read_text(errors="replace")
-    second_voucher = researcher.wait_for(
+    second_voucher = second_lab.wait_for(
         second_path, lambda r: r["state"] == "payable", what="the second voucher"
     )["voucher"]
 
@@ -161,22 +163,23 @@ def test_the_chain_node_stops_restarts_and_loses_an_unconfirmed_payment(
     node.start()
     wait_until(health_ok(base), timeout_s=30, what="/health to be green again")
     saved_head = int(w3.eth.block_number)
-    researcher.request_access(dataset["id"])  # audit entries for the next anchor
+    third_lab, _ = second_researcher(base, accounts[6], name="chain-third-lab")
+    third_lab.request_access(dataset["id"])  # audit entries for the next anchor
     wait_until(
         lambda: anchors_mined_after(stack, saved_head) > 0,
         timeout_s=30,
         what="an anchor transaction mined after the save",
     )
     token = gene_token(w3, second_voucher)
-    balance = token.functions.balanceOf(researcher_wallet.address).call()
-    lost_block = pay_in_one_block(w3, researcher_wallet, second_voucher)
+    balance = token.functions.balanceOf(second_wallet.address).call()
+    lost_block = pay_in_one_block(w3, second_wallet, second_voucher)
     time.sleep(2)  # the indexer sees the payment's block, unconfirmed
     node.crash()
     node.start()
-    assert token.functions.balanceOf(researcher_wallet.address).call() == balance
+    assert token.functions.balanceOf(second_wallet.address).call() == balance
 
     def past_the_lost_block() -> bool:
-        state = researcher.json("GET", second_path)["state"]
+        state = second_lab.json("GET", second_path)["state"]
         assert state == "payable", f"a payment not in the canonical chain moved it to {state}"
         return checkpoint(stack) >= lost_block + 2
 
@@ -185,12 +188,29 @@ def test_the_chain_node_stops_restarts_and_loses_an_unconfirmed_payment(
 
     # 4. Paid again on the canonical chain, the request is granted once, and its release
     #    (whose nonce follows the lost anchor's, which the sender sent again) is mined.
-    pay_voucher(w3, researcher_wallet, second_voucher)
-    researcher.wait_for(second_path, lambda r: r["state"] == "settled", what="settlement")
+    pay_voucher(w3, second_wallet, second_voucher)
+    second_lab.wait_for(second_path, lambda r: r["state"] == "settled", what="settlement")
     assert paid_events(stack, second_path) == 1
     audit = stack.manage("verify_audit")
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert ApiUser(base, "admin", "admin-change-me").call("GET", "/health").status_code == 200
+
+
+def second_researcher(
+    base: str, wallet: LocalAccount, *, name: str = "chain-second-lab"
+) -> tuple[ApiUser, LocalAccount]:
+    """Another researcher with a Crypt4GH key and a linked (funded anvil) wallet."""
+    import base64
+    import os
+
+    lab = ApiUser.register(base, name, "researcher")
+    lab.json(
+        "PUT",
+        "/api/v1/me/crypt4gh-key",
+        json={"public_key": base64.b64encode(os.urandom(32)).decode()},
+    )
+    lab.link_wallet(wallet)
+    return lab, wallet
 
 
 def health_ok(base: str) -> Any:

@@ -73,29 +73,50 @@ def test_auto_review_approves_a_fitting_purpose_at_once(listing, client_for) -> 
     assert body["timeline"][1]["by"] == "system"
 
 
-def test_auto_review_refuses_a_purpose_that_does_not_fit(listing, client_for) -> None:
-    dataset, _ = listing(review="auto")
+@pytest.mark.parametrize("review", ["auto", "committee"])
+def test_a_purpose_that_cannot_fit_is_refused_and_nothing_is_sent(
+    listing, client_for, review: str
+) -> None:
+    """Issue 16 §7: a purpose that cannot fit is not sent (400 with the matcher's reasons),
+    whatever the review policy; the reviewers are not asked to refuse it."""
+    dataset, _ = listing(review=review)
     client, _ = client_for(Role.RESEARCHER)
-    body = ask(client, dataset, ["DUO:0000006"]).json()  # no commitment to NCU
-    assert body["state"] == "rejected" and "NCU" in body["decision_reason"]
+    refused = ask(client, dataset, ["DUO:0000006"])  # no commitment to NCU
+    assert refused.status_code == 400, refused.json()
+    error = refused.json()["error"]
+    assert error["code"] == "purpose_does_not_fit"
+    assert "NCU" in error["message"] and "Change the purpose" in error["message"]
+    assert any("NCU" in reason for reason in error["fields"]["purpose_codes"])
+    assert not AccessRequest.objects.exists()
+    assert ask(client, dataset, FITTING).status_code == 201  # the fixed purpose is sent
 
 
 def test_an_incompatible_purpose_can_never_be_approved(listing, client_for) -> None:
+    """A request stored as not fitting (before the form refused such purposes, or by a
+    matcher of another version) still cannot be approved."""
     dataset, _ = listing()
-    researcher, _ = client_for(Role.RESEARCHER)
-    request_id = ask(researcher, dataset, ["DUO:0000011", "DUO:0000046"]).json()["id"]
+    _, researcher_user = client_for(Role.RESEARCHER)
+    request = AccessRequest.objects.create(
+        dataset_id=dataset,
+        researcher=researcher_user,
+        statement="Ancestry.",
+        purpose_codes=[{"code": "DUO:0000011", "value": ""}],
+        duo_match={"outcome": "does_not_fit", "fits": False, "reasons": ["Outside HMB."]},
+        amount=1000,
+    )
     reviewer, _ = client_for(Role.REVIEWER)
-    response = reviewer.post(f"{REQUESTS}/{request_id}/approve", {}, format="json")
+    response = reviewer.post(f"{REQUESTS}/{request.pk}/approve", {}, format="json")
     assert response.status_code == 409
     assert "does not fit" in response.json()["error"]["message"]
-    assert AccessRequest.objects.get(pk=request_id).state == "submitted"
+    assert AccessRequest.objects.get(pk=request.pk).state == "submitted"
 
 
 def test_reviewers_approve_once_and_reject_with_a_reason(listing, client_for) -> None:
     dataset, _ = listing()
     researcher, _ = client_for(Role.RESEARCHER)
+    other_researcher, _ = client_for(Role.RESEARCHER)  # one open request per researcher
     first = ask(researcher, dataset, FITTING).json()["id"]
-    second = ask(researcher, dataset, FITTING).json()["id"]
+    second = ask(other_researcher, dataset, FITTING).json()["id"]
     reviewer, _ = client_for(Role.REVIEWER)
     assert (
         reviewer.post(f"{REQUESTS}/{first}/approve", {}, format="json").json()["state"]
@@ -231,7 +252,8 @@ def test_a_purpose_that_needs_review_waits_for_the_committee_even_when_auto(
     body = ask(client, dataset, asthma).json()
     assert body["state"] == "submitted" and body["duo_match"]["outcome"] == "needs_review"
     subtype = [{"code": "DUO:0000007", "value": "MONDO:0011027"}]  # NIDDM1 < type 2 diabetes
-    assert ask(client, dataset, subtype).json()["state"] == "approved"
+    another, _ = client_for(Role.RESEARCHER)  # the first one's request is still open
+    assert ask(another, dataset, subtype).json()["state"] == "approved"
 
 
 def test_a_decision_on_a_request_that_moved_on_is_refused_with_who_decided(
@@ -288,3 +310,44 @@ def test_a_payable_request_is_not_rejected_and_the_message_says_who_can_end_it(
     assert refused.status_code == 409
     message = refused.json()["error"]["message"]
     assert "A awaiting" not in message and "An admin can close it" in message
+
+
+def test_a_second_open_request_for_the_same_dataset_is_refused(listing, client_for) -> None:
+    """Issue 16 §7: back + resubmit (or a double click) makes no second request: 409
+    `duplicate_request` with the link to the open one; once it ended, asking again works."""
+    dataset, _ = listing()
+    researcher, researcher_user = client_for(Role.RESEARCHER)
+    first = ask(researcher, dataset, FITTING).json()["id"]
+    again = ask(researcher, dataset, FITTING)
+    assert again.status_code == 409
+    error = again.json()["error"]
+    assert error["code"] == "duplicate_request"
+    assert f"/requests/{first}/" in error["message"] and "withdraw it" in error["message"]
+    assert AccessRequest.objects.filter(researcher=researcher_user).count() == 1
+    other, _ = client_for(Role.RESEARCHER)
+    assert ask(other, dataset, FITTING).status_code == 201
+    assert researcher.post(f"{REQUESTS}/{first}/withdraw").status_code == 200
+    assert ask(researcher, dataset, FITTING).status_code == 201
+
+
+@pytest.mark.parametrize("state", ["payable", "paid", "delivering", "granted", "settled"])
+def test_the_database_holds_one_request_per_researcher_and_dataset_that_leads_to_access(
+    listing, client_for, state: str
+) -> None:
+    """The partial unique index holds even for writes that skip the service."""
+    from django.db import IntegrityError, transaction
+
+    dataset, _ = listing()
+    _, researcher = client_for(Role.RESEARCHER)
+
+    def make(state: str) -> AccessRequest:
+        return AccessRequest.objects.create(
+            dataset_id=dataset, researcher=researcher, statement="x", amount=1, state=state
+        )
+
+    make(state)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make("submitted")
+    for ended in ("rejected", "withdrawn", "lapsed", "refunded", "revoked", "expired"):
+        make(ended)  # ended requests never stand in the way
+    make("refunding")  # a late payment on a closed request is refunded, never refused

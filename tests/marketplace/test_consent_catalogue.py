@@ -262,7 +262,8 @@ def test_a_donor_names_several_diseases_in_the_listing_form(make_user) -> None:
     dataset = Dataset.objects.get(title="Two cohorts")
     assert [c["value"] for c in dataset.duo_codes] == [T2D, CF]
     detail = Client().get(f"/datasets/{dataset.pk}/").content.decode()
-    assert "type 2 diabetes mellitus (MONDO:0005148)" in detail
+    # The disease by its name, its MONDO id in small print (issue 16 §10).
+    assert 'type 2 diabetes mellitus <small class="code-id">MONDO:0005148</small>' in detail
     page = Client().get("/datasets/", {"duo": DS, "disease": NIDDM1}).content.decode()
     assert "Two cohorts" in page
 

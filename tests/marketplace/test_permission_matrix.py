@@ -510,7 +510,8 @@ CASES = [
     Case(
         "POST",
         "/api/v1/access-requests",
-        everyone(403, anonymous=401, researcher=201, other_researcher=201),
+        # The researcher already has an open request for the dataset: a second is refused.
+        everyone(403, anonymous=401, researcher=409, other_researcher=201),
         body=lambda w, caller: {
             "dataset": str(w.dataset.pk),
             "purpose_codes": ["DUO:0000042"],

@@ -68,17 +68,26 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
     from genomics import tasks as genomics_tasks
 
     monkeypatch.setattr(genomics_tasks.ingest_file, "delay", lambda pk: sent.append(("ingest", pk)))
-    donor, researcher = make_user(Role.DONOR), make_user(Role.RESEARCHER)
+    donor = make_user(Role.DONOR)
+    # One researcher per request: a researcher has one open request per dataset (issue 16 §7).
     dataset = Dataset.objects.create(
         donor=donor, title="t", price=10, access_days=5, duo_codes=[], duo_index=""
     )
     rows = {}
     for state in ("approved", "paid", "refunding", "payable", "granted"):
         rows[state] = AccessRequest.objects.create(
-            dataset=dataset, researcher=researcher, statement="s", amount=10, state=state
+            dataset=dataset,
+            researcher=make_user(Role.RESEARCHER),
+            statement="s",
+            amount=10,
+            state=state,
         )
     fresh = AccessRequest.objects.create(
-        dataset=dataset, researcher=researcher, statement="s", amount=10, state="paid"
+        dataset=dataset,
+        researcher=make_user(Role.RESEARCHER),
+        statement="s",
+        amount=10,
+        state="paid",
     )
     old = timezone.now() - timedelta(minutes=10)
     AccessRequest.objects.exclude(pk=fresh.pk).update(updated_at=old)
@@ -87,7 +96,11 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
     GenomicFile.objects.filter(pk=waiting.pk).update(state="ingesting", updated_at=old)
     GenomicFile.objects.filter(pk=running.pk).update(state="ingesting", progress=0.4)
     released = AccessRequest.objects.create(
-        dataset=dataset, researcher=researcher, statement="s", amount=10, state="granted"
+        dataset=dataset,
+        researcher=make_user(Role.RESEARCHER),
+        statement="s",
+        amount=10,
+        state="granted",
     )
     AccessRequest.objects.filter(pk=released.pk).update(updated_at=old)
     from ledger.models import OperatorTransaction

@@ -164,6 +164,10 @@ PAGES: dict[str, Page] = {
         "/datasets/{dataset}/request/",
         {"anonymous": LOGIN, "donor": 403, "other_donor": 403, "reviewer": 403, "admin": 403},
     ),
+    "request-fit": Page(
+        "/datasets/{dataset}/request/fit",
+        {"anonymous": LOGIN, "donor": 403, "other_donor": 403, "reviewer": 403, "admin": 403},
+    ),
     "profile": Page("/profile/", {"anonymous": LOGIN}),
     "inbox": Page("/inbox/", {"anonymous": LOGIN}),
     "inbox-read": Page(

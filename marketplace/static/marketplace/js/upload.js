@@ -21,6 +21,23 @@
     return status >= 400 && status < 500 && status !== 409 && status !== 423;
   }
 
+  // Signed out meanwhile (a sign-out in another tab, an expired session: 401), or signed in
+  // again elsewhere, which gives the session a new CSRF token this page does not hold (403
+  // "CSRF Failed"): the upload itself is intact on the server, so its resume entry is kept.
+  function signedOut(error, message) {
+    const response = error.originalResponse;
+    const status = response ? response.getStatus() : 0;
+    return status === 401 || (status === 403 && /CSRF/i.test(message));
+  }
+
+  // Say what to do next, with the link that does it.
+  function sayWithLink(element, text, linkText, href) {
+    const link = document.createElement("a");
+    link.href = href;
+    link.textContent = linkText;
+    element.replaceChildren(document.createTextNode(text + " "), link, document.createTextNode("."));
+  }
+
   // Forget every stored resume entry of this file (tus-js-client's public storage API).
   function forgetResume(upload) {
     const storage = window.tus.defaultOptions.urlStorage;
@@ -58,6 +75,15 @@
         const body = error.originalResponse && error.originalResponse.getBody();
         try { message = JSON.parse(body).error.message; } catch (e) { /* not our JSON */ }
         status.classList.add("field-error");
+        if (signedOut(error, message)) {
+          const back = window.location.pathname;
+          sayWithLink(status, "You were signed out (in another tab, or the session ended), so " +
+            "the upload paused; what was sent is kept. Sign in again, then choose the same file " +
+            "on this page: it resumes where it stopped.", "Sign in again",
+            form.dataset.loginUrl + "?next=" + encodeURIComponent(back));
+          button.disabled = false;
+          return;
+        }
         if (!isFinal(error)) {
           status.textContent = message + " Choose the same file again to resume.";
           button.disabled = false;

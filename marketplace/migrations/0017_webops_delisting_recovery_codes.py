@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0015_visas'),
+        ('marketplace', '0016_webreq_one_open_request'),
     ]
 
     operations = [
