@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
@@ -25,8 +26,10 @@ class RecoveryCodeDevice(ThrottlingMixin, Device):
     passes the second factor through `django_otp.login` as the TOTP device does; wrong
     guesses slow down exponentially (ThrottlingMixin)."""
 
-    # Device's own field, with a reverse name of ours (the stubs cannot follow its default).
-    user = models.ForeignKey(
+    # Device's own field, with a reverse name of ours. django-otp ships no types, so the
+    # django-stubs plugin sees this model's base as Any (hence the annotation here and the
+    # ignore on User for the reverse manager it cannot resolve).
+    user: models.ForeignKey[Any, Any] = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_code_devices"
     )
 
