@@ -570,3 +570,9 @@ ADMIN_USER = env.str("ADMIN_USER", default="admin")
 ADMIN_PASSWORD_DEFAULT = "admin-change-me"  # noqa: S105 - published default, printed by make run
 ADMIN_PASSWORD = env.str("ADMIN_PASSWORD", default=ADMIN_PASSWORD_DEFAULT)
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@localhost")
+
+# Web UI (issue 16 §11, §9): password-reset requests per client address and per email
+# address asked for (core.ratelimit, atomic counters in CACHE_URL).
+THROTTLE_PASSWORD_RESET = env.str("THROTTLE_PASSWORD_RESET", default="5/hour")
+# The Django admin never shows a TOTP device's key or its QR code (django-otp).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True

@@ -359,6 +359,32 @@ def upload_terminate(*, owner: AbstractBaseUser, file_id: UUID | str) -> None:
         transaction.on_commit(lambda: payloads.delete_payload(upload.payload_key))
 
 
+def stored_file_delete(*, owner: AbstractBaseUser, file_id: UUID | str) -> GenomicFile:
+    """Delete a ready or failed file of `owner` and its stored payload (every part under its
+    storage key goes once the deletion commits). Callers check first that nothing else uses
+    it (a listing: marketplace's `donor_file_delete`). Raises NotFound, or Conflict for a
+    file still arriving (cancel it: `upload_terminate`), being checked, or with grants."""
+    with transaction.atomic():
+        upload = (
+            GenomicFile.objects.select_for_update()
+            .filter(pk=file_id, owner_id=owner.pk)
+            .defer("header")
+            .first()
+        )
+        if upload is None:
+            raise NotFound("No such file.")
+        if upload.state == State.RECEIVING:
+            raise Conflict("This file is still arriving: cancel the upload instead.")
+        if upload.state == State.INGESTING:
+            raise Conflict("This file is being checked: delete it once it is ready or has failed.")
+        if upload.grants.exists():
+            raise Conflict("Researchers were granted this file: it cannot be deleted.")
+        payload_key = upload.payload_key
+        upload.delete()  # its parts, upload state and derived rows go with it (CASCADE)
+        transaction.on_commit(partial(payloads.delete_payload, payload_key))
+    return upload
+
+
 def uploads_expire(*, now: datetime | None = None) -> int:
     """Fail every receiving upload with no progress for `UPLOAD_EXPIRES_AFTER_S` (tus
     expiration extension) and delete its bytes, so it stops counting against the quota.

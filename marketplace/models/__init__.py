@@ -3,6 +3,7 @@ from marketplace.models.attachments import RequestAttachment
 from marketplace.models.audit import Anchor, AuditEntry, AuditHead, AuditPersonal
 from marketplace.models.datasets import Dataset
 from marketplace.models.notifications import Notification
+from marketplace.models.recovery import RecoveryCode, RecoveryCodeDevice
 from marketplace.models.requests import AccessRequest
 from marketplace.models.rights import Erasure, ErasureObject
 from marketplace.models.users import Role, User
@@ -20,6 +21,8 @@ __all__ = [
     "Erasure",
     "ErasureObject",
     "Notification",
+    "RecoveryCode",
+    "RecoveryCodeDevice",
     "RequestAttachment",
     "Role",
     "User",

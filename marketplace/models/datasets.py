@@ -20,6 +20,9 @@ class Dataset(models.Model):
     class State(models.TextChoices):
         LISTED = "listed", "Listed"
         WITHDRAWN = "withdrawn", "Consent withdrawn"
+        # An admin took it out of the catalogue (issue 16 §6); the consent stands, so
+        # requests already paid are still delivered under the settlement rules.
+        DELISTED = "delisted", "Delisted by an admin"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     donor = models.ForeignKey(
@@ -50,6 +53,8 @@ class Dataset(models.Model):
     anchored_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    delisted_at = models.DateTimeField(null=True, blank=True)
+    delist_reason = models.TextField(max_length=2000, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -69,6 +74,12 @@ class Dataset(models.Model):
         if update_fields is not None and {"duo_codes", "access_days"} & set(update_fields):
             kwargs["update_fields"] = {*update_fields, "duo_fits", "duo_requires"}
         super().save(*args, **kwargs)
+
+    @property
+    def consent_stands(self) -> bool:
+        """Whether paid requests may still be delivered: listed, or delisted by an admin
+        (moderation does not take the donor's consent back; a withdrawal does)."""
+        return self.state in (self.State.LISTED, self.State.DELISTED)
 
     def refresh_consent_index(self) -> None:
         fits, requires = consent_tokens(

@@ -33,7 +33,7 @@ class AccountManager(UserManager["User"]):
         return super().create_superuser(username, email, password, **extra_fields)
 
 
-class User(AbstractUser):
+class User(AbstractUser):  # type: ignore[django-manager-missing]  # recovery.py
     """A person with one role. Reviewers and admins are staff; admins are superusers.
 
     Ids are random UUIDs so a foreign id in a URL reveals nothing and cannot be guessed.

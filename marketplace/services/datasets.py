@@ -19,11 +19,20 @@ from ledger.selectors.wallets import wallet_address_of
 from marketplace.consent import parse_codes
 from marketplace.consent.codes import ConsentCode
 from marketplace.consent.terms import term
-from marketplace.models import Dataset, Role, User
+from marketplace.models import AccessRequest, Dataset, Role, User
+from marketplace.models.lifecycle import Move, can
+from marketplace.services.access_requests import request_close
 from marketplace.services.audit import audit_append
+from marketplace.services.notifications import notify_dataset_delisted
 from marketplace.services.settlement import requests_close_for_withdrawn_consent
 
 MAX_ACCESS_DAYS = 3650
+# Paid and not yet settled: a delisting lets these go on to delivery and release.
+PAID_STATES = (
+    AccessRequest.State.PAID,
+    AccessRequest.State.DELIVERING,
+    AccessRequest.State.GRANTED,
+)
 # What AccessMarket's escrow can hold (`uint96 amount`): a higher price could be listed and
 # approved but never paid.
 MAX_PRICE = 2**96 - 1
@@ -280,7 +289,7 @@ def dataset_withdraw(*, dataset: Dataset, actor: User) -> Dataset:
         locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
         if locked.state == Dataset.State.WITHDRAWN:
             return locked  # idempotent
-        if locked.state != Dataset.State.LISTED:
+        if locked.state not in (Dataset.State.LISTED, Dataset.State.DELISTED):
             raise Conflict("This dataset cannot be withdrawn.")
         locked.state = Dataset.State.WITHDRAWN
         locked.withdrawn_at = timezone.now()
@@ -289,4 +298,59 @@ def dataset_withdraw(*, dataset: Dataset, actor: User) -> Dataset:
             action="dataset.withdraw", actor=actor, object_type="dataset", object_id=locked.pk
         )
         requests_close_for_withdrawn_consent(dataset=locked, actor=actor)
+    return locked
+
+
+def dataset_delist(*, dataset: Dataset, admin: User, reason: str) -> Dataset:
+    """An admin takes a listing out of the catalogue (issue 16 §6): it leaves the catalogue
+    and the API listing at once and takes no new request. Requests that wait (submitted,
+    approved, awaiting payment) are closed through the lifecycle's `close` move, a payable
+    one's voucher cancelled on chain by the worker's task (the web builds no transaction);
+    paid, delivering and granted ones keep going under the settlement rules (the consent
+    stands: `Dataset.consent_stands`). The donor and each researcher concerned are told,
+    with the reason. Idempotent. Raises PermissionDenied (not an admin), ValidationError
+    (no reason), Conflict (consent already withdrawn)."""
+    if admin.role != Role.ADMIN:
+        raise PermissionDenied("Only an admin delists a dataset.")
+    if not reason.strip():
+        raise ValidationError("Say why the dataset is delisted.", fields={"reason": ["Required."]})
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().select_related("donor").get(pk=dataset.pk)
+        if locked.state == Dataset.State.DELISTED:
+            return locked
+        if locked.state != Dataset.State.LISTED:
+            raise Conflict(
+                f"This dataset is not listed ({locked.get_state_display().lower()}): "
+                "there is nothing to delist."
+            )
+        locked.state = Dataset.State.DELISTED
+        locked.delisted_at = timezone.now()
+        locked.delist_reason = reason.strip()
+        locked.save(update_fields=["state", "delisted_at", "delist_reason"])
+        waiting, continuing = [], 0
+        for request_id, state in locked.requests.values_list("pk", "state"):
+            if can(state, Move.CLOSE):
+                waiting.append(request_id)
+            elif state in PAID_STATES:
+                continuing += 1
+        for request_id in waiting:
+            request_close(
+                admin=admin,
+                request_id=request_id,
+                reason=f"The dataset was delisted by an admin: {locked.delist_reason}",
+            )
+        audit_append(
+            action="dataset.delist",
+            actor=admin,
+            object_type="dataset",
+            object_id=locked.pk,
+            data={
+                "reason": locked.delist_reason,
+                "requests_closed": len(waiting),
+                "requests_continuing": continuing,
+            },
+        )
+        notify_dataset_delisted(
+            dataset=locked, reason=locked.delist_reason, closed=len(waiting), continuing=continuing
+        )
     return locked

@@ -11,7 +11,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 
 from ledger.selectors.wallets import wallet_address_of
-from marketplace.models import AccessRequest, Notification, Role, User
+from marketplace.models import AccessRequest, Dataset, Notification, Role, User
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +191,35 @@ def notify_user(
     made = Notification.objects.create(user=user, request=request, message=message[:500])
     if user.email:
         transaction.on_commit(partial(_email, message, [user.email], link))
+    return made
+
+
+DELISTED = (
+    "An admin delisted your dataset “{title}”: it no longer shows in the catalogue and takes "
+    "no new requests. Reason: {reason} {effects}"
+)
+
+
+def notify_dataset_delisted(
+    *, dataset: Dataset, reason: str, closed: int, continuing: int
+) -> Notification:
+    """Tell the donor that an admin delisted their dataset, why, and what happened to its
+    requests (issue 16 §6); the researchers whose requests closed are told by the close
+    itself. In the app and by email, linking to the dataset's page."""
+    effects = []
+    if closed:
+        effects.append(f"{closed} waiting request{'s' if closed != 1 else ''} closed unpaid.")
+    if continuing:
+        effects.append(
+            f"{continuing} paid request{'s' if continuing != 1 else ''} still "
+            "delivered and settled as agreed."
+        )
+    short = reason if len(reason) <= 200 else reason[:199] + "…"
+    message = DELISTED.format(title=dataset.title, reason=short, effects=" ".join(effects))
+    made = Notification.objects.create(user=dataset.donor, message=message.strip()[:500])
+    if dataset.donor.email:
+        link = f"/datasets/{dataset.pk}/"
+        transaction.on_commit(partial(_email, made.message, [dataset.donor.email], link))
     return made
 
 

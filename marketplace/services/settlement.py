@@ -214,7 +214,7 @@ def request_apply_payment(*, event: ChainEvent) -> AccessRequest | None:
         request.advance(Move.PAY)
         request.save(update_fields=["state", "paid_tx", "updated_at"])
         _record(request, "paid", {"tx": event.tx_hash})
-        if request.dataset.state == Dataset.State.LISTED:
+        if request.dataset.consent_stands:
             transaction.on_commit(lambda: _enqueue("grant_access", request.pk))
             return request
         reason = "the donor withdrew consent before the grant"
@@ -255,7 +255,7 @@ def request_grant(*, request_id: UUID | str) -> AccessRequest:
 
 
 def _grant_problem(request: AccessRequest) -> str | None:
-    if request.dataset.state != Dataset.State.LISTED:
+    if not request.dataset.consent_stands:
         return "the donor withdrew consent before the grant"
     if not request.researcher.crypt4gh_public_key:
         return "the researcher has no Crypt4GH public key"
@@ -355,7 +355,7 @@ def _grant(request_id: UUID | str) -> AccessRequest:
         escrow = pinned.escrow_of(vouchers.request_id_bytes(request.chain_request_id))
         if escrow.status != EscrowStatus.DELIVERED or _escrow_problem(request, escrow):
             return request  # not yet mined; the receipt brings the task back
-        if request.dataset.state != Dataset.State.LISTED:
+        if not request.dataset.consent_stands:
             # Consent withdrawn while the delivery was in flight: no header is made, and
             # the delivered escrow can no longer be refunded on chain: an admin decides.
             return _flag(request, "Consent was withdrawn while the delivery was on its way.")

@@ -29,6 +29,25 @@ def tokens(base_units: object) -> str:
 
 
 @register.filter
+def format_label(described: object) -> str:
+    """What a file is, container first (issue 16 §9), from a mapping with "format" and
+    "format_version" (a file's metadata, or a listing's file entry): ("BAM", "SAM header
+    v1.4") -> "BAM (SAM header v1.4)", since @HD VN is only the version of the SAM spec its
+    header follows (SAM v1 §1.3). A version that starts with its format ("VCFv4.2",
+    "BAM (SAM v1.6)", "CRAM 3.1 (SAM v1.6)") is shown as it is. Files ingested before the
+    inspector labelled by container still hold the bare header version."""
+    if not isinstance(described, dict):
+        return ""
+    kind = str(described.get("format") or "").strip()
+    text = str(described.get("format_version") or "").strip()
+    if not text:
+        return kind
+    if not kind or text.upper().startswith(kind.upper()):
+        return text
+    return f"{kind} ({text})"
+
+
+@register.filter
 def duo_label(code: str) -> str:
     found = term(code)
     return f"{found.shorthand}: {found.label}" if found else code

@@ -15,9 +15,10 @@ from marketplace.consent import all_terms
 from marketplace.consent.codes import ConsentCode, parse_purpose_filter
 from marketplace.consent.diseases import picker
 from marketplace.consent.matching import CC, COMMITMENTS, DS, GS
-from marketplace.models import AccessRequest, Role, User
+from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.selectors.datasets import DatasetFilters, dataset_get, dataset_list
 from marketplace.selectors.earnings import dataset_earnings
+from marketplace.web.forms import DelistForm
 from marketplace.web.results_cache import cached_results
 
 FORMATS = ("VCF", "BCF", "BAM", "CRAM", "SAM", "FASTQ", "FASTA", "23andMe", "AncestryDNA")
@@ -108,11 +109,19 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     return render(request, "marketplace/catalogue/index.html", context)
 
 
-def dataset_page(request: HttpRequest, dataset_id: str) -> HttpResponse:
+def dataset_page(
+    request: HttpRequest,
+    dataset_id: str,
+    *,
+    delist_form: DelistForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     viewer = _viewer(request)
     dataset = dataset_get(dataset_id=dataset_id, viewer=viewer)
     owner = viewer is not None and viewer.pk == dataset.donor_id
     context: dict[str, object] = {"dataset": dataset, "owner": owner}
+    if viewer is not None and viewer.role == Role.ADMIN and dataset.state == Dataset.State.LISTED:
+        context["delist_form"] = delist_form or DelistForm()
     if owner or (viewer is not None and viewer.role in (Role.REVIEWER, Role.ADMIN)):
         context["earnings"] = dataset_earnings(dataset=dataset)
         context["requests"] = (
@@ -124,4 +133,4 @@ def dataset_page(request: HttpRequest, dataset_id: str) -> HttpResponse:
         context["my_requests"] = AccessRequest.objects.filter(
             dataset=dataset, researcher=viewer
         ).order_by("-created_at")
-    return render(request, "marketplace/datasets/detail.html", context)
+    return render(request, "marketplace/datasets/detail.html", context, status=status)

@@ -1,22 +1,33 @@
-"""A donor's files: upload with a progress bar (tus-js-client), then ingest progress live."""
+"""A donor's files: upload with a progress bar (tus-js-client), ingest progress live, and
+cleaning up (issue 16 §9): cancel an upload, delete a file no listing uses, upload a
+failed one again (a new upload: a failed one stays ended, as tus expects)."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from core.errors import DomainError
 from genomics.models import GenomicFile
-from genomics.selectors.files import file_list
-from marketplace.models import Role
+from marketplace.models import Role, User
+from marketplace.selectors.files import donor_file_rows
+from marketplace.services.files import donor_file_delete, donor_upload_cancel
 from marketplace.web.permissions import role_required
 
 BUSY = {GenomicFile.State.RECEIVING, GenomicFile.State.INGESTING}
 
 
+def _donor(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
 def _context(request: HttpRequest) -> dict[str, object]:
-    files = list(file_list(owner=request.user)[:200])  # type: ignore[arg-type]
-    return {"files": files, "busy": any(f.state in BUSY for f in files)}
+    rows = donor_file_rows(donor=_donor(request))
+    return {"rows": rows, "busy": any(r.file.state in BUSY and not r.expired for r in rows)}
 
 
 @role_required(Role.DONOR)
@@ -30,3 +41,27 @@ def files_page(request: HttpRequest) -> HttpResponse:
 def files_table(request: HttpRequest) -> HttpResponse:
     """The table alone, for htmx polling while a file is being received or ingested."""
     return render(request, "marketplace/files/_table.html", _context(request))
+
+
+@role_required(Role.DONOR)
+@require_POST
+def file_delete_view(request: HttpRequest, file_id: str) -> HttpResponse:
+    try:
+        name = donor_file_delete(donor=_donor(request), file_id=file_id)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Deleted {name} and its stored bytes.")
+    return redirect("web:files")
+
+
+@role_required(Role.DONOR)
+@require_POST
+def upload_cancel_view(request: HttpRequest, file_id: str) -> HttpResponse:
+    try:
+        donor_upload_cancel(donor=_donor(request), file_id=file_id)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Upload cancelled; the bytes received so far are deleted.")
+    return redirect("web:files")

@@ -263,6 +263,15 @@ class RevokeForm(DecisionForm):
     )
 
 
+class DelistForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000,
+        label="Why is it delisted?",
+        help_text="The donor reads this, and so do the researchers whose requests close.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
 class Crypt4ghKeyForm(forms.Form):
     public_key = forms.CharField(
         required=False,
@@ -280,6 +289,15 @@ class Crypt4ghKeyForm(forms.Form):
         if upload is not None:
             return bytes(upload.read(4096)).decode("utf-8", "replace")
         return str(self.cleaned_data.get("public_key") or "")
+
+
+class RecoveryCodeForm(forms.Form):
+    recovery_code = forms.CharField(
+        max_length=40,
+        label="Recovery code",
+        help_text="One of the codes you saved when you made them; each works once.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
 
 
 class TokenForm(forms.Form):

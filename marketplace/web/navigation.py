@@ -40,3 +40,17 @@ def nav_items(user: User | None) -> list[NavItem]:
     if user.role == Role.ADMIN:
         items.append(NavItem("Admin", reverse("admin:index")))
     return items
+
+
+# Where each role works (issue 16 §11): signing in lands there, not on the marketing page.
+WORKSPACES = {
+    Role.DONOR: "web:dashboard",
+    Role.RESEARCHER: "web:requests",
+    Role.REVIEWER: "web:review",
+    Role.ADMIN: "web:review",
+}
+
+
+def workspace_url(user: User) -> str:
+    """The path of the page `user`'s role works from (the home page for an unknown role)."""
+    return reverse(WORKSPACES.get(Role(user.role), "web:home") if user.role else "web:home")

@@ -26,7 +26,8 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from marketplace.models import User
-from marketplace.web.forms import TokenForm
+from marketplace.services.recovery_codes import recovery_code_use
+from marketplace.web.forms import RecoveryCodeForm, TokenForm
 
 DEVICE_NAME = "Authenticator app"
 
@@ -65,8 +66,22 @@ def second_factor(request: HttpRequest) -> HttpResponse:
         device, _ = TOTPDevice.objects.get_or_create(
             user=user, confirmed=False, defaults={"name": DEVICE_NAME}
         )
-    form = TokenForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    using_code = request.method == "POST" and "recovery_code" in request.POST
+    recovery = RecoveryCodeForm(request.POST if using_code else None)
+    if using_code and recovery.is_valid():
+        # The authenticator is lost: a recovery code stands in for it once (audited).
+        recovered = recovery_code_use(user=user, code=recovery.cleaned_data["recovery_code"])
+        if recovered is not None:
+            otp_login(request, recovered)
+            messages.success(
+                request,
+                "Recovery code accepted; it cannot be used again. Make new codes on your "
+                "profile when you are down to a few.",
+            )
+            return redirect(target)
+        recovery.add_error("recovery_code", "That recovery code is not right, or was used already.")
+    form = TokenForm(request.POST if request.method == "POST" and not using_code else None)
+    if request.method == "POST" and not using_code and form.is_valid():
         allowed, _ = device.verify_is_allowed()
         if not allowed:  # django-otp slows guessing down after each wrong code
             form.add_error("token", "Too many wrong codes: wait a few seconds, then try again.")
@@ -79,12 +94,20 @@ def second_factor(request: HttpRequest) -> HttpResponse:
             return redirect(target)
         else:
             form.add_error("token", "That code is not right (or has expired). Try the current one.")
-    context: dict[str, object] = {"form": form, "setting_up": setting_up, "next": target}
+    context: dict[str, object] = {
+        "form": form,
+        "recovery": recovery,
+        "setting_up": setting_up,
+        "next": target,
+    }
     if setting_up:
         context["secret"] = base64.b32encode(device.bin_key).decode()
         context["qr_svg"] = _qr_svg(device.config_url)
     return render(
-        request, "registration/second_factor.html", context, status=400 if form.errors else 200
+        request,
+        "registration/second_factor.html",
+        context,
+        status=400 if form.errors or recovery.errors else 200,
     )
 
 

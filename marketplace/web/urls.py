@@ -9,10 +9,14 @@ from marketplace.web import (
     files,
     inbox,
     listings,
+    moderation,
     oversight,
+    password_reset,
     profile,
+    recovery,
     requests,
     rights,
+    status,
     twofactor,
     views,
 )
@@ -24,6 +28,27 @@ urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("accounts/register/", views.register, name="register"),
+    path(
+        "accounts/password-reset/",
+        password_reset.PasswordResetView.as_view(),
+        name="password-reset",
+    ),
+    path(
+        "accounts/password-reset/sent/",
+        password_reset.PasswordResetDoneView.as_view(),
+        name="password-reset-done",
+    ),
+    path(
+        "accounts/password-reset/<uidb64>/<token>/",
+        password_reset.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path(
+        "accounts/password-reset/done/",
+        password_reset.PasswordResetCompleteView.as_view(),
+        name="password-reset-complete",
+    ),
+    path("accounts/recovery-codes/", recovery.recovery_codes, name="recovery-codes"),
     path("accounts/second-factor/", twofactor.second_factor, name="second-factor"),
     path("profile/", profile.profile, name="profile"),
     path("profile/identity", profile.profile_identity, name="profile-identity"),
@@ -35,6 +60,11 @@ urlpatterns = [
     path("datasets/<uuid:dataset_id>/edit/", listings.listing_edit, name="listing-edit"),
     path(
         "datasets/<uuid:dataset_id>/withdraw/", listings.listing_withdraw, name="listing-withdraw"
+    ),
+    path(
+        "datasets/<uuid:dataset_id>/delist",
+        moderation.dataset_delist_view,
+        name="dataset-delist",
     ),
     path("datasets/<uuid:dataset_id>/request/", requests.request_create, name="request-create"),
     path("datasets/<uuid:dataset_id>/request/fit", requests.request_fit, name="request-fit"),
@@ -54,6 +84,8 @@ urlpatterns = [
     path("dashboard/", listings.dashboard, name="dashboard"),
     path("files/", files.files_page, name="files"),
     path("files/table", files.files_table, name="files-table"),
+    path("files/<uuid:file_id>/delete", files.file_delete_view, name="file-delete"),
+    path("files/<uuid:file_id>/cancel", files.upload_cancel_view, name="upload-cancel"),
     path("requests/", requests.request_index, name="requests"),
     path("requests/<uuid:request_id>/", requests.request_page, name="request"),
     path("requests/<uuid:request_id>/status", requests.request_status, name="request-status"),
@@ -92,6 +124,7 @@ urlpatterns = [
     path("review/", requests.review_queue, name="review"),
     path("audit/", oversight.audit_log, name="audit"),
     path("chain/", oversight.chain_page, name="chain"),
+    path("status/", status.status_page, name="status"),
     path(
         "how-to/keys/",
         TemplateView.as_view(template_name="marketplace/howto/keys.html"),

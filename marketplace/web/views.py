@@ -13,9 +13,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from core.errors import ValidationError
+from marketplace.models import User
 from marketplace.selectors.site import site_counts
 from marketplace.services.accounts import user_register
 from marketplace.web.forms import LoginForm, RegisterForm
+from marketplace.web.navigation import workspace_url
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -28,6 +30,11 @@ class LoginView(auth_views.LoginView):
     form_class = LoginForm
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+
+    def get_default_redirect_url(self) -> str:
+        """Without a `next`, each role lands on its workspace (issue 16 §11)."""
+        user = self.request.user
+        return workspace_url(user) if isinstance(user, User) else super().get_default_redirect_url()
 
     def get_success_url(self) -> str:
         """Staff go through the second factor on their way to where they were going."""
@@ -60,7 +67,7 @@ def register(request: HttpRequest) -> HttpResponse:
             messages.success(
                 request, f"Welcome, {user.username}. Your {user.role} account is ready."
             )
-            return redirect("web:home")
+            return redirect(workspace_url(user))
     return render(
         request, "registration/register.html", {"form": form}, status=400 if form.errors else 200
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from django_otp.oath import TOTP
+from eth_account import Account
 from playwright.sync_api import Page, Route, expect
 
 from ledger.localchain import anvil_accounts
@@ -78,6 +79,41 @@ def listed_dataset(
     return dataset, vcf
 
 
+PHONE = {"width": 390, "height": 844}
+
+
+def assert_fits_the_screen(page: Page, where: str) -> None:
+    """Nothing scrolls sideways, the page nor any table, and every state badge in a table
+    is inside the screen (issue 16 §12: tables hid the state on a phone)."""
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, (where, overflow)
+    tables = page.evaluate(
+        "[...document.querySelectorAll('.table-wrap')].map(w => w.scrollWidth - w.clientWidth)"
+    )
+    assert all(extra <= 1 for extra in tables), (where, tables)
+    width = page.evaluate("window.innerWidth")
+    states = page.locator("table .state")
+    assert states.count() > 0 or page.locator("table").count() == 0, where
+    for index in range(states.count()):
+        box = states.nth(index).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (
+            where,
+            box,
+        )
+        expect(states.nth(index)).to_be_visible()
+
+
+def assert_search_button_in_line(page: Page) -> None:
+    """The catalogue's Search button sits beside its box, not on a line of its own below
+    the filters (issue 16 §12)."""
+    box = page.get_by_role("searchbox", name="Search").bounding_box()
+    button = page.get_by_role("button", name="Search", exact=True).bounding_box()
+    assert box is not None and button is not None
+    middle = button["y"] + button["height"] / 2
+    assert box["y"] <= middle <= box["y"] + box["height"], (box, button)
+    assert button["x"] >= box["x"] + box["width"] - 1, (box, button)
+
+
 def test_donor_uploads_resumes_after_a_reload_lists_and_finds_it(
     live: LiveStack, watched: tuple[Page, Watch], tmp_path: Path
 ) -> None:
@@ -100,7 +136,7 @@ def test_donor_uploads_resumes_after_a_reload_lists_and_finds_it(
     page.route("**/api/v1/uploads/**", slow_patch)
     page.goto(f"{base}/files/")
     page.get_by_label("File").set_input_files(str(vcf))
-    page.get_by_role("button", name="Upload").click()
+    page.get_by_role("button", name="Upload", exact=True).click()
     status = page.locator("[data-upload-status]")
     expect(status).to_contain_text("Uploading", timeout=30_000)
     bar = page.locator("progress:not([hidden])")
@@ -113,7 +149,7 @@ def test_donor_uploads_resumes_after_a_reload_lists_and_finds_it(
 
     page.unroute("**/api/v1/uploads/**")
     page.get_by_label("File").set_input_files(str(vcf))
-    page.get_by_role("button", name="Upload").click()
+    page.get_by_role("button", name="Upload", exact=True).click()
     expect(status).to_contain_text("Resumed and uploaded", timeout=120_000)
     ready = page.locator("#files-table .state-ready")
     expect(ready).to_have_count(1, timeout=180_000)
@@ -148,16 +184,20 @@ def test_donor_uploads_resumes_after_a_reload_lists_and_finds_it(
     page.get_by_role("searchbox", name="Search").fill("trio")
     expect(page.locator("#results .dataset-card")).to_have_count(1)
     expect(page.locator("#results")).to_contain_text("Family trio variants")
+    assert_search_button_in_line(page)
     shot(page, "catalogue")
     page.goto(f"{base}/dashboard/")
     expect(page.locator("table").first).to_contain_text("Family trio variants")
 
-    # A phone-width screen: nothing wider than the screen, the menu still reachable.
-    page.set_viewport_size({"width": 390, "height": 844})
+    # A phone-width screen: nothing wider than the screen, the menu still reachable, each
+    # table's state on screen without scrolling sideways (issue 16 §12).
+    page.set_viewport_size({"width": PHONE["width"], "height": PHONE["height"]})
     for path in ("/datasets/?q=trio", "/dashboard/", "/files/"):
         page.goto(f"{base}{path}")
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 1, (path, overflow)
+        assert_fits_the_screen(page, path)
+    shot(page, "files-phone")
+    page.goto(f"{base}/datasets/?q=trio")
+    assert_search_button_in_line(page)
     expect(page.get_by_role("link", name="Catalogue")).to_be_visible()
     shot(page, "catalogue-phone")
 
@@ -314,8 +354,25 @@ def test_researcher_registers_a_key_links_a_wallet_requests_pays_and_decrypts(
         env={"PATH": BIN},
     ).stdout
     assert hashlib.sha256(decrypted).hexdigest() == hashlib.sha256(vcf).hexdigest()
-    expect(page.locator("pre.command").first).to_contain_text("crypt4gh decrypt --sk")
+    command = page.locator("pre.command").first
+    expect(command).to_contain_text("crypt4gh decrypt --sk")
     shot(page, "granted")
+    # The copy button puts the whole command on the clipboard (issue 16 §12).
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page.locator(".command-box").first.get_by_role("button", name="Copy the command").click()
+    expect(page.locator(".command-box").first.locator("[data-copy]")).to_have_text("Copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == command.inner_text() and copied.startswith("crypt4gh decrypt --sk")
+    assert vcf_name_in(copied)
+    # On a phone the command wraps: nothing of it is hidden behind a scroll bar.
+    page.set_viewport_size({"width": PHONE["width"], "height": PHONE["height"]})
+    clipped = command.evaluate("el => el.scrollWidth - el.clientWidth")
+    assert clipped <= 1, clipped
+    box = command.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= PHONE["width"]
+    page.goto(f"{base}/requests/")
+    assert_fits_the_screen(page, "/requests/")
+    page.set_viewport_size({"width": 1280, "height": 900})  # back to the desktop
 
     # The donor's rights (issue 19 §5, §6): who accessed the data, then its erasure after a
     # confirmation that counts what will happen.
@@ -355,3 +412,74 @@ def test_researcher_registers_a_key_links_a_wallet_requests_pays_and_decrypts(
     assert gone.status_code == 404
     assert researcher.json("GET", "/api/v1/me/passport")["ga4gh_passport_v1"] == []
     assert not watch.problems
+
+
+def vcf_name_in(command: str) -> bool:
+    """The command names the download and the plaintext hash: it was copied to its end."""
+    return ".c4gh" in command and re.search(r"# [0-9a-f]{64}\s*$", command) is not None
+
+
+def test_admin_passes_the_second_factor_delists_a_dataset_and_recovers_with_a_code(
+    live: LiveStack, watched: tuple[Page, Watch], tmp_path: Path
+) -> None:
+    """Issue 16 §6 and §11: the admin lands on the review queue after the second factor,
+    makes recovery codes, delists a dataset from its page (the waiting request closes, the
+    dataset leaves the catalogue and the API), and later signs in with a recovery code."""
+    page, _ = watched
+    base = live.base
+    donor = ApiUser.register(base, "e2e-delist-donor", "donor")
+    vcf = samples.write_variants(tmp_path / "delist.vcf", "w", records=300).read_bytes()
+    file_id = donor.upload_ready(vcf, "delist.vcf")
+    donor.link_wallet(Account.create())
+    dataset = donor.list_dataset(
+        file_id, title="Duplicate exome panel", review="committee", price=3 * 10**18
+    )
+    researcher = ApiUser.register(base, "e2e-delist-researcher", "researcher")
+    waiting = researcher.request_access(dataset["id"], statement="Exome panel reuse.")
+
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("admin-change-me")
+    page.get_by_role("button", name="Log in").click()
+    secret = page.locator("[data-totp-secret]").inner_text().strip()
+    code = TOTP(base64.b32decode(secret)).token()
+    page.get_by_label("Code from your authenticator app").fill(f"{code:06d}")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.locator("h1")).to_have_text("Review queue")  # the workspace, not the home page
+
+    page.goto(f"{base}/profile/")
+    page.get_by_role("link", name="Recovery codes").click()
+    page.get_by_role("button", name="Make recovery codes").click()
+    codes = page.locator("[data-recovery-codes] code").all_inner_texts()
+    assert len(codes) == 10
+
+    page.goto(f"{base}/datasets/{dataset['id']}/")
+    page.get_by_label("Why is it delisted?").fill("Duplicate of an existing listing.")
+    page.get_by_role("button", name="Delist").click()
+    expect(page.locator(".messages")).to_contain_text("Delisted")
+    expect(page.locator("[data-delisted]")).to_contain_text("Duplicate of an existing listing.")
+    shot(page, "delisted")
+    page.goto(f"{base}/datasets/?q=Duplicate+exome")
+    expect(page.locator("#results .dataset-card")).to_have_count(0)
+    listing = researcher.json("GET", "/api/v1/datasets?q=Duplicate")
+    assert dataset["id"] not in {d["id"] for d in listing["results"]}
+    closed = researcher.json("GET", f"/api/v1/access-requests/{waiting['id']}")
+    assert closed["state"] == "withdrawn", closed["state"]
+    assert (
+        live.sql_value(
+            "SELECT count(*) FROM marketplace_auditentry WHERE action = 'dataset.delist'"
+        )
+        == 1
+    )
+
+    # The authenticator is lost: a recovery code gets the admin in, once.
+    page.get_by_role("button", name="Log out").click()
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("admin-change-me")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text("Lost your authenticator? Use a recovery code").click()
+    page.get_by_label("Recovery code").fill(codes[0])
+    page.get_by_role("button", name="Use the recovery code").click()
+    expect(page.locator("h1")).to_have_text("Review queue")
+    expect(page.locator(".messages")).to_contain_text("Recovery code accepted")

@@ -77,7 +77,7 @@ def wait_for(page: Page, condition: Callable[[], bool], what: str) -> None:
 
 def choose_and_upload(page: Page, path: Path) -> None:
     page.get_by_label("File").set_input_files(str(path))
-    page.get_by_role("button", name="Upload").click()
+    page.get_by_role("button", name="Upload", exact=True).click()
 
 
 def test_a_refused_file_is_not_offered_for_resuming(donor_page, tmp_path: Path) -> None:

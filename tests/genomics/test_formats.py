@@ -440,6 +440,42 @@ def test_multi_line_fastq_as_in_htslibs_tests() -> None:
     )
 
 
+# More members of the multi-line kind (issue 16 §9), each read as htslib (pysam's kseq)
+# reads it: (FASTQ bytes, reads htslib counts).
+MULTI_LINE_FASTQ = {
+    "plus line repeats the name": (b"@r1\nACGT\n+r1\nIIII\n", 1),
+    "wrapped, quality lines start with @": (b"@r1\nAC\nGT\n+\n@I\nII\n@r2\nA\n+\n@\n", 2),
+    "a quality line starts with +": (b"@r1\nACGT\nAC\n+\n+III\nII\n", 1),
+    "quality wrapped unlike the sequence": (b"@r1\nACGTACGT\n+\nI\nIIIIIII\n", 1),
+    "quality lines all +": (b"@r1\nACGT\n+\n+\n+++\n", 1),
+    "an @ quality line right before the next read": (b"@r1\nAC\n+\nII\n@\nA\n+\nI\n", 2),
+    "blank lines between reads": (b"@r1\nAC\nGT\n+\nIIII\n\n\n@r2\nAC\n+\nII\n", 2),
+    "no final line end": (b"@r1\nAC\nGT\n+\nII\nII", 1),
+    "windows line ends": (b"@r1\r\nAC\r\nGT\r\n+\r\nII\r\nII\r\n", 1),
+}
+
+
+@pytest.mark.parametrize("name", MULTI_LINE_FASTQ)
+def test_multi_line_fastq_reads_as_htslib_reads_it(name: str, tmp_path: Path) -> None:
+    import pysam
+
+    data, reads = MULTI_LINE_FASTQ[name]
+    path = tmp_path / "reads.fq"
+    path.write_bytes(data)
+    with pysam.FastxFile(str(path)) as htslib:
+        assert sum(1 for _ in htslib) == reads  # the reference reader agrees with the table
+    assert inspect(data, "reads.fq").records == reads
+    assert inspect(samples.gz(data), "reads.fq.gz").records == reads
+
+
+def test_a_wrapped_quality_longer_than_its_wrapped_sequence_is_refused() -> None:
+    # The sequence ends at the '+' line; its quality must be exactly as long, across lines.
+    assert refused(b"@r1\nAC\nGT\n+\nII\nIII\n").startswith(
+        "Line 6: the quality string of the read starting on line 1 has 5 characters"
+    )
+    assert "equally long" in refused(b"@r1\nAC\nGT\n+\nII\n")
+
+
 def test_a_lone_cr_is_refused_without_reading_on(files) -> None:
     """A file of CR-only line ends is one "line" to an LF reader: it must be refused at its
     first CR, not held in memory to the end."""

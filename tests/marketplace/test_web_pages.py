@@ -128,6 +128,19 @@ PAGES: dict[str, Page] = {
     # Only staff who have not passed it yet take the second factor (its own tests below);
     # staff who passed it and everyone else are sent on.
     "second-factor": Page("/accounts/second-factor/", {**SIGNED_IN_SENT_HOME, "anonymous": LOGIN}),
+    "password-reset": Page("/accounts/password-reset/"),
+    "password-reset-done": Page("/accounts/password-reset/sent/"),
+    # A made-up link: the page says it no longer works (200), to anyone.
+    "password-reset-confirm": Page("/accounts/password-reset/{uidb64}/{token}/"),
+    "password-reset-complete": Page("/accounts/password-reset/done/"),
+    "recovery-codes": Page("/accounts/recovery-codes/", STAFF_ONLY),
+    "status": Page("/status/"),
+    "dataset-delist": Page(
+        "/datasets/{dataset}/delist",
+        {**STAFF_ONLY, "reviewer": 403, "admin": "/datasets/"},
+        method="POST",
+        data={"reason": "Duplicate listing."},
+    ),
     "catalogue": Page("/datasets/"),
     "dataset": Page("/datasets/{dataset}/"),
     "howto-keys": Page("/how-to/keys/"),
@@ -135,6 +148,17 @@ PAGES: dict[str, Page] = {
     "dashboard": Page("/dashboard/", DONOR_ONLY),
     "files": Page("/files/", DONOR_ONLY),
     "files-table": Page("/files/table", DONOR_ONLY),
+    # The world's file is listed: its donor is sent back to the page with a message.
+    "file-delete": Page(
+        "/files/{file}/delete",
+        {**DONOR_ONLY, "donor": "/files/", "other_donor": "/files/"},
+        method="POST",
+    ),
+    "upload-cancel": Page(
+        "/files/{file}/cancel",
+        {**DONOR_ONLY, "donor": "/files/", "other_donor": "/files/"},
+        method="POST",
+    ),
     "listing-create": Page("/datasets/new/", DONOR_ONLY),
     "listing-edit": Page("/datasets/{dataset}/edit/", {**DONOR_ONLY, "other_donor": 404}),
     "listing-withdraw": Page(
@@ -311,6 +335,9 @@ def test_every_web_route_has_a_page() -> None:
                 request="{request_id}",
                 block="{block_id}",
                 attachment="{attachment_id}",
+                file="{file_id}",
+                uidb64="{uidb64}",
+                token="{token}",
             )
             == routes[name].path
         ), name
@@ -327,6 +354,9 @@ def test_page_access(world, visitor: str, name: str) -> None:
         request=world["request"].pk,
         block=world.get("block"),
         attachment=world.get("attachment", "00000000-0000-0000-0000-000000000000"),
+        file=world["file"].pk,
+        uidb64="MQ",
+        token="x-y",
     )
     client = client_for(world, visitor)
     response = client.post(url, page.data) if page.method == "POST" else client.get(url)
