@@ -1,4 +1,10 @@
 from marketplace.models.audit import Anchor, AuditEntry, AuditHead
+from marketplace.models.committees import (
+    DacMembership,
+    DataAccessCommittee,
+    RequestMessage,
+    Vote,
+)
 from marketplace.models.datasets import Dataset
 from marketplace.models.notifications import Notification
 from marketplace.models.requests import AccessRequest
@@ -10,10 +16,14 @@ __all__ = [
     "Anchor",
     "AuditEntry",
     "AuditHead",
+    "DacMembership",
+    "DataAccessCommittee",
     "Dataset",
     "Notification",
+    "RequestMessage",
     "Role",
     "User",
     "Visa",
     "VisaKey",
+    "Vote",
 ]

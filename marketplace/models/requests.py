@@ -47,6 +47,9 @@ class AccessRequest(models.Model):
         related_name="reviewed_requests",
     )
     decision_reason = models.TextField(max_length=2000, blank=True)
+    # Which review the request is in: 1, then one more each time it is resubmitted after a
+    # return (committee votes count for the current round only).
+    review_round = models.PositiveSmallIntegerField(default=1)
     # On chain the request is keccak256 of its UUID's bytes (AccessMarket's bytes32 id).
     chain_request_id = models.CharField(max_length=66, blank=True, db_index=True)
     # The voucher, once the worker has signed it (approved -> payable).
@@ -122,4 +125,6 @@ _PAST = {
     Move.WITHDRAW: "withdrawn",
     Move.CLOSE: "closed",
     Move.REVOKE: "revoked",
+    Move.RETURN: "returned",
+    Move.RESUBMIT: "resubmitted",
 }

@@ -29,6 +29,9 @@ MESSAGES = {
     AccessRequest.State.SETTLED: "The payment for “{title}” was released to the donor.",
     AccessRequest.State.EXPIRED: "Access to “{title}” has expired.",
     AccessRequest.State.REVOKED: "Access to “{title}” was revoked.",
+    AccessRequest.State.RETURNED: (
+        "Your request for “{title}” was returned for changes: edit it and send it again."
+    ),
 }
 
 
@@ -58,11 +61,24 @@ REVIEW_WANTED = "A new access request for “{title}” waits for your review."
 
 
 def notify_reviewers_of_request(*, request: AccessRequest) -> list[Notification]:
-    """A request that waits for the committee: each reviewer is told, in the app and by an
-    email of their own, with the link to decide it (issue 16 §4). Until committees exist,
-    the reviewers of every dataset are the users with the reviewer role."""
+    """A request that waits for the committee: each member of the committee that owns the
+    dataset (issue 19 §1) is told, in the app and by an email of their own, with the link
+    to decide it (issue 16 §4)."""
     message = REVIEW_WANTED.format(title=request.dataset.title)
-    reviewers = list(User.objects.filter(is_active=True, role=Role.REVIEWER))
+    return notify_committee(request=request, message=message)
+
+
+def notify_committee(
+    *, request: AccessRequest, message: str, exclude: User | None = None
+) -> list[Notification]:
+    """Tell every active member of the request's committee (but `exclude`, and never the
+    request's own researcher), in the app and by email."""
+    reviewers = list(
+        User.objects.filter(is_active=True, dac_memberships__dac_id=request.dataset.dac_id)
+        .exclude(pk=request.researcher_id)
+        .exclude(pk=getattr(exclude, "pk", None))
+        .distinct()
+    )
     made = [
         Notification.objects.create(user=reviewer, request=request, message=message)
         for reviewer in reviewers
@@ -75,6 +91,7 @@ def notify_reviewers_of_request(*, request: AccessRequest) -> list[Notification]
 
 # States whose notification carries the decision's reason (issue 16 §8).
 _REASONED = (
+    AccessRequest.State.RETURNED,
     AccessRequest.State.APPROVED,
     AccessRequest.State.REJECTED,
     AccessRequest.State.WITHDRAWN,
@@ -161,3 +178,19 @@ def notifications_mark_read(*, user: User) -> int:
     from django.utils import timezone
 
     return Notification.objects.filter(user=user, read_at=None).update(read_at=timezone.now())
+
+
+def notify_people(
+    *, people: list[User], request: AccessRequest, message: str
+) -> list[Notification]:
+    """Tell each of `people` (active ones) of `message` about `request`, in the app and by
+    an email of their own."""
+    people = [person for person in people if person.is_active]
+    made = [
+        Notification.objects.create(user=person, request=request, message=message[:500])
+        for person in people
+    ]
+    recipients = [person.email for person in people if person.email]
+    if recipients:
+        transaction.on_commit(partial(_email, message, recipients, _request_path(request)))
+    return made

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from core.errors import DomainError
+from core.errors import DomainError, NotFound
 from ledger.selectors.wallets import wallet_address_of, wallet_is_contract
 from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.models.lifecycle import Move
@@ -23,6 +23,13 @@ from marketplace.selectors.access_requests import (
     request_timeline,
     request_voucher,
 )
+from marketplace.selectors.committees import (
+    membership_role,
+    pending_votes,
+    request_review_status,
+    request_thread,
+    request_votes_all,
+)
 from marketplace.selectors.datasets import dataset_get
 from marketplace.services.access_requests import (
     StaleDecision,
@@ -34,8 +41,8 @@ from marketplace.services.access_requests import (
 )
 from marketplace.services.settlement import request_revoke
 from marketplace.web.errors import form_add_domain_error
-from marketplace.web.forms import AccessRequestForm, DecisionForm
-from marketplace.web.permissions import role_required
+from marketplace.web.forms import AccessRequestForm, DecisionForm, MessageForm, VoteForm
+from marketplace.web.permissions import committee_required, role_required
 
 # States in which the page keeps asking the server for news.
 MOVING = {"approved", "payable", "paid", "delivering", "refunding", "granted"}
@@ -90,9 +97,10 @@ def request_index(request: HttpRequest) -> HttpResponse:
     return render(request, "marketplace/requests/index.html", {"page": page})
 
 
-@role_required(Role.REVIEWER, Role.ADMIN)
+@committee_required
 def review_queue(request: HttpRequest) -> HttpResponse:
-    """The committee's queue: waiting requests first, filters by state and dataset."""
+    """The committee's queue: the member's pending votes, then the requests of their
+    committees' datasets (waiting ones first), filters by state and dataset."""
     user = _user(request)
     state = request.GET.get("state", "submitted")
     dataset = request.GET.get("dataset", "")
@@ -112,8 +120,10 @@ def review_queue(request: HttpRequest) -> HttpResponse:
             "state": state,
             "dataset": dataset,
             "states": AccessRequest.State.choices,
-            "datasets": Dataset.objects.filter(requests__isnull=False)
-            .distinct()
+            "pending": pending_votes(user=user)[:50],
+            "datasets": Dataset.objects.filter(
+                pk__in=request_list(viewer=user).values("dataset_id")
+            )
             .order_by("title")
             .only("id", "title")[:200],
             "query": query.urlencode(),
@@ -142,20 +152,52 @@ def _numbers_as_strings(data: object) -> object:
     return data
 
 
+def _committee_context(user: User, found: AccessRequest) -> dict[str, object]:
+    """What the committee's part of the page needs (issue 19 §6): the viewer's seat on the
+    dataset's committee, the votes, and which of vote / decide / return they may do now."""
+    dac = found.dataset.dac
+    seat = membership_role(user=user, dac_id=dac.pk)
+    if found.researcher_id == user.pk:
+        seat = None  # nobody reviews their own request
+    status = request_review_status(request=found)
+    waiting = found.state == AccessRequest.State.SUBMITTED
+    may_decide = seat is not None and (not dac.chair_decides or seat == "chair")
+    return {
+        "dac": dac,
+        "seat": seat,
+        "review": status,
+        "all_votes": request_votes_all(request=found) if seat or user.role == Role.ADMIN else [],
+        "my_vote": status.voted(user),
+        "can_vote": waiting and seat is not None and dac.votes_needed > 0,
+        "can_decide": waiting and may_decide and status.votes_missing == 0,
+        "can_return": waiting and may_decide,
+        "vote_form": VoteForm(initial={"expected_state": found.state}),
+        "return_form": DecisionForm(initial={"expected_state": found.state}),
+        "thread": request_thread(request=found),
+        "can_post": seat is not None or found.researcher_id == user.pk,
+        "message_form": MessageForm(),
+        # Hooks for issue 19 §3 (agreements, attachments): shown when the models exist.
+        "agreement": getattr(found, "agreement", None),
+        "attachments": list(getattr(found, "attachments", None).all())
+        if hasattr(found, "attachments")
+        else [],
+    }
+
+
 def _detail_context(request: HttpRequest, found: AccessRequest) -> dict[str, object]:
     user = _user(request)
-    return {
+    return _committee_context(user, found) | {
         "req": found,
         "timeline": request_timeline(request=found),
         "grant": request_grant_view(request=found),
         "voucher": request_voucher(request=found) if found.researcher_id == user.pk else None,
         "is_researcher": found.researcher_id == user.pk,
         "is_donor": found.dataset.donor_id == user.pk,
-        "is_reviewer": user.role in (Role.REVIEWER, Role.ADMIN),
+        "is_reviewer": membership_role(user=user, dac_id=found.dataset.dac_id) is not None,
         "is_admin": user.role == Role.ADMIN,
         "moving": found.state in MOVING,
         "can_withdraw": found.researcher_id == user.pk
-        and found.state in ("submitted", "approved", "payable", "paid"),
+        and found.state in ("submitted", "returned", "approved", "payable", "paid"),
         "can_revoke": found.state in ("granted", "settled")
         and (found.dataset.donor_id == user.pk or user.role == Role.ADMIN),
         "decision_form": DecisionForm(initial={"expected_state": found.state}),
@@ -195,7 +237,7 @@ def request_status(request: HttpRequest, request_id: str) -> HttpResponse:
     return response
 
 
-@role_required(Role.REVIEWER, Role.ADMIN)
+@committee_required
 @require_POST
 def request_decide(request: HttpRequest, request_id: str, decision: str) -> HttpResponse:
     reviewer = _user(request)
@@ -213,14 +255,23 @@ def request_decide(request: HttpRequest, request_id: str, decision: str) -> Http
             expected_state=form.cleaned_data["expected_state"] or None,
         )
     except StaleDecision as exc:
-        return render(
-            request,
-            "errors/refused.html",
-            {"message": exc.message, "back_url": reverse("web:request", args=[found.pk])},
-            status=exc.status,
-        )
+        return refused(request, found, exc)
+    except DomainError as exc:  # not this committee's decider, votes missing, no fit
+        if isinstance(exc, NotFound):
+            raise
+        return refused(request, found, exc)
     messages.success(request, "Approved." if decision == "approve" else "Rejected.")
     return redirect("web:request", request_id=found.pk)
+
+
+def refused(request: HttpRequest, found: AccessRequest, exc: DomainError) -> HttpResponse:
+    """A refused committee action, said in words with the way back to the request."""
+    return render(
+        request,
+        "errors/refused.html",
+        {"message": exc.message, "back_url": reverse("web:request", args=[found.pk])},
+        status=exc.status,
+    )
 
 
 @role_required(Role.RESEARCHER)

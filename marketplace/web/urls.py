@@ -5,12 +5,14 @@ from django.views.generic import TemplateView
 
 from marketplace.web import (
     catalogue,
+    committees,
     files,
     inbox,
     listings,
     oversight,
     profile,
     requests,
+    reviews,
     twofactor,
     views,
 )
@@ -60,6 +62,23 @@ urlpatterns = [
     path("requests/<uuid:request_id>/revoke", requests.request_revoke_view, name="request-revoke"),
     path("requests/<uuid:request_id>/close", requests.request_close_view, name="request-close"),
     path("review/", requests.review_queue, name="review"),
+    # Committees (issue 19 §1, §2, §6)
+    path("requests/<uuid:request_id>/vote", reviews.request_vote_view, name="request-vote"),
+    path("requests/<uuid:request_id>/return", reviews.request_return_view, name="request-return"),
+    path(
+        "requests/<uuid:request_id>/messages",
+        reviews.request_message_view,
+        name="request-message",
+    ),
+    path("requests/<uuid:request_id>/edit/", reviews.request_edit_view, name="request-edit"),
+    path("committees/", committees.dac_index, name="dacs"),
+    path("committees/<uuid:dac_id>/", committees.dac_page, name="dac"),
+    path("committees/<uuid:dac_id>/members", committees.dac_member_add, name="dac-member-add"),
+    path(
+        "committees/<uuid:dac_id>/members/<uuid:user_id>/remove",
+        committees.dac_member_remove_view,
+        name="dac-member-remove",
+    ),
     path("audit/", oversight.audit_log, name="audit"),
     path("chain/", oversight.chain_page, name="chain"),
     path(
