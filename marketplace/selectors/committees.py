@@ -67,7 +67,7 @@ def is_committee_member(user: object) -> bool:
     )
 
 
-def membership_role(*, user: User, dac_id: object) -> str | None:
+def membership_role(*, user: User, dac_id: uuid.UUID) -> str | None:
     """'chair', 'member', or None when `user` is not on committee `dac_id`."""
     return (
         DacMembership.objects.filter(user=user, dac_id=dac_id)

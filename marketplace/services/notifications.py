@@ -76,9 +76,10 @@ def notify_committee(
     reviewers = list(
         User.objects.filter(is_active=True, dac_memberships__dac_id=request.dataset.dac_id)
         .exclude(pk=request.researcher_id)
-        .exclude(pk=getattr(exclude, "pk", None))
         .distinct()
     )
+    if exclude is not None:
+        reviewers = [person for person in reviewers if person.pk != exclude.pk]
     made = [
         Notification.objects.create(user=reviewer, request=request, message=message)
         for reviewer in reviewers

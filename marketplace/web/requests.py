@@ -152,6 +152,11 @@ def _numbers_as_strings(data: object) -> object:
     return data
 
 
+def _attachments(found: AccessRequest) -> list[object]:
+    related = getattr(found, "attachments", None)
+    return list(related.all()) if related is not None else []
+
+
 def _committee_context(user: User, found: AccessRequest) -> dict[str, object]:
     """What the committee's part of the page needs (issue 19 §6): the viewer's seat on the
     dataset's committee, the votes, and which of vote / decide / return they may do now."""
@@ -176,11 +181,10 @@ def _committee_context(user: User, found: AccessRequest) -> dict[str, object]:
         "thread": request_thread(request=found),
         "can_post": seat is not None or found.researcher_id == user.pk,
         "message_form": MessageForm(),
-        # Hooks for issue 19 §3 (agreements, attachments): shown when the models exist.
+        # Places for issue 19 §3 (the agreement accepted, attachments): filled once those
+        # models exist; the page already shows that none are asked for.
         "agreement": getattr(found, "agreement", None),
-        "attachments": list(getattr(found, "attachments", None).all())
-        if hasattr(found, "attachments")
-        else [],
+        "attachments": _attachments(found),
     }
 
 
@@ -193,7 +197,9 @@ def _detail_context(request: HttpRequest, found: AccessRequest) -> dict[str, obj
         "voucher": request_voucher(request=found) if found.researcher_id == user.pk else None,
         "is_researcher": found.researcher_id == user.pk,
         "is_donor": found.dataset.donor_id == user.pk,
-        "is_reviewer": membership_role(user=user, dac_id=found.dataset.dac_id) is not None,
+        # Where "Requests" leads: the review queue for staff and committee members.
+        "is_reviewer": user.role in (Role.REVIEWER, Role.ADMIN)
+        or membership_role(user=user, dac_id=found.dataset.dac_id) is not None,
         "is_admin": user.role == Role.ADMIN,
         "moving": found.state in MOVING,
         "can_withdraw": found.researcher_id == user.pk

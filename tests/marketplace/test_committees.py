@@ -202,8 +202,7 @@ def test_return_edit_and_resubmit_keep_the_history(committee: Committee) -> None
     assert committee.state() == "approved"
     assert Vote.objects.filter(request_id=request_id).count() == 3
     timeline = [
-        e.action
-        for e in AuditEntry.objects.filter(object_id=str(request_id)).order_by("seq")
+        e.action for e in AuditEntry.objects.filter(object_id=str(request_id)).order_by("seq")
     ]
     assert timeline == [
         "request.submit",
@@ -308,7 +307,7 @@ def test_the_chairs_page_shows_votes_fit_and_the_decision(committee: Committee) 
     chair_page = logged_in(committee.chair).get(f"/requests/{request_id}/").content.decode()
     assert "1 of 2 votes cast" in chair_page and "Fine" in chair_page
     assert "The purpose fits the donor" in chair_page and "data-agreement" in chair_page
-    assert 'data-vote-form' in chair_page and "1 more vote before the decision" in chair_page
+    assert "data-vote-form" in chair_page and "1 more vote before the decision" in chair_page
     member_page = logged_in(committee.member).get(f"/requests/{request_id}/").content.decode()
     assert "You voted to approve" in member_page and "/approve" not in member_page
     queue = logged_in(committee.chair).get("/review/").content.decode()
@@ -362,8 +361,11 @@ def test_the_data_migration_seats_todays_reviewers_on_the_platform_committee(
     try:
         call_command("migrate", "marketplace", "0015", verbosity=0)
         old = MigrationExecutor(connection).loader.project_state(("marketplace", "0015_visas")).apps
-        OldUser, OldDataset = old.get_model("marketplace", "User"), old.get_model(  # noqa: N806
-            "marketplace", "Dataset"
+        OldUser, OldDataset = (
+            old.get_model("marketplace", "User"),
+            old.get_model(  # noqa: N806
+                "marketplace", "Dataset"
+            ),
         )
         reviewer = OldUser.objects.create(username="old-reviewer", role="reviewer")
         donor = OldUser.objects.create(username="old-donor", role="donor")
