@@ -25,6 +25,7 @@ from marketplace.selectors.committees import dac_get, dac_list, request_thread
 from marketplace.services.committees import (
     dac_create,
     dac_member_set,
+    dac_update,
     request_message_post,
     request_resubmit,
     request_return,
@@ -80,11 +81,34 @@ class DacsApi(APIView):
 
 
 class DacDetailApi(APIView):
-    permission_classes = [AllowAny]
+    """GET: a committee (public). PATCH: an admin changes its description or policy."""
+
+    class PolicySerializer(serializers.Serializer):
+        description = serializers.CharField(max_length=2000, allow_blank=True, required=False)
+        votes_needed = serializers.IntegerField(min_value=0, max_value=20, required=False)
+        chair_decides = serializers.BooleanField(required=False)
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [IsAdmin()] if self.request.method == "PATCH" else [AllowAny()]
 
     @extend_schema(responses={200: DacOutputSerializer}, tags=["dacs"])
     def get(self, request: Request, dac_id: str) -> Response:
         return Response(DacOutputSerializer(dac_get(dac_id=dac_id)).data)
+
+    @extend_schema(request=PolicySerializer, responses={200: DacOutputSerializer}, tags=["dacs"])
+    def patch(self, request: Request, dac_id: str) -> Response:
+        serializer = self.PolicySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        dac = dac_get(dac_id=dac_id)
+        changes = serializer.validated_data
+        dac_update(
+            admin=authenticated_user(request),
+            dac_id=dac.pk,
+            description=changes.get("description", dac.description),
+            votes_needed=changes.get("votes_needed", dac.votes_needed),
+            chair_decides=changes.get("chair_decides", dac.chair_decides),
+        )
+        return Response(DacOutputSerializer(dac_get(dac_id=dac.pk)).data)
 
 
 class DacMembersApi(APIView):

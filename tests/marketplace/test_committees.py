@@ -361,16 +361,12 @@ def test_the_data_migration_seats_todays_reviewers_on_the_platform_committee(
     try:
         call_command("migrate", "marketplace", "0015", verbosity=0)
         old = MigrationExecutor(connection).loader.project_state(("marketplace", "0015_visas")).apps
-        OldUser, OldDataset = (
-            old.get_model("marketplace", "User"),
-            old.get_model(  # noqa: N806
-                "marketplace", "Dataset"
-            ),
-        )
-        reviewer = OldUser.objects.create(username="old-reviewer", role="reviewer")
-        donor = OldUser.objects.create(username="old-donor", role="donor")
-        OldUser.objects.create(username="old-researcher", role="researcher")
-        OldDataset.objects.create(
+        old_user = old.get_model("marketplace", "User")
+        old_dataset = old.get_model("marketplace", "Dataset")
+        reviewer = old_user.objects.create(username="old-reviewer", role="reviewer")
+        donor = old_user.objects.create(username="old-donor", role="donor")
+        old_user.objects.create(username="old-researcher", role="researcher")
+        old_dataset.objects.create(
             donor=donor, title="Old", price=1, access_days=1, record_hash="0" * 64
         )
         call_command("migrate", "marketplace", verbosity=0)

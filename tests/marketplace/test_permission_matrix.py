@@ -284,6 +284,11 @@ def only_an_admin_seats_members(world: World, caller: str, response: Any) -> Non
     assert seated is (caller == "admin")
 
 
+def only_an_admin_changes_the_policy(world: World, caller: str, response: Any) -> None:
+    needed = DataAccessCommittee.objects.get(pk=world.dataset.dac_id).votes_needed
+    assert needed == (1 if caller == "admin" else 0)
+
+
 def notified(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     Notification.objects.create(
         user=world.users["researcher"], request=world.request, message="Approved."
@@ -591,6 +596,13 @@ CASES = [
     ),
     Case("GET", "/api/v1/dacs", PUBLIC),
     Case("GET", "/api/v1/dacs/{dac_id}", PUBLIC),
+    Case(
+        "PATCH",
+        "/api/v1/dacs/{dac_id}",
+        everyone(403, anonymous=401, admin=200),
+        body=lambda w, caller: {"votes_needed": 1},
+        check=only_an_admin_changes_the_policy,
+    ),
     Case(
         "POST",
         "/api/v1/dacs",
