@@ -8,7 +8,7 @@ from django.dispatch import receiver
 
 from ledger.models import ChainEvent, OperatorTransaction
 from ledger.signals import chain_event_applied, chain_event_reverted, operator_transaction_mined
-from marketplace.models import Dataset
+from marketplace.models import Dataset, User
 from marketplace.services.anchoring import anchor_confirm, anchor_unconfirm
 from marketplace.services.settlement import (
     request_after_operator_transaction,
@@ -50,3 +50,15 @@ def on_listing_changed(sender: object, **_: object) -> None:
     again at commit: a page built between the two from the old rows is not kept."""
     catalogue_changed()
     transaction.on_commit(catalogue_changed)
+
+
+@receiver(post_save, sender=User, dispatch_uid="marketplace.staff_join_default_dac")
+def on_user_saved(
+    sender: object, instance: User, created: bool, update_fields: object = None, **_: object
+) -> None:
+    """A new reviewer or admin, or an account made one, sits on the platform's committee
+    (issue 19 §1); later saves (a login's timestamp) leave memberships alone."""
+    if created or (update_fields is not None and "role" in update_fields):  # type: ignore[operator]
+        from marketplace.services.committees import staff_join_default_dac
+
+        staff_join_default_dac(user=instance)

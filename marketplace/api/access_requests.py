@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from core.api.schema import paginated
 from core.errors import NotFound
 from genomics.downloads import grant_download_response
-from marketplace.api.permissions import IsResearcher, IsReviewer, authenticated_user
+from marketplace.api.permissions import IsCommitteeMember, IsResearcher, authenticated_user
 from marketplace.models import AccessRequest
 from marketplace.selectors.access_requests import (
     request_get,
@@ -33,6 +33,7 @@ from marketplace.services.access_requests import (
     request_withdraw,
 )
 from marketplace.services.blocklist import request_revoke_for_misuse
+from marketplace.services.committees import request_edit
 from marketplace.services.downloads import request_download_grant
 from marketplace.services.renewals import request_renew
 from marketplace.services.settlement import request_revoke
@@ -54,6 +55,9 @@ class RequestOutputSerializer(serializers.Serializer):
     renews = serializers.UUIDField(
         source="renews_id", allow_null=True, help_text="The live request this one renews."
     )
+    # The committee that reviews it and the review round (one more per resubmission).
+    dac = serializers.UUIDField(source="dataset.dac_id")
+    review_round = serializers.IntegerField()
     timeline = serializers.SerializerMethodField()
     voucher = serializers.SerializerMethodField()
     grant = serializers.SerializerMethodField()
@@ -128,12 +132,35 @@ class AccessRequestsApi(APIView):
 
 
 class AccessRequestDetailApi(APIView):
-    permission_classes = [IsAuthenticated]
+    """GET: a request the caller may see. PATCH: its researcher edits it while it is
+    returned for changes (then POST .../resubmit)."""
+
+    class EditSerializer(serializers.Serializer):
+        statement = serializers.CharField(max_length=5000, required=False)
+        purpose_codes = serializers.ListField(
+            child=serializers.JSONField(), min_length=1, max_length=30, required=False
+        )
+
+    def get_permissions(self) -> list[Any]:
+        return [IsResearcher()] if self.request.method == "PATCH" else [IsAuthenticated()]
 
     @extend_schema(responses={200: RequestOutputSerializer}, tags=["access requests"])
     def get(self, request: Request, request_id: str) -> Response:
         found = request_get(viewer=authenticated_user(request), request_id=request_id)
         return Response(RequestOutputSerializer(found).data)
+
+    @extend_schema(
+        request=EditSerializer, responses={200: RequestOutputSerializer}, tags=["access requests"]
+    )
+    def patch(self, request: Request, request_id: str) -> Response:
+        serializer = self.EditSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        edited = request_edit(
+            researcher=authenticated_user(request),
+            request_id=request_id,
+            **serializer.validated_data,
+        )
+        return Response(RequestOutputSerializer(edited).data)
 
 
 class DecisionInputSerializer(serializers.Serializer):
@@ -146,9 +173,11 @@ class DecisionInputSerializer(serializers.Serializer):
 
 
 class _CommitteeDecisionApi(APIView):
-    """A reviewer's decision with a reason; subclasses name the service that makes it."""
+    """A committee member's final decision with a reason; subclasses name the service that
+    makes it. Who may decide is the committee's business (the service): a caller who cannot
+    see the request gets 404, one who sees it but does not decide it 403."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [IsCommitteeMember]
     decide: staticmethod
 
     @extend_schema(

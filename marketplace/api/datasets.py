@@ -32,6 +32,7 @@ class DatasetOutputSerializer(serializers.Serializer):
     price = serializers.SerializerMethodField()
     access_days = serializers.IntegerField()
     review = serializers.CharField()
+    dac = serializers.UUIDField(source="dac_id")
     state = serializers.CharField()
     duo_codes = serializers.SerializerMethodField()
     metadata = serializers.JSONField()
@@ -104,6 +105,8 @@ class DatasetsApi(APIView):
         )
         access_days = serializers.IntegerField(min_value=1, max_value=3650)
         review = serializers.ChoiceField(choices=Dataset.Review.values)
+        # The committee that reviews its requests (issue 19 §1); default: the platform's.
+        dac = serializers.UUIDField(required=False, allow_null=True, default=None)
 
     def get_permissions(self) -> list[BasePermission]:
         return [IsDonor()] if self.request.method == "POST" else [AllowAny()]

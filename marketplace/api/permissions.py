@@ -40,3 +40,16 @@ IsDonor = HasRole.of(Role.DONOR)
 IsResearcher = HasRole.of(Role.RESEARCHER)
 IsReviewer = HasRole.of(Role.REVIEWER, Role.ADMIN)
 IsAdmin = HasRole.of(Role.ADMIN)
+
+
+class IsCommitteeMember(BasePermission):
+    """Callers who sit on some data access committee (issue 19 §1): anyone else can never
+    review, so 403; which requests a member may review is the service's business (404 for a
+    request of another committee, as for any object the caller cannot see)."""
+
+    message = "Only members of a data access committee review requests."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        from marketplace.selectors.committees import is_committee_member
+
+        return is_committee_member(request.user)

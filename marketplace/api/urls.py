@@ -20,6 +20,15 @@ from marketplace.api.agreements import (
     DatasetBlocksApi,
 )
 from marketplace.api.attachments import AccessRequestAttachmentApi, AccessRequestAttachmentsApi
+from marketplace.api.committees import (
+    AccessRequestMessagesApi,
+    AccessRequestResubmitApi,
+    AccessRequestReturnApi,
+    AccessRequestVoteApi,
+    DacDetailApi,
+    DacMembersApi,
+    DacsApi,
+)
 from marketplace.api.datasets import (
     DatasetDetailApi,
     DatasetEarningsApi,
@@ -96,6 +105,30 @@ urlpatterns = [
     ),
     path(
         "datasets/<uuid:dataset_id>/earnings", DatasetEarningsApi.as_view(), name="dataset-earnings"
+    ),
+    # Committees (issue 19 §1, §2)
+    path("dacs", DacsApi.as_view(), name="dacs"),
+    path("dacs/<uuid:dac_id>", DacDetailApi.as_view(), name="dac"),
+    path("dacs/<uuid:dac_id>/members", DacMembersApi.as_view(), name="dac-members"),
+    path(
+        "access-requests/<uuid:request_id>/votes",
+        AccessRequestVoteApi.as_view(),
+        name="access-request-votes",
+    ),
+    path(
+        "access-requests/<uuid:request_id>/return",
+        AccessRequestReturnApi.as_view(),
+        name="access-request-return",
+    ),
+    path(
+        "access-requests/<uuid:request_id>/resubmit",
+        AccessRequestResubmitApi.as_view(),
+        name="access-request-resubmit",
+    ),
+    path(
+        "access-requests/<uuid:request_id>/messages",
+        AccessRequestMessagesApi.as_view(),
+        name="access-request-messages",
     ),
     path(
         "datasets/<uuid:dataset_id>/withdraw", DatasetWithdrawApi.as_view(), name="dataset-withdraw"

@@ -1,6 +1,12 @@
 from marketplace.models.agreements import DataAccessAgreement, DatasetBlock
 from marketplace.models.attachments import RequestAttachment
 from marketplace.models.audit import Anchor, AuditEntry, AuditHead, AuditPersonal
+from marketplace.models.committees import (
+    DacMembership,
+    DataAccessCommittee,
+    RequestMessage,
+    Vote,
+)
 from marketplace.models.datasets import Dataset
 from marketplace.models.notifications import Notification
 from marketplace.models.recovery import RecoveryCode, RecoveryCodeDevice
@@ -15,7 +21,9 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "AuditPersonal",
+    "DacMembership",
     "DataAccessAgreement",
+    "DataAccessCommittee",
     "Dataset",
     "DatasetBlock",
     "Erasure",
@@ -24,8 +32,10 @@ __all__ = [
     "RecoveryCode",
     "RecoveryCodeDevice",
     "RequestAttachment",
+    "RequestMessage",
     "Role",
     "User",
     "Visa",
     "VisaKey",
+    "Vote",
 ]

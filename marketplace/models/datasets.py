@@ -35,6 +35,11 @@ class Dataset(models.Model):
     price = models.DecimalField(max_digits=78, decimal_places=0)
     access_days = models.PositiveIntegerField()
     review = models.CharField(max_length=16, choices=Review.choices, default=Review.COMMITTEE)
+    # The committee that sees and decides this dataset's requests (issue 19 §1), also when
+    # review is automatic: it handles what the consent matcher sends to review.
+    dac = models.ForeignKey(
+        "marketplace.DataAccessCommittee", on_delete=models.PROTECT, related_name="datasets"
+    )
     # Normalised consent: [{"code": "DUO:...", "value": ""}], sorted.
     duo_codes = models.JSONField(default=list)
     state = models.CharField(max_length=16, choices=State.choices, default=State.LISTED)
@@ -70,6 +75,10 @@ class Dataset(models.Model):
         """Keep the consent filter's tokens in step with the consent, whoever saves: the
         listing services, the admin, fixtures."""
         self.refresh_consent_index()
+        if self.dac_id is None:  # listed without a choice: the platform's committee
+            from marketplace.selectors.committees import dac_default
+
+            self.dac = dac_default()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and {"duo_codes", "access_days"} & set(update_fields):
             kwargs["update_fields"] = {*update_fields, "duo_fits", "duo_requires"}

@@ -12,6 +12,9 @@ whichever module tries it.
     on chain); a payment that arrives on a closed request is refunded (--refunding-->).
     granted/settled --expire--> expired, --revoke--> revoked
     A Refunded event after delivery is an incident (--refund_incident--> refunded, flagged).
+    Committees (issue 19 §2; REMS' `returned`): submitted --return--> returned --resubmit-->
+    submitted; a returned request can also be withdrawn or closed. Member votes are audited
+    records, not moves.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class State(models.TextChoices):
     SETTLED = "settled", "Settled"
     EXPIRED = "expired", "Expired"
     REVOKED = "revoked", "Revoked"
+    # Sent back to the researcher for changes by the committee (issue 19 §2).
+    RETURNED = "returned", "Returned for changes"
 
 
 class Move(StrEnum):
@@ -64,6 +69,9 @@ class Move(StrEnum):
     REVERT_PAID = "revert_paid"
     REVERT_RELEASED = "revert_released"
     REVERT_REFUNDED = "revert_refunded"
+    # Committees (issue 19 §2).
+    RETURN = "return"
+    RESUBMIT = "resubmit"
 
 
 @dataclass(frozen=True)
@@ -89,15 +97,23 @@ ENDED = (S.REJECTED, S.WITHDRAWN, S.LAPSED, S.REFUNDED, S.REVOKED, S.EXPIRED)
 # a partial unique index (AccessRequest.Meta). Refunding is open but left out: a payment
 # that reaches a withdrawn, rejected or lapsed request moves it to refunding from the
 # indexer, which must never be refused by the index while a newer request is open.
-LEADS_TO_ACCESS = (S.SUBMITTED, S.APPROVED, S.PAYABLE, S.PAID, S.DELIVERING, *LIVE)
+LEADS_TO_ACCESS = (
+    S.SUBMITTED,
+    S.RETURNED,
+    S.APPROVED,
+    S.PAYABLE,
+    S.PAID,
+    S.DELIVERING,
+    *LIVE,
+)
 
 TRANSITIONS: dict[Move, Transition] = {
     Move.APPROVE: _t((S.SUBMITTED,), S.APPROVED),
-    Move.REJECT: _t((S.SUBMITTED, S.APPROVED, S.PAYABLE), S.REJECTED),
-    Move.WITHDRAW: _t((S.SUBMITTED, S.APPROVED, S.PAYABLE), S.WITHDRAWN),
+    Move.REJECT: _t((S.SUBMITTED, S.RETURNED, S.APPROVED, S.PAYABLE), S.REJECTED),
+    Move.WITHDRAW: _t((S.SUBMITTED, S.RETURNED, S.APPROVED, S.PAYABLE), S.WITHDRAWN),
     Move.VOUCHER: _t((S.APPROVED,), S.PAYABLE),
     Move.LAPSE: _t((S.PAYABLE,), S.LAPSED),
-    Move.CLOSE: _t((S.SUBMITTED, S.APPROVED, S.PAYABLE), S.WITHDRAWN),
+    Move.CLOSE: _t((S.SUBMITTED, S.RETURNED, S.APPROVED, S.PAYABLE), S.WITHDRAWN),
     Move.PAY: _t((S.PAYABLE,), S.PAID),
     Move.DELIVER: _t((S.PAID,), S.DELIVERING),
     Move.UNDELIVERABLE: _t((S.DELIVERING,), S.PAID),
@@ -111,6 +127,8 @@ TRANSITIONS: dict[Move, Transition] = {
     Move.REVERT_PAID: _t((S.PAID, S.DELIVERING, S.REFUNDING, *LIVE), S.PAYABLE),
     Move.REVERT_RELEASED: _t((S.SETTLED,), S.GRANTED),
     Move.REVERT_REFUNDED: _t((S.REFUNDED,), S.REFUNDING),
+    Move.RETURN: _t((S.SUBMITTED,), S.RETURNED),
+    Move.RESUBMIT: _t((S.RETURNED,), S.SUBMITTED),
 }
 
 ALLOWED_STEPS: frozenset[tuple[str, str]] = frozenset(
@@ -123,6 +141,7 @@ ALLOWED_STEPS: frozenset[tuple[str, str]] = frozenset(
 # request" or names a stored code ("payable").
 STATE_IN_WORDS: dict[str, str] = {
     S.SUBMITTED: "waiting for the committee's review",
+    S.RETURNED: "returned to the researcher for changes",
     S.APPROVED: "approved, its voucher not yet signed",
     S.REJECTED: "rejected",
     S.WITHDRAWN: "withdrawn",

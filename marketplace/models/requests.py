@@ -58,6 +58,9 @@ class AccessRequest(models.Model):
         blank=True,
         related_name="requests",
     )
+    # Which review the request is in: 1, then one more each time it is resubmitted after a
+    # return (committee votes count for the current round only).
+    review_round = models.PositiveSmallIntegerField(default=1)
     # On chain the request is keccak256 of its UUID's bytes (AccessMarket's bytes32 id).
     chain_request_id = models.CharField(max_length=66, blank=True, db_index=True)
     # The voucher, once the worker has signed it (approved -> payable).
@@ -152,4 +155,6 @@ _PAST = {
     Move.WITHDRAW: "withdrawn",
     Move.CLOSE: "closed",
     Move.REVOKE: "revoked",
+    Move.RETURN: "returned",
+    Move.RESUBMIT: "resubmitted",
 }

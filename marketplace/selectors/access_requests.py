@@ -13,7 +13,7 @@ from ledger.vouchers import typed_data
 from marketplace.consent import Match, parse_codes, purpose_fits
 from marketplace.consent.codes import ConsentCode
 from marketplace.consent.matching import conditions_to_commit
-from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User
+from marketplace.models import AccessRequest, AuditEntry, DacMembership, Dataset, Role, User
 from marketplace.models.lifecycle import ENDED
 from marketplace.services.audit import audit_views
 
@@ -36,10 +36,19 @@ CONTRACT_WALLET_CANNOT_PERMIT = (
 
 
 def request_list(*, viewer: User) -> QuerySet[AccessRequest]:
-    requests = AccessRequest.objects.select_related("dataset", "dataset__donor", "researcher")
-    if viewer.role in (Role.REVIEWER, Role.ADMIN):
+    """The researcher's own requests, those on the donor's datasets, and those on datasets
+    whose committee the viewer sits on (issue 19 §1: a reviewer of another committee sees
+    none of them). Admins see every request: they oversee the platform (close, flags)."""
+    requests = AccessRequest.objects.select_related(
+        "dataset", "dataset__donor", "dataset__dac", "researcher"
+    )
+    if viewer.role == Role.ADMIN:
         return requests
-    return requests.filter(Q(researcher=viewer) | Q(dataset__donor=viewer))
+    # A subquery, not a join over the members: one row per request whoever else sits there.
+    committees = DacMembership.objects.filter(user=viewer).values("dac_id")
+    return requests.filter(
+        Q(researcher=viewer) | Q(dataset__donor=viewer) | Q(dataset__dac_id__in=committees)
+    )
 
 
 def request_get(*, viewer: User, request_id: UUID | str) -> AccessRequest:
@@ -52,7 +61,9 @@ def request_get(*, viewer: User, request_id: UUID | str) -> AccessRequest:
 
 # Decisions whose reasons the researcher and the donor are shown (issue 16 §8); other
 # entries' reasons are operational notes (a flag is for admins only).
-REASONED_ACTIONS = frozenset({"approve", "reject", "revoke", "close", "withdraw", "refunding"})
+REASONED_ACTIONS = frozenset(
+    {"approve", "reject", "revoke", "close", "withdraw", "refunding", "return"}
+)
 
 
 def dataset_consent(*, dataset: Dataset) -> list[ConsentCode]:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from marketplace.models import AccessRequest, RequestAttachment, Role, User
+from marketplace.models import AccessRequest, RequestAttachment, User
+from marketplace.selectors.committees import membership_role
 
 
 def may_open_attachments(viewer: User, request: AccessRequest) -> bool:
-    """The committee that decides the request (issue 19 §3: "visible only to the DAC"):
-    today the reviewers and admins; the donor and other researchers never, and the
-    researcher who attached them only lists them."""
-    return viewer.role in (Role.REVIEWER, Role.ADMIN)
+    """The members of the committee that owns the request's dataset (issue 19 §3:
+    "visible only to the DAC"); not the donor, not other researchers, not admins who are
+    not members, and the researcher who attached them only lists them."""
+    return membership_role(user=viewer, dac_id=request.dataset.dac_id) is not None
 
 
 def attachments_of(*, viewer: User, request: AccessRequest) -> list[RequestAttachment]:

@@ -5,7 +5,12 @@ changes the state and writes one audit entry, all in one transaction; asking for
 transition the request already made returns it unchanged (idempotent).
 
 This module holds the researcher's and the committee's transitions (submit, approve,
-reject, withdraw); `settlement` holds those the worker and the chain drive.
+reject, withdraw); `committees` holds the committee's votes, returns and the thread;
+`settlement` holds those the worker and the chain drive.
+
+Who decides (issue 19 §1, §2): the members of the committee (DAC) that owns the dataset,
+under its policy. Anyone else gets NotFound (they cannot see the request) or, for an admin
+who oversees every request but does not sit on that committee, PermissionDenied.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from django.urls import reverse
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.queue import enqueue
 from marketplace.consent import parse_codes
-from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User
+from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User, Vote
+from marketplace.models.committees import DacMembership
 from marketplace.models.lifecycle import Move, state_in_words
 from marketplace.models.requests import cannot_now
 from marketplace.selectors.access_requests import request_open_for, request_purpose_fit
@@ -34,7 +40,6 @@ from marketplace.services.notifications import (
 )
 
 State = AccessRequest.State
-REVIEWERS = (Role.REVIEWER, Role.ADMIN)
 
 
 def _record(
@@ -196,7 +201,13 @@ def _locked(request_id: UUID | str) -> AccessRequest:
 
 
 # The moves a person makes on a request: the last of them says who decided what, and when.
-_DECISIONS = ("request.approve", "request.reject", "request.withdraw", "request.close")
+_DECISIONS = (
+    "request.approve",
+    "request.reject",
+    "request.withdraw",
+    "request.close",
+    "request.return",
+)
 
 
 class StaleDecision(Conflict):
@@ -219,16 +230,22 @@ def _last_decision(request: AccessRequest) -> str:
     )
     if entry is None:
         return ""
-    verb = {"approve": "approved", "reject": "rejected", "withdraw": "withdrawn"}.get(
-        entry.action.removeprefix("request."), "closed"
-    )
+    verb = {
+        "approve": "approved",
+        "reject": "rejected",
+        "withdraw": "withdrawn",
+        "return": "returned",
+    }.get(entry.action.removeprefix("request."), "closed")
     who = audit_views([entry])[0].who
     who = "the system" if who == "system" else who
     when = entry.created_at.astimezone(UTC).strftime("%d %b %Y %H:%M UTC")
     return f"{verb} by {who} on {when}"
 
 
-def _check_undecided(request: AccessRequest, *, expected_state: str | None, verb: str) -> None:
+_VERB_MOVES = {"approve": Move.APPROVE, "reject": Move.REJECT, "return": Move.RETURN}
+
+
+def check_undecided(request: AccessRequest, *, expected_state: str | None, verb: str) -> None:
     """Refuse a decision made on a view of the request that is out of date.
 
     With `expected_state` (the state the page or the caller saw), any other current state is
@@ -236,7 +253,7 @@ def _check_undecided(request: AccessRequest, *, expected_state: str | None, verb
     decided, so a retry or a second tab never overturns or repeats a decision (issue 16 §3).
     Raises StaleDecision (409)."""
     stale = request.state != (expected_state or State.SUBMITTED)
-    if not stale and request.can(Move.APPROVE if verb == "approve" else Move.REJECT):
+    if not stale and (verb not in _VERB_MOVES or request.can(_VERB_MOVES[verb])):
         return
     decided = _last_decision(request)
     now = state_in_words(request.state)
@@ -255,6 +272,68 @@ def _check_undecided(request: AccessRequest, *, expected_state: str | None, verb
     )
 
 
+def committee_role(request: AccessRequest, user: User) -> str:
+    """`user`'s role ('chair' or 'member') on the committee that owns the request's
+    dataset. Raises NotFound when `user` may not even see the request, PermissionDenied
+    when they may see it but do not sit on that committee or made the request."""
+    role = (
+        DacMembership.objects.filter(user=user, dac_id=request.dataset.dac_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if role is None:
+        if user.role == Role.ADMIN or user.pk in (request.researcher_id, request.dataset.donor_id):
+            raise PermissionDenied(
+                "Only the members of the dataset's data access committee review its requests."
+            )
+        raise NotFound("No such request.")
+    if request.researcher_id == user.pk:
+        raise PermissionDenied("A committee member does not review their own request.")
+    return str(role)
+
+
+class VotesMissing(Conflict):
+    """The committee's policy wants more member votes before the decision (409)."""
+
+    code = "votes_missing"
+
+
+def _check_may_decide(request: AccessRequest, user: User, *, verb: str) -> dict[str, object]:
+    """Apply the committee's policy to a final decision on a submitted request: under
+    `chair_decides` only the chair decides; the policy's votes must be in first. Returns
+    what the audit entry records of it: the deciding role, the policy and the tally.
+    Raises PermissionDenied, VotesMissing, NotFound (see `committee_role`)."""
+    role = committee_role(request, user)
+    dac = request.dataset.dac
+    if request.state != State.SUBMITTED:  # e.g. rejecting an approved request: no votes
+        return {"decided_as": role}
+    if dac.chair_decides and role != DacMembership.Role.CHAIR:
+        raise PermissionDenied(
+            f"The chair of {dac.name} makes the final decision; members vote. "
+            f"Record your view as a vote instead."
+        )
+    votes = list(
+        Vote.objects.filter(request=request, review_round=request.review_round).values_list(
+            "member__username", "vote"
+        )
+    )
+    if len(votes) < dac.votes_needed:
+        missing = dac.votes_needed - len(votes)
+        raise VotesMissing(
+            f"{dac.name} decides after {dac.votes_needed} member votes; "
+            f"{missing} more {'is' if missing == 1 else 'are'} needed before this request "
+            f"can be {verb}d.",
+            fields={"votes": [f"{len(votes)} of {dac.votes_needed} cast."]},
+        )
+    return {
+        "decided_as": role,
+        "dac": str(dac.pk),
+        "policy": {"votes_needed": dac.votes_needed, "chair_decides": dac.chair_decides},
+        "votes": {member: vote for member, vote in votes},
+        "review_round": request.review_round,
+    }
+
+
 def request_approve(
     *,
     reviewer: User,
@@ -265,14 +344,15 @@ def request_approve(
     """Approve a submitted request; the worker signs its voucher once this commits.
 
     `expected_state` is the state the reviewer saw (the web form sends the one it was
-    rendered with). Raises PermissionDenied (not a reviewer), StaleDecision (409: the
-    request is not in that state, or was already decided), Conflict (the purpose does not
-    fit the consent)."""
-    if reviewer.role not in REVIEWERS:
-        raise PermissionDenied("Only the data access committee approves requests.")
+    rendered with). Raises NotFound/PermissionDenied (not on the dataset's committee, or
+    not its chair when the chair decides), StaleDecision (409: the request is not in that
+    state, or was already decided), VotesMissing (409: the policy's votes are not all in),
+    Conflict (the purpose does not fit the consent)."""
     with transaction.atomic():
         request = _locked(request_id)
-        _check_undecided(request, expected_state=expected_state, verb="approve")
+        committee_role(request, reviewer)
+        check_undecided(request, expected_state=expected_state, verb="approve")
+        policy = _check_may_decide(request, reviewer, verb="approve")
         if not request.duo_match.get("fits"):
             raise Conflict(
                 "The stated purpose does not fit the dataset's consent: "
@@ -289,6 +369,7 @@ def request_approve(
                 "reason": reason,
                 "consent_outcome": request.duo_match.get("outcome", ""),
                 "consent_matcher_version": request.consent_matcher_version,
+                **policy,
             },
         )
         _sign_on_commit(request)
@@ -315,14 +396,14 @@ def request_reject(
     or an admin (close) ends it.
 
     `expected_state` as for `request_approve`: without it only a submitted request may be
-    rejected. Raises PermissionDenied, ValidationError (no reason), StaleDecision (409)."""
-    if reviewer.role not in REVIEWERS:
-        raise PermissionDenied("Only the data access committee rejects requests.")
+    rejected. Raises NotFound/PermissionDenied and VotesMissing as `request_approve`,
+    ValidationError (no reason), StaleDecision (409)."""
     if not reason.strip():
         raise ValidationError("Say why the request is rejected.", fields={"reason": ["Required."]})
     with transaction.atomic():
         request = _locked(request_id)
-        _check_undecided(request, expected_state=expected_state, verb="reject")
+        committee_role(request, reviewer)
+        check_undecided(request, expected_state=expected_state, verb="reject")
         # A committee rejects before the voucher is signed (the table also lets a payable
         # request be rejected, for the donor's consent withdrawal).
         if request.state not in (State.SUBMITTED, State.APPROVED):
@@ -331,11 +412,12 @@ def request_reject(
                 "so the committee can no longer reject it. An admin can close it.",
                 fields={"expected_state": [f"The request is {state_in_words(request.state)}."]},
             )
+        policy = _check_may_decide(request, reviewer, verb="reject")
         request.advance(Move.REJECT)
         request.reviewer = reviewer
         request.decision_reason = reason.strip()
         request.save(update_fields=["state", "reviewer", "decision_reason", "updated_at"])
-        _record(request, action="reject", actor=reviewer, data={"reason": reason.strip()})
+        _record(request, action="reject", actor=reviewer, data={"reason": reason.strip(), **policy})
     return request
 
 

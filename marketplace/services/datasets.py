@@ -13,13 +13,13 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import Conflict, PermissionDenied, ValidationError
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from genomics.models import GenomicFile
 from ledger.selectors.wallets import wallet_address_of
 from marketplace.consent import parse_codes
 from marketplace.consent.codes import ConsentCode
 from marketplace.consent.terms import term
-from marketplace.models import AccessRequest, Dataset, Role, User
+from marketplace.models import AccessRequest, DataAccessCommittee, Dataset, Role, User
 from marketplace.models.lifecycle import Move, can
 from marketplace.services.access_requests import request_close
 from marketplace.services.audit import audit_append
@@ -116,6 +116,22 @@ class _Listing:
     price: Decimal
     access_days: int
     review: str
+    # The committee chosen (issue 19 §1); None: the platform's on creation, unchanged on edit.
+    dac: DataAccessCommittee | None = None
+
+
+def _committee(dac: object) -> DataAccessCommittee | None:
+    """The committee a donor named, by id; ValidationError for an unknown one."""
+    if dac in (None, ""):
+        return None
+    from marketplace.selectors.committees import dac_get
+
+    try:
+        return dac_get(dac_id=dac)
+    except NotFound:
+        raise ValidationError(
+            "No such data access committee.", fields={"dac": ["Unknown committee."]}
+        ) from None
 
 
 def _listing_validate(
@@ -128,6 +144,7 @@ def _listing_validate(
     price: str | int,
     access_days: int,
     review: str,
+    dac: object = None,
 ) -> _Listing:
     if donor.role != Role.DONOR:
         raise PermissionDenied("Only donors list datasets.")
@@ -170,6 +187,7 @@ def _listing_validate(
         price=_price(price),
         access_days=access_days,
         review=review,
+        dac=_committee(dac),
     )
 
 
@@ -177,6 +195,8 @@ def _apply(dataset: Dataset, listing: _Listing) -> None:
     dataset.title, dataset.description = listing.title, listing.description
     dataset.price, dataset.access_days = listing.price, listing.access_days
     dataset.review = listing.review
+    if listing.dac is not None:
+        dataset.dac = listing.dac
     dataset.duo_codes = [{"code": c.code, "value": c.value} for c in listing.consent]
     dataset.duo_index = " " + " ".join(c.code for c in listing.consent) + " "
     dataset.format_index = " " + " ".join(sorted({f.format for f in listing.files})) + " "
@@ -229,7 +249,7 @@ def dataset_create(*, donor: User, **terms: Any) -> Dataset:
             actor=donor,
             object_type="dataset",
             object_id=dataset.pk,
-            data={"record_hash": dataset.record_hash},
+            data={"record_hash": dataset.record_hash, "dac": str(dataset.dac_id)},
         )
     return dataset
 
@@ -244,11 +264,12 @@ def dataset_update(*, dataset: Dataset, actor: User, **terms: Any) -> Dataset:
         locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
         if locked.state != Dataset.State.LISTED:
             raise Conflict("A withdrawn listing cannot be edited.")
-        before = locked.record_hash
+        before, committee_before = locked.record_hash, locked.dac_id
         _apply(locked, listing)
-        if locked.record_hash == before:
+        if locked.record_hash == before and locked.dac_id == committee_before:
             return locked
-        locked.anchor_tx, locked.anchored_at = "", None
+        if locked.record_hash != before:
+            locked.anchor_tx, locked.anchored_at = "", None
         locked.save()
         locked.files.set(listing.files)
         audit_append(
@@ -256,7 +277,11 @@ def dataset_update(*, dataset: Dataset, actor: User, **terms: Any) -> Dataset:
             actor=actor,
             object_type="dataset",
             object_id=locked.pk,
-            data={"record_hash": locked.record_hash, "previous": before},
+            data={
+                "record_hash": locked.record_hash,
+                "previous": before,
+                "dac": str(locked.dac_id),
+            },
         )
     return locked
 

@@ -46,6 +46,8 @@ TO_RESEARCHER = {
     "terms ask, and send a new request to use the data again.",
     S.REVOKED: "Your access to “{title}” was revoked: downloads stopped. Delete your copies "
     "of the files, as the terms ask.",
+    S.RETURNED: "Your request for “{title}” was returned for changes: edit it on its page and "
+    "send it again; its history stays with it.",
 }
 TO_DONOR = {
     S.SUBMITTED: "A new access request for “{title}” is waiting for review by the data "
@@ -67,6 +69,8 @@ TO_DONOR = {
     "your dashboard.",
     S.EXPIRED: "A researcher's access to “{title}” has expired; nothing to do.",
     S.REVOKED: "A researcher's access to “{title}” was revoked; downloads stopped.",
+    S.RETURNED: "A request for “{title}” was returned to the researcher for changes; nothing "
+    "to do.",
 }
 MESSAGE_MAX = 500  # Notification.message
 
@@ -97,11 +101,25 @@ REVIEW_WANTED = "A new access request for “{title}” waits for your review."
 
 
 def notify_reviewers_of_request(*, request: AccessRequest) -> list[Notification]:
-    """A request that waits for the committee: each reviewer is told, in the app and by an
-    email of their own, with the link to decide it (issue 16 §4). Until committees exist,
-    the reviewers of every dataset are the users with the reviewer role."""
+    """A request that waits for the committee: each member of the committee that owns the
+    dataset (issue 19 §1) is told, in the app and by an email of their own, with the link
+    to decide it (issue 16 §4)."""
     message = REVIEW_WANTED.format(title=request.dataset.title)
-    reviewers = list(User.objects.filter(is_active=True, role=Role.REVIEWER))
+    return notify_committee(request=request, message=message)
+
+
+def notify_committee(
+    *, request: AccessRequest, message: str, exclude: User | None = None
+) -> list[Notification]:
+    """Tell every active member of the request's committee (but `exclude`, and never the
+    request's own researcher), in the app and by email."""
+    reviewers = list(
+        User.objects.filter(is_active=True, dac_memberships__dac_id=request.dataset.dac_id)
+        .exclude(pk=request.researcher_id)
+        .distinct()
+    )
+    if exclude is not None:
+        reviewers = [person for person in reviewers if person.pk != exclude.pk]
     made = [
         Notification.objects.create(user=reviewer, request=request, message=message)
         for reviewer in reviewers
@@ -114,6 +132,7 @@ def notify_reviewers_of_request(*, request: AccessRequest) -> list[Notification]
 
 # States whose notification carries the decision's reason (issue 16 §8).
 _REASONED = (
+    AccessRequest.State.RETURNED,
     AccessRequest.State.APPROVED,
     AccessRequest.State.REJECTED,
     AccessRequest.State.WITHDRAWN,
@@ -244,3 +263,19 @@ def notifications_mark_read(*, user: User) -> int:
     from django.utils import timezone
 
     return Notification.objects.filter(user=user, read_at=None).update(read_at=timezone.now())
+
+
+def notify_people(
+    *, people: list[User], request: AccessRequest, message: str
+) -> list[Notification]:
+    """Tell each of `people` (active ones) of `message` about `request`, in the app and by
+    an email of their own."""
+    people = [person for person in people if person.is_active]
+    made = [
+        Notification.objects.create(user=person, request=request, message=message[:500])
+        for person in people
+    ]
+    recipients = [person.email for person in people if person.email]
+    if recipients:
+        transaction.on_commit(partial(_email, message, recipients, _request_path(request)))
+    return made

@@ -177,10 +177,24 @@ class ListingForm(ConsentFields):
     review = forms.ChoiceField(
         widget=forms.RadioSelect, choices=Dataset.Review.choices, initial="committee"
     )
+    dac = forms.ChoiceField(
+        label="Data access committee",
+        required=False,
+        choices=(),
+        help_text="Who reviews the requests (also those automatic review sends to a "
+        "person). Without a choice, the platform's committee.",
+    )
     field_order = ["title", "description", "file_ids", "permission", "disease", "modifiers"]
 
     def __init__(self, *args: Any, files: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        from marketplace.selectors.committees import dac_list
+
+        committees = self.fields["dac"]
+        assert isinstance(committees, forms.ChoiceField)
+        committees.choices = [
+            (str(dac.pk), f"{dac.name} — {dac.policy_text()}") for dac in dac_list()
+        ]
         field = self.fields["file_ids"]
         assert isinstance(field, forms.MultipleChoiceField)
         field.choices = files
@@ -197,6 +211,7 @@ class ListingForm(ConsentFields):
             "price": str(int(data["price"] * 10**18)),
             "access_days": data["access_days"],
             "review": data["review"],
+            "dac": data.get("dac") or None,
         }
 
 
@@ -245,6 +260,53 @@ class RenewForm(forms.Form):
     def __init__(self, *args: Any, agreement: DataAccessAgreement | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         add_agreement_fields(self, agreement)
+
+
+class RequestEditForm(ConsentFields):
+    """A returned request, changed by its researcher before sending it again."""
+
+    statement = AccessRequestForm.base_fields["statement"]
+    field_order = ["permission", "disease", "modifiers", "statement"]
+
+
+class VoteForm(forms.Form):
+    vote = forms.ChoiceField(
+        widget=forms.RadioSelect,
+        choices=[("approve", "Approve"), ("reject", "Reject")],
+        label="Your vote",
+    )
+    comment = forms.CharField(
+        max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    expected_state = forms.CharField(max_length=16, required=False, widget=forms.HiddenInput)
+
+
+class MessageForm(forms.Form):
+    body = forms.CharField(
+        max_length=4000, label="Message", widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class DacForm(forms.Form):
+    """A committee and its policy (admins)."""
+
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(
+        max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    votes_needed = forms.IntegerField(
+        min_value=0,
+        max_value=20,
+        initial=0,
+        label="Member votes needed before the decision",
+        help_text="0: one member decides alone.",
+    )
+    chair_decides = forms.BooleanField(required=False, label="The chair makes the final decision")
+
+
+class DacMemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=[("member", "Member"), ("chair", "Chair")])
 
 
 class DecisionForm(forms.Form):

@@ -18,7 +18,7 @@ from marketplace.web.errors import form_add_domain_error
 from marketplace.web.forms import ConsentFields, ListingForm
 from marketplace.web.permissions import role_required
 
-OPEN = ("submitted", "approved", "payable", "paid", "delivering")
+OPEN = ("submitted", "returned", "approved", "payable", "paid", "delivering")
 
 
 def _donor(request: HttpRequest) -> User:
@@ -103,6 +103,7 @@ def listing_edit(request: HttpRequest, dataset_id: str) -> HttpResponse:
         "price": dataset.price / 10**18,
         "access_days": dataset.access_days,
         "review": dataset.review,
+        "dac": str(dataset.dac_id),
         **ConsentFields.initial_from(dataset.duo_codes),
     }
     form = ListingForm(request.POST or None, files=files, initial=initial)

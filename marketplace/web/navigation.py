@@ -19,6 +19,10 @@ def nav_items(user: User | None) -> list[NavItem]:
     items = [NavItem("Catalogue", reverse("web:catalogue"))]
     if user is None:
         return items
+    from marketplace.selectors.committees import is_committee_member
+
+    if user.role in (Role.DONOR, Role.RESEARCHER) and is_committee_member(user):
+        items.append(NavItem("Review queue", reverse("web:review")))
     if user.role == Role.DONOR:
         items += [
             NavItem("Dashboard", reverse("web:dashboard")),
@@ -38,6 +42,7 @@ def nav_items(user: User | None) -> list[NavItem]:
             NavItem("Chain", reverse("web:chain")),
         ]
     if user.role == Role.ADMIN:
+        items.append(NavItem("Committees", reverse("web:dacs")))
         items.append(NavItem("Admin", reverse("admin:index")))
     return items
 

@@ -36,3 +36,23 @@ def role_required(*roles: Role) -> Callable[[View], View]:
         return wrapped
 
     return decorate
+
+
+def committee_required(view: View) -> View:
+    """Like `role_required` for the committee's pages: reviewers and admins, and any account
+    that sits on a data access committee (API.md "Committees"); 403 for others. Which
+    requests each may see is the selectors' business."""
+    from marketplace.selectors.committees import is_committee_member
+
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if needs_second_factor(request.user):
+            query = urlencode({"next": request.get_full_path()})
+            return redirect(f"{reverse('web:second-factor')}?{query}")
+        staff = getattr(request.user, "role", None) in (Role.REVIEWER, Role.ADMIN)
+        if not staff and not is_committee_member(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped

@@ -30,6 +30,13 @@ from marketplace.selectors.access_requests import (
 )
 from marketplace.selectors.agreements import agreement_current
 from marketplace.selectors.attachments import attachments_of, may_open_attachments
+from marketplace.selectors.committees import (
+    membership_role,
+    pending_votes,
+    request_review_status,
+    request_thread,
+    request_votes_all,
+)
 from marketplace.selectors.datasets import dataset_get
 from marketplace.services.access_requests import (
     DuplicateRequest,
@@ -52,10 +59,12 @@ from marketplace.web.forms import (
     AttachmentForm,
     ConsentFields,
     DecisionForm,
+    MessageForm,
     RenewForm,
     RevokeForm,
+    VoteForm,
 )
-from marketplace.web.permissions import role_required
+from marketplace.web.permissions import committee_required, role_required
 from marketplace.web.responses import pdf_response
 
 # States in which the page keeps asking the server for news.
@@ -159,9 +168,10 @@ def request_index(request: HttpRequest) -> HttpResponse:
     return render(request, "marketplace/requests/index.html", {"page": page})
 
 
-@role_required(Role.REVIEWER, Role.ADMIN)
+@committee_required
 def review_queue(request: HttpRequest) -> HttpResponse:
-    """The committee's queue: waiting requests first, filters by state and dataset."""
+    """The committee's queue: the member's pending votes, then the requests of their
+    committees' datasets (waiting ones first), filters by state and dataset."""
     user = _user(request)
     state = request.GET.get("state", "submitted")
     dataset = request.GET.get("dataset", "")
@@ -181,8 +191,10 @@ def review_queue(request: HttpRequest) -> HttpResponse:
             "state": state,
             "dataset": dataset,
             "states": AccessRequest.State.choices,
-            "datasets": Dataset.objects.filter(requests__isnull=False)
-            .distinct()
+            "pending": pending_votes(user=user)[:50],
+            "datasets": Dataset.objects.filter(
+                pk__in=request_list(viewer=user).values("dataset_id")
+            )
             .order_by("title")
             .only("id", "title")[:200],
             "query": query.urlencode(),
@@ -211,20 +223,58 @@ def _numbers_as_strings(data: object) -> object:
     return data
 
 
+def _attachments(found: AccessRequest) -> list[object]:
+    related = getattr(found, "attachments", None)
+    return list(related.all()) if related is not None else []
+
+
+def _committee_context(user: User, found: AccessRequest) -> dict[str, object]:
+    """What the committee's part of the page needs (issue 19 §6): the viewer's seat on the
+    dataset's committee, the votes, and which of vote / decide / return they may do now."""
+    dac = found.dataset.dac
+    seat = membership_role(user=user, dac_id=dac.pk)
+    if found.researcher_id == user.pk:
+        seat = None  # nobody reviews their own request
+    status = request_review_status(request=found)
+    waiting = found.state == AccessRequest.State.SUBMITTED
+    may_decide = seat is not None and (not dac.chair_decides or seat == "chair")
+    return {
+        "dac": dac,
+        "seat": seat,
+        "review": status,
+        "all_votes": request_votes_all(request=found) if seat or user.role == Role.ADMIN else [],
+        "my_vote": status.voted(user),
+        "can_vote": waiting and seat is not None and dac.votes_needed > 0,
+        "can_decide": waiting and may_decide and status.votes_missing == 0,
+        "can_return": waiting and may_decide,
+        "vote_form": VoteForm(initial={"expected_state": found.state}),
+        "return_form": DecisionForm(initial={"expected_state": found.state}),
+        "thread": request_thread(request=found),
+        "can_post": seat is not None or found.researcher_id == user.pk,
+        "message_form": MessageForm(),
+        # Places for issue 19 §3 (the agreement accepted, attachments): filled once those
+        # models exist; the page already shows that none are asked for.
+        "agreement": getattr(found, "agreement", None),
+        "attachments": _attachments(found),
+    }
+
+
 def _detail_context(request: HttpRequest, found: AccessRequest) -> dict[str, object]:
     user = _user(request)
-    return {
+    return _committee_context(user, found) | {
         "req": found,
         "timeline": request_timeline(request=found),
         "grant": request_grant_view(request=found),
         "voucher": request_voucher(request=found) if found.researcher_id == user.pk else None,
         "is_researcher": found.researcher_id == user.pk,
         "is_donor": found.dataset.donor_id == user.pk,
-        "is_reviewer": user.role in (Role.REVIEWER, Role.ADMIN),
+        # Where "Requests" leads: the review queue for staff and committee members.
+        "is_reviewer": user.role in (Role.REVIEWER, Role.ADMIN)
+        or membership_role(user=user, dac_id=found.dataset.dac_id) is not None,
         "is_admin": user.role == Role.ADMIN,
         "moving": found.state in MOVING,
         "can_withdraw": found.researcher_id == user.pk
-        and found.state in ("submitted", "approved", "payable", "paid"),
+        and found.state in ("submitted", "returned", "approved", "payable", "paid"),
         "can_revoke": found.state in ("granted", "settled")
         and (found.dataset.donor_id == user.pk or user.role == Role.ADMIN),
         "decision_form": DecisionForm(initial={"expected_state": found.state}),
@@ -309,7 +359,7 @@ def request_status(request: HttpRequest, request_id: str) -> HttpResponse:
     return response
 
 
-@role_required(Role.REVIEWER, Role.ADMIN)
+@committee_required
 @require_POST
 def request_decide(request: HttpRequest, request_id: str, decision: str) -> HttpResponse:
     reviewer = _user(request)
@@ -327,14 +377,23 @@ def request_decide(request: HttpRequest, request_id: str, decision: str) -> Http
             expected_state=form.cleaned_data["expected_state"] or None,
         )
     except StaleDecision as exc:
-        return render(
-            request,
-            "errors/refused.html",
-            {"message": exc.message, "back_url": reverse("web:request", args=[found.pk])},
-            status=exc.status,
-        )
+        return refused(request, found, exc)
+    except DomainError as exc:  # not this committee's decider, votes missing, no fit
+        if isinstance(exc, NotFound):
+            raise
+        return refused(request, found, exc)
     messages.success(request, "Approved." if decision == "approve" else "Rejected.")
     return redirect("web:request", request_id=found.pk)
+
+
+def refused(request: HttpRequest, found: AccessRequest, exc: DomainError) -> HttpResponse:
+    """A refused committee action, said in words with the way back to the request."""
+    return render(
+        request,
+        "errors/refused.html",
+        {"message": exc.message, "back_url": reverse("web:request", args=[found.pk])},
+        status=exc.status,
+    )
 
 
 @role_required(Role.RESEARCHER)

@@ -33,12 +33,15 @@ DEVICE_NAME = "Authenticator app"
 
 
 def needs_second_factor(user: object) -> bool:
-    """Staff whose session has not passed the second factor yet."""
+    """Staff, and members of a data access committee whatever their role (API.md
+    "Committees"), whose session has not passed the second factor yet."""
+    from marketplace.selectors.committees import is_committee_member
+
     return bool(
         isinstance(user, User)
         and user.is_authenticated
-        and user.is_staff
         and not getattr(user, "is_verified", lambda: False)()
+        and (user.is_staff or is_committee_member(user))
     )
 
 
@@ -58,7 +61,7 @@ def second_factor(request: HttpRequest) -> HttpResponse:
     target = request.GET.get("next") or request.POST.get("next") or "/"
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = "/"
-    if not user.is_staff or not needs_second_factor(user):
+    if not needs_second_factor(user):
         return redirect(target)
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
     setting_up = device is None

@@ -9,17 +9,23 @@
   no second request), pays with one permit signature, and downloads a file the reference
   crypt4gh decrypts; the donor then sees that download in their access history and erases
   the data.
+- A committee (issue 19): the admin makes a two-member DAC with a chair on its pages
+  (its members plain accounts, who then pass a second factor); a member votes from their
+  queue, the chair returns the request, the researcher changes and
+  resubmits it on the returned-request page, the member votes again and the chair decides.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django_otp.oath import TOTP
@@ -220,10 +226,7 @@ def test_reviewer_passes_totp_and_approves_with_a_reason(
     page.get_by_label("Password").fill("demo-password-123")
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("h1")).to_contain_text("second factor")
-    secret = page.locator("[data-totp-secret]").inner_text().strip()
-    code = TOTP(base64.b32decode(secret)).token()
-    page.get_by_label("Code from your authenticator app").fill(f"{code:06d}")
-    page.get_by_role("button", name="Continue").click()
+    answer_second_factor(page, "demo-reviewer")
 
     expect(page.locator("h1")).to_have_text("Review queue")
     expect(page.locator("table")).to_contain_text("e2e-review-donor hypertension cohort")
@@ -441,10 +444,7 @@ def test_admin_passes_the_second_factor_delists_a_dataset_and_recovers_with_a_co
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password").fill("admin-change-me")
     page.get_by_role("button", name="Log in").click()
-    secret = page.locator("[data-totp-secret]").inner_text().strip()
-    code = TOTP(base64.b32decode(secret)).token()
-    page.get_by_label("Code from your authenticator app").fill(f"{code:06d}")
-    page.get_by_role("button", name="Continue").click()
+    answer_second_factor(page, "admin")
     expect(page.locator("h1")).to_have_text("Review queue")  # the workspace, not the home page
 
     page.goto(f"{base}/profile/")
@@ -483,3 +483,166 @@ def test_admin_passes_the_second_factor_delists_a_dataset_and_recovers_with_a_co
     page.get_by_role("button", name="Use the recovery code").click()
     expect(page.locator("h1")).to_have_text("Review queue")
     expect(page.locator(".messages")).to_contain_text("Recovery code accepted")
+
+
+def sign_in_with_second_factor(page: Page, base: str, username: str, password: str) -> None:
+    """Log in as staff (or a committee member) and set up the authenticator on the way."""
+    page.goto(f"{base}/accounts/login/?next=/review/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("h1")).to_contain_text("second factor")
+    answer_second_factor(page, username)
+
+
+# Authenticator keys set up during the journeys, by username: the journeys share one live
+# system, so an account set up by one journey answers a later one from the same key.
+TOTP_SECRETS: dict[str, str] = {}
+_USED_STEP: dict[str, int] = {}
+
+
+def answer_second_factor(page: Page, username: str) -> None:
+    """Set up the authenticator if the page offers it (keeping its key), then answer with
+    a code of a time step the account has not used (django-otp refuses a reused code)."""
+    setup = page.locator("[data-totp-secret]")
+    if setup.count():
+        TOTP_SECRETS[username] = setup.inner_text().strip()
+    while int(time.time()) // 30 == _USED_STEP.get(username):
+        time.sleep(1)
+    _USED_STEP[username] = int(time.time()) // 30
+    code = TOTP(base64.b32decode(TOTP_SECRETS[username])).token()
+    page.get_by_label("Code from your authenticator app").fill(f"{code:06d}")
+    page.get_by_role("button", name="Continue").click()
+
+
+def test_a_two_member_committee_with_a_chair_returns_and_decides(
+    live: LiveStack, watched: tuple[Page, Watch], tmp_path: Path
+) -> None:
+    admin_page, watch = watched
+    base = live.base
+    # Any account may sit on a committee (API.md): here two of a biobank's staff, who
+    # registered as donors; seated, they review and sign in with a second factor.
+    for name in ("e2e-dac-chair", "e2e-dac-member"):
+        ApiUser.register(base, name, "donor")
+
+    # The admin makes the committee and seats its chair and member, on its web pages.
+    sign_in_with_second_factor(
+        admin_page,
+        base,
+        os.environ.get("ADMIN_USER", "admin"),
+        os.environ.get("ADMIN_PASSWORD", "admin-change-me"),
+    )
+    admin_page.goto(f"{base}/committees/")
+    admin_page.get_by_label("Name").fill("E2E cardiology DAC")
+    admin_page.get_by_label("Member votes needed before the decision").fill("1")
+    admin_page.get_by_label("The chair makes the final decision").check()
+    admin_page.get_by_role("button", name="Make the committee").click()
+    expect(admin_page.locator("[data-policy]")).to_contain_text("1 member vote first")
+    for username, role in (("e2e-dac-chair", "chair"), ("e2e-dac-member", "member")):
+        admin_page.get_by_label("Username").fill(username)
+        admin_page.get_by_label("Role").select_option(role)
+        admin_page.get_by_role("button", name="Add", exact=True).click()
+        expect(admin_page.locator(".messages")).to_contain_text(f"{username} is {role}")
+    expect(admin_page.locator("[data-members]")).to_contain_text("Chair")
+    shot(admin_page, "committee")
+
+    dacs = requests_json(f"{base}/api/v1/dacs")
+    dac = next(d for d in dacs if d["name"] == "E2E cardiology DAC")
+    assert {m["role"] for m in dac["members"]} == {"chair", "member"}
+    donor = ApiUser.register(base, "e2e-dac-donor", "donor")
+    vcf = samples.write_variants(tmp_path / "dac.vcf", "w", records=200).read_bytes()
+    file_id = donor.upload_ready(vcf, "dac.vcf")
+    donor.link_wallet(anvil_accounts()[4])
+    dataset = donor.json(
+        "POST",
+        "/api/v1/datasets",
+        expect=201,
+        json={
+            "title": "E2E committee cohort",
+            "files": [file_id],
+            "duo_codes": ["DUO:0000042"],
+            "price": str(3 * 10**18),
+            "access_days": 30,
+            "review": "committee",
+            "dac": dac["id"],
+        },
+    )
+    researcher = ApiUser.register(base, "e2e-dac-researcher", "researcher")
+    created = researcher.request_access(dataset["id"], statement="Cardiac variants.")
+    request_path = f"/requests/{created['id']}/"
+
+    browser = admin_page.context.browser
+    assert browser is not None
+
+    def person() -> Page:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        watch.attach(page)
+        return page
+
+    # The member's queue holds the pending vote; they vote.
+    member = person()
+    sign_in_with_second_factor(member, base, "e2e-dac-member", PASSWORD)
+    expect(member.locator("[data-pending-votes]")).to_contain_text("E2E committee cohort")
+    shot(member, "dac-pending-votes")
+    member.locator("[data-pending-votes] a").first.click()
+    member.locator("input[name=vote][value=approve]").check()
+    member.get_by_label("Comment").fill("Purpose fits; ask for the control cohort.")
+    member.get_by_role("button", name="Record my vote").click()
+    expect(member.locator("[data-my-vote]")).to_contain_text("You voted to approve")
+    expect(member.get_by_role("button", name="Approve")).to_have_count(0)  # the chair decides
+
+    # The chair sees the vote and the consent fit, and returns the request.
+    chair = person()
+    sign_in_with_second_factor(chair, base, "e2e-dac-chair", PASSWORD)
+    chair.goto(f"{base}{request_path}")
+    expect(chair.locator("[data-votes]")).to_contain_text("Purpose fits; ask for the control")
+    expect(chair.locator(".fit.yes")).to_be_visible()
+    expect(chair.locator("[data-agreement]")).to_be_visible()
+    shot(chair, "dac-decision")
+    chair.get_by_label("Reason").fill("Name the control cohort you will compare with.")
+    chair.get_by_role("button", name="Return for changes").click()
+    expect(chair.locator("#request-status")).to_contain_text("Returned for changes")
+
+    # The researcher changes the request on the returned-request page and sends it again.
+    researcher_page = person()
+    researcher_page.goto(f"{base}/accounts/login/?next={request_path}")
+    researcher_page.get_by_label("Username").fill("e2e-dac-researcher")
+    researcher_page.get_by_label("Password").fill(PASSWORD)
+    researcher_page.get_by_role("button", name="Log in").click()
+    expect(researcher_page.locator("[data-returned]")).to_contain_text("Name the control cohort")
+    researcher_page.get_by_role("link", name="Change the request and send it again").click()
+    researcher_page.get_by_label("Research statement").fill(
+        "Cardiac variants, against the UK Biobank controls."
+    )
+    shot(researcher_page, "dac-returned-edit")
+    researcher_page.get_by_role("button", name="Send it again").click()
+    expect(researcher_page.locator("#request-status")).to_contain_text("Submitted")
+    expect(researcher_page.locator(".timeline")).to_contain_text("resubmit")
+
+    # A new round: the member votes again, then the chair approves.
+    member.goto(f"{base}{request_path}")
+    member.locator("input[name=vote][value=approve]").check()
+    member.get_by_role("button", name="Record my vote").click()
+    expect(member.locator("[data-my-vote]")).to_be_visible()
+    chair.goto(f"{base}{request_path}")
+    expect(chair.locator("[data-tally]")).to_contain_text("1 of 1 votes cast")
+    chair.get_by_label("Reason").fill("Fits, with the controls named.")
+    chair.get_by_role("button", name="Approve").click()
+    expect(chair.locator("#request-status")).to_contain_text("Approved")
+    decided = live.sql_value(
+        "SELECT data->>'decided_as' FROM marketplace_auditentry "
+        "WHERE action = 'request.approve' AND object_id = %s",
+        (created["id"],),
+    )
+    assert decided == "chair"
+    assert not watch.problems
+
+
+def requests_json(url: str) -> Any:
+    import requests
+
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -8,7 +8,11 @@ from the URL configuration (and the OpenAPI schema), so a new route without a ro
 fails. Object-scoped operations are called on objects owned by `donor` (dataset, file,
 upload) and `researcher` (request), so `other_donor` and `other_researcher` are the same
 kinds of caller on someone else's object; where a call has an effect, `check` looks at the
-effect too (whose notifications were read, whose wallet was unlinked)."""
+effect too (whose notifications were read, whose wallet was unlinked).
+
+Committees (issue 19 §1): the dataset belongs to the platform's committee, on which
+`reviewer` and `admin` sit; `outsider` is a reviewer who sits only on another committee, so
+the request is, for them, an object they cannot see (404), as for a stranger."""
 
 from __future__ import annotations
 
@@ -37,6 +41,8 @@ from marketplace.ga4gh.drs import ACCESS_ID
 from marketplace.models import (
     AccessRequest,
     AuditEntry,
+    DacMembership,
+    DataAccessCommittee,
     Dataset,
     Notification,
     Role,
@@ -62,6 +68,7 @@ CALLERS = (
     "other_researcher",
     "reviewer",
     "admin",
+    "outsider",
 )
 
 
@@ -102,6 +109,7 @@ class World:
             "token": self.token,
             "block_id": self.block,
             "attachment_id": self.attachment,
+            "dac_id": self.dataset.dac_id,
         }
 
 
@@ -114,11 +122,16 @@ def world(archive_key: object) -> World:  # noqa: F811
         "other_researcher": Role.RESEARCHER,
         "reviewer": Role.REVIEWER,
         "admin": Role.ADMIN,
+        "outsider": Role.REVIEWER,
     }
     users = {
         name: cast(User, UserFactory(role=role, payout_wallet=role == Role.DONOR))
         for name, role in roles.items()
     }
+    # A new reviewer starts on the platform's committee: the outsider moves to another one.
+    DacMembership.objects.filter(user=users["outsider"]).delete()
+    other = DataAccessCommittee.objects.create(name="Another committee")
+    DacMembership.objects.create(dac=other, user=users["outsider"], role="chair")
     for name in ("researcher", "other_researcher"):
         users[name].crypt4gh_public_key = c4gh.generate_keypair()[1]
         users[name].save()
@@ -311,6 +324,24 @@ def payable(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         voucher_chain_id=31337,
         voucher_market="0x" + "22" * 20,
     )
+
+
+def returned(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    AccessRequest.objects.filter(pk=world.request.pk).update(
+        state=AccessRequest.State.RETURNED, decision_reason="Name the comparison cohort."
+    )
+
+
+def only_an_admin_seats_members(world: World, caller: str, response: Any) -> None:
+    seated = DacMembership.objects.filter(
+        dac_id=world.dataset.dac_id, user=world.users["other_researcher"]
+    ).exists()
+    assert seated is (caller == "admin")
+
+
+def only_an_admin_changes_the_policy(world: World, caller: str, response: Any) -> None:
+    needed = DataAccessCommittee.objects.get(pk=world.dataset.dac_id).votes_needed
+    assert needed == (1 if caller == "admin" else 0)
 
 
 def notified(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -615,7 +646,7 @@ CASES = [
     Case(
         "GET",
         "/api/v1/datasets/{dataset_id}/earnings",
-        owner_only(200, "donor", reviewer=200, admin=200),
+        owner_only(200, "donor", reviewer=200, admin=200, outsider=200),
     ),
     Case(
         "POST",
@@ -665,14 +696,69 @@ CASES = [
     Case(
         "POST",
         REQ + "/approve",
-        everyone(403, anonymous=401, reviewer=200, admin=200),
+        everyone(403, anonymous=401, reviewer=200, admin=200, outsider=404),
         body=lambda w, caller: {"reason": "ok"},
     ),
     Case(
         "POST",
         REQ + "/reject",
-        everyone(403, anonymous=401, reviewer=200, admin=200),
+        everyone(403, anonymous=401, reviewer=200, admin=200, outsider=404),
         body=lambda w, caller: {"reason": "no"},
+    ),
+    # committees (issue 19): only the dataset's committee votes, returns and asks
+    Case(
+        "POST",
+        REQ + "/votes",
+        everyone(403, anonymous=401, reviewer=201, admin=201, outsider=404),
+        body=lambda w, caller: {"vote": "approve", "comment": "fits"},
+    ),
+    Case(
+        "POST",
+        REQ + "/return",
+        everyone(403, anonymous=401, reviewer=200, admin=200, outsider=404),
+        body=lambda w, caller: {"reason": "Name the comparison cohort."},
+    ),
+    Case(
+        "PATCH",
+        REQ,
+        researchers_only(200),
+        label="a returned request",
+        setup=returned,
+        body=lambda w, caller: {"statement": "Blood pressure, with a named control cohort."},
+    ),
+    Case("POST", REQ + "/resubmit", researchers_only(200), setup=returned),
+    Case(
+        "GET",
+        REQ + "/messages",
+        owner_only(200, "researcher", donor=200, reviewer=200, admin=200),
+    ),
+    Case(
+        "POST",
+        REQ + "/messages",
+        owner_only(201, "researcher", donor=403, reviewer=201, admin=201),
+        body=lambda w, caller: {"body": "Which ethics board approved it?"},
+    ),
+    Case("GET", "/api/v1/dacs", PUBLIC),
+    Case("GET", "/api/v1/dacs/{dac_id}", PUBLIC),
+    Case(
+        "PATCH",
+        "/api/v1/dacs/{dac_id}",
+        everyone(403, anonymous=401, admin=200),
+        body=lambda w, caller: {"votes_needed": 1},
+        check=only_an_admin_changes_the_policy,
+    ),
+    Case(
+        "POST",
+        "/api/v1/dacs",
+        everyone(403, anonymous=401, admin=201),
+        body=lambda w, caller: {"name": f"Committee of {caller}", "votes_needed": 2},
+    ),
+    Case(
+        "POST",
+        "/api/v1/dacs/{dac_id}/members",
+        everyone(403, anonymous=401, admin=200),
+        body=lambda w, caller: {"user": str(w.users["other_researcher"].pk), "role": "member"},
+        check=only_an_admin_seats_members,
     ),
     Case("POST", REQ + "/withdraw", researchers_only(200)),
     Case(
@@ -846,6 +932,7 @@ def test_permission(case: Case, caller: str, world: World, monkeypatch: pytest.M
         ("other_researcher", False, False),
         ("reviewer", True, False),
         ("admin", True, False),
+        ("outsider", False, False),
     ],
 )
 def test_lists_hold_only_what_the_caller_may_see(

@@ -102,6 +102,15 @@ def blocked(world: dict[str, Any]) -> None:
     ).pk
 
 
+ADMIN_ONLY: dict[str, int | str] = {**STAFF_ONLY, "reviewer": 403}
+
+
+def returned(world: dict[str, Any]) -> None:
+    AccessRequest.objects.filter(pk=world["request"].pk).update(
+        state=AccessRequest.State.RETURNED, decision_reason="Name the comparison cohort."
+    )
+
+
 def granted(world: dict[str, Any]) -> None:
     AccessRequest.objects.filter(pk=world["request"].pk).update(state=AccessRequest.State.GRANTED)
 
@@ -316,6 +325,59 @@ PAGES: dict[str, Page] = {
         data={"institution": "Example Institute"},
     ),
     "erase": Page("/my-data/erase/", DONOR_ONLY),
+    # Committees (issue 19): the request's dataset is the platform committee's, on which
+    # the reviewer and the admin sit (one member decides there).
+    "request-vote": Page(
+        "/requests/{request}/vote",
+        {**STAFF_ONLY, "reviewer": "/requests/", "admin": "/requests/"},
+        method="POST",
+        data={"vote": "approve", "comment": "Fits."},
+    ),
+    "request-return": Page(
+        "/requests/{request}/return",
+        {**STAFF_ONLY, "reviewer": "/requests/", "admin": "/requests/"},
+        method="POST",
+        data={"reason": "Name the cohort you will compare with."},
+    ),
+    "request-message": Page(
+        "/requests/{request}/messages",
+        {
+            "anonymous": LOGIN,
+            "donor": 403,  # sees the request, is not on its committee
+            "other_donor": 404,
+            "researcher": "/requests/",
+            "other_researcher": 404,
+            "reviewer": "/requests/",
+            "admin": "/requests/",
+        },
+        method="POST",
+        data={"body": "Which ethics board approved it?"},
+    ),
+    "request-edit": Page(
+        "/requests/{request}/edit/",
+        {
+            "anonymous": LOGIN,
+            "donor": 403,
+            "other_donor": 403,
+            "other_researcher": 404,
+            "reviewer": 403,
+            "admin": 403,
+        },
+        setup=returned,
+    ),
+    "dacs": Page("/committees/", ADMIN_ONLY),
+    "dac": Page("/committees/{dac}/", ADMIN_ONLY),
+    "dac-member-add": Page(
+        "/committees/{dac}/members",
+        {**ADMIN_ONLY, "admin": "/committees/"},
+        method="POST",
+        data={"username": "nobody-here", "role": "member"},
+    ),
+    "dac-member-remove": Page(
+        "/committees/{dac}/members/{user}/remove",
+        {**ADMIN_ONLY, "admin": "/committees/"},
+        method="POST",
+    ),
     "review": Page("/review/", STAFF_ONLY),
     "audit": Page("/audit/", STAFF_ONLY),
     "chain": Page("/chain/", STAFF_ONLY),
@@ -338,6 +400,8 @@ def test_every_web_route_has_a_page() -> None:
                 file="{file_id}",
                 uidb64="{uidb64}",
                 token="{token}",
+                dac="{dac_id}",
+                user="{user_id}",
             )
             == routes[name].path
         ), name
@@ -357,6 +421,8 @@ def test_page_access(world, visitor: str, name: str) -> None:
         file=world["file"].pk,
         uidb64="MQ",
         token="x-y",
+        dac=world["dataset"].dac_id,
+        user=world["users"]["reviewer"].pk,
     )
     client = client_for(world, visitor)
     response = client.post(url, page.data) if page.method == "POST" else client.get(url)
