@@ -55,6 +55,7 @@ class GenomicFile(models.Model):
     class Source(models.TextChoices):
         PLAINTEXT = "plaintext", "Encrypted by the server as it arrived"
         CRYPT4GH = "crypt4gh", "Encrypted by the donor to the archive key"
+        REGION = "region", "A region slice of another file, re-encrypted by the worker"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -82,10 +83,25 @@ class GenomicFile(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ready_at = models.DateTimeField(null=True, blank=True)
+    # A region object (a region tier's slice: README "Selling regions") is its own Crypt4GH
+    # object under its own data key, made from `parent` and erased with it.
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="region_objects"
+    )
+    # [[contig, start, end], ...]: BED coordinates (0-based, end exclusive), sorted, merged.
+    regions = models.JSONField(default=list, blank=True)
+    regions_sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["owner", "state"])]
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parent", "regions_sha256"],
+                condition=models.Q(parent__isnull=False),
+                name="one_region_object_per_scope",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.state})"

@@ -79,3 +79,10 @@ def anchor() -> None:
         return
     except chain.UNREACHABLE as exc:  # the anchors wait in the database for the next run
         logger.warning("chain node unreachable, anchoring waits: %s", type(exc).__name__)
+
+
+@shared_task(name="marketplace.tasks.build_tier", ignore_result=True)
+def build_tier(tier_id: str) -> None:
+    from marketplace.services.tiers import tier_build
+
+    tier_build(tier_id=tier_id)

@@ -41,6 +41,7 @@ class RequestOutputSerializer(serializers.Serializer):
     state = serializers.CharField()
     dataset = serializers.UUIDField(source="dataset_id")
     dataset_title = serializers.CharField(source="dataset.title")
+    tier = serializers.UUIDField(source="tier_id", allow_null=True)
     researcher = serializers.CharField(source="researcher.username")
     purpose_codes = serializers.JSONField()
     statement = serializers.CharField()
@@ -76,6 +77,8 @@ class AccessRequestsApi(APIView):
         )
         statement = serializers.CharField(max_length=5000)
         accept_terms = serializers.BooleanField()
+        # A region tier of the dataset (README "Selling regions"); omitted: the whole.
+        tier = serializers.UUIDField(required=False, allow_null=True)
 
     def get_permissions(self) -> list[Any]:
         return [IsResearcher()] if self.request.method == "POST" else [IsAuthenticated()]
@@ -105,6 +108,7 @@ class AccessRequestsApi(APIView):
             purpose_codes=data["purpose_codes"],
             statement=data["statement"],
             accept_terms=data["accept_terms"],
+            tier_id=data.get("tier"),
         )
         return Response(RequestOutputSerializer(created).data, status=status.HTTP_201_CREATED)
 

@@ -28,6 +28,14 @@ class AccessRequest(models.Model):
     researcher = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_requests"
     )
+    # The region tier bought (None: the whole dataset); its grants reach only its objects.
+    tier = models.ForeignKey(
+        "marketplace.DatasetTier",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="requests",
+    )
     purpose_codes = models.JSONField(default=list)
     statement = models.TextField(max_length=5000)
     state = models.CharField(max_length=16, choices=State.choices, default=State.SUBMITTED)

@@ -10,6 +10,7 @@ from django.db.models import Q, QuerySet
 from core.errors import NotFound
 from ledger.vouchers import typed_data
 from marketplace.models import AccessRequest, AuditEntry, Role, User
+from marketplace.selectors.scope import request_files, request_scope
 
 # The standard ERC-20 `approve`: the token may be any ERC-20 (DESIGN "On chain").
 ERC20_APPROVE_ABI = [
@@ -130,8 +131,9 @@ def request_grant_view(*, request: AccessRequest) -> dict[str, object] | None:
                 "zipped": (f.metadata or {}).get("container") == "zip",
                 "download_url": f"/api/v1/access-requests/{request.pk}/files/{f.pk}",
             }
-            for f in request.dataset.files.all()
+            for f in request_files(request)
         ],
+        "scope": request_scope(request),
     }
 
 

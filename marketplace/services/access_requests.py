@@ -20,7 +20,7 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.queue import enqueue
 from marketplace.consent import parse_codes, purpose_fits
 from marketplace.consent.codes import ConsentCode
-from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User
+from marketplace.models import AccessRequest, AuditEntry, Dataset, DatasetTier, Role, User
 from marketplace.models.lifecycle import Move
 from marketplace.models.requests import cannot_now
 from marketplace.services.audit import audit_append
@@ -61,9 +61,11 @@ def request_submit(
     purpose_codes: Sequence[object],
     statement: str,
     accept_terms: bool,
+    tier_id: UUID | str | None = None,
 ) -> AccessRequest:
-    """Ask for access. An `auto` dataset approves a fitting purpose at once, and refuses
-    one that cannot fit; otherwise the committee decides."""
+    """Ask for access to the whole dataset, or to one of its region tiers (`tier_id`, at
+    the tier's price; README "Selling regions"). An `auto` dataset approves a fitting
+    purpose at once, and refuses one that cannot fit; otherwise the committee decides."""
     if researcher.role != Role.RESEARCHER:
         raise PermissionDenied("Only researchers request access.")
     if not accept_terms:
@@ -76,19 +78,30 @@ def request_submit(
     dataset = Dataset.objects.filter(pk=dataset_id, state=Dataset.State.LISTED).first()
     if dataset is None:
         raise NotFound("No such dataset.")
+    tier = _tier_for_sale(dataset, tier_id)
     purpose = parse_codes(purpose_codes, field="purpose_codes")
     match = purpose_fits(_consent(dataset), purpose, access_days=dataset.access_days)
     with transaction.atomic():
         request = AccessRequest.objects.create(
             dataset=dataset,
+            tier=tier,
             researcher=researcher,
             statement=statement.strip(),
             purpose_codes=[{"code": c.code, "value": c.value} for c in purpose],
             duo_match=match.as_json(),
             consent_matcher_version=match.version,
-            amount=dataset.price,
+            amount=tier.price if tier is not None else dataset.price,
         )
-        _record(request, action="submit", actor=researcher, data={"duo_match": match.as_json()})
+        _record(
+            request,
+            action="submit",
+            actor=researcher,
+            data={
+                "duo_match": match.as_json(),
+                "scope": tier.scope() if tier is not None else "whole",
+                "amount": str(request.amount),
+            },
+        )
         if dataset.review == Dataset.Review.AUTO:
             if not match.allowed:
                 request.advance(Move.REJECT)
@@ -113,6 +126,23 @@ def request_submit(
         if request.state == State.SUBMITTED:  # it waits for the committee: tell them
             notify_reviewers_of_request(request=request)
     return request
+
+
+def _tier_for_sale(dataset: Dataset, tier_id: UUID | str | None) -> DatasetTier | None:
+    """The ready tier `tier_id` of `dataset` (None: the whole dataset). ValidationError for
+    a tier of another dataset, an unknown one, or one not (yet) for sale."""
+    if tier_id in (None, ""):
+        return None
+    try:
+        tier = DatasetTier.objects.filter(pk=UUID(str(tier_id)), dataset=dataset).first()
+    except ValueError:
+        tier = None
+    if tier is None or tier.state != DatasetTier.State.READY:
+        raise ValidationError(
+            "This tier is not for sale: pick one listed on the dataset's page.",
+            fields={"tier": ["Not a tier for sale of this dataset."]},
+        )
+    return tier
 
 
 def _locked(request_id: UUID | str) -> AccessRequest:

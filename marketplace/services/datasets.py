@@ -142,7 +142,7 @@ def _listing_validate(
     wanted = list(dict.fromkeys(files))
     if not wanted:
         raise ValidationError("List at least one file.", fields={"files": ["Required."]})
-    owned = list(GenomicFile.objects.filter(pk__in=wanted, owner_id=donor.pk))
+    owned = list(GenomicFile.objects.filter(pk__in=wanted, owner_id=donor.pk, parent__isnull=True))
     if len(owned) != len(wanted):
         raise ValidationError(
             "Some files are not yours or do not exist.", fields={"files": ["Unknown file id."]}

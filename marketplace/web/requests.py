@@ -24,6 +24,7 @@ from marketplace.selectors.access_requests import (
     request_voucher,
 )
 from marketplace.selectors.datasets import dataset_get
+from marketplace.selectors.tiers import tier_list
 from marketplace.services.access_requests import (
     StaleDecision,
     request_approve,
@@ -52,6 +53,9 @@ def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
     researcher = _user(request)
     dataset = dataset_get(dataset_id=dataset_id, viewer=researcher)
     form = AccessRequestForm(request.POST or None)
+    # The scope bought: a region tier (README "Selling regions") or the whole dataset.
+    tiers = list(tier_list(dataset=dataset, viewer=None))
+    chosen_tier = (request.POST.get("tier") or request.GET.get("tier") or "").strip()
     if request.method == "POST" and form.is_valid():
         try:
             created = request_submit(
@@ -60,6 +64,7 @@ def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
                 purpose_codes=form.consent_codes(),
                 statement=form.cleaned_data["statement"],
                 accept_terms=form.cleaned_data["accept_terms"],
+                tier_id=chosen_tier or None,
             )
         except DomainError as exc:
             form_add_domain_error(form, exc)
@@ -75,6 +80,8 @@ def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
         {
             "form": form,
             "dataset": dataset,
+            "tiers": tiers,
+            "chosen_tier": chosen_tier,
             "has_key": bool(researcher.crypt4gh_public_key),
             "wallet": wallet_address_of(user=researcher),
         },

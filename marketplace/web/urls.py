@@ -11,6 +11,7 @@ from marketplace.web import (
     oversight,
     profile,
     requests,
+    tiers,
     twofactor,
     views,
 )
@@ -34,6 +35,8 @@ urlpatterns = [
         "datasets/<uuid:dataset_id>/withdraw/", listings.listing_withdraw, name="listing-withdraw"
     ),
     path("datasets/<uuid:dataset_id>/request/", requests.request_create, name="request-create"),
+    path("datasets/<uuid:dataset_id>/tiers/new/", tiers.tier_create_view, name="tier-create"),
+    path("datasets/<uuid:dataset_id>/tiers/<uuid:tier_id>/", tiers.tier_page, name="dataset_tier"),
     path("dashboard/", listings.dashboard, name="dashboard"),
     path("files/", files.files_page, name="files"),
     path("files/table", files.files_table, name="files-table"),

@@ -1,0 +1,180 @@
+"""Region tiers (README "Selling regions"): a donor sells a dataset limited to regions
+(given as BED or as gene names), at the tier's own price.
+
+The scope is enforced by encryption, not by serving fewer bytes: the worker makes, once per
+tier at listing time, a region object of each file (genomics.services.region_objects: the
+records inside the regions, re-encrypted under a fresh data key), and a grant of the tier
+is a header for those objects only (marketplace.selectors.scope).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from uuid import UUID
+
+from django.db import transaction
+
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from core.queue import enqueue
+from genomics import regions as genomic_regions
+from genomics.models import GenomicFile
+from genomics.services.region_objects import region_object_create, region_refusal
+from marketplace.models import Dataset, DatasetTier, User
+from marketplace.services.audit import audit_append
+
+MAX_TIERS = 20
+
+
+def _price(value: str | int) -> Decimal:
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        price = Decimal(-1)
+    if price != price.to_integral_value() or price < 1 or price >= Decimal(10) ** 60:
+        raise ValidationError(
+            "The price must be a whole number of token base units, at least 1.",
+            fields={"price": ["A positive integer."]},
+        )
+    return price
+
+
+def _build(files: Sequence[GenomicFile]) -> str | None:
+    builds = {str((f.metadata or {}).get("reference_build") or "") for f in files}
+    return builds.pop() if len(builds) == 1 else None
+
+
+def tier_create(
+    *,
+    dataset: Dataset,
+    actor: User,
+    name: str,
+    price: str | int,
+    bed: str = "",
+    genes: Sequence[str] = (),
+) -> DatasetTier:
+    """Offer `dataset` limited to regions: `bed` (BED text) or `genes` (symbols resolved
+    in the shipped gene table of the files' reference build), exactly one of them.
+
+    Raises PermissionDenied (not the donor), Conflict (a withdrawn listing), and
+    ValidationError naming the field: a file that cannot be sliced (plain VCF, FASTQ...),
+    bad BED, unknown genes, a BED contig no file has, a duplicate name, a bad price. The
+    tier is `preparing` until the worker has made its region objects."""
+    if actor.pk != dataset.donor_id:
+        raise PermissionDenied("Only the dataset's donor can sell regions of it.")
+    if dataset.state != Dataset.State.LISTED:
+        raise Conflict("A withdrawn listing cannot get new tiers.")
+    label = name.strip()
+    if not label or len(label) > 100:
+        raise ValidationError(
+            "Name the tier (at most 100 characters).", fields={"name": ["Required."]}
+        )
+    amount = _price(price)
+    files = list(dataset.files.all())
+    refusals = [r for f in files if (r := region_refusal(f)) is not None]
+    if refusals:
+        raise ValidationError(" ".join(refusals), fields={"files": refusals})
+    if bool(bed.strip()) == bool([g for g in genes if g.strip()]):
+        raise ValidationError(
+            "Give the regions either as a BED file or as gene names.",
+            fields={"bed": ["One of bed or genes."], "genes": ["One of bed or genes."]},
+        )
+    build = _build(files)
+    contigs = sorted({str(c) for f in files for c in (f.metadata or {}).get("contigs") or []})
+    if bed.strip():
+        source, wanted_genes, table = DatasetTier.Source.BED, [], ""
+        regions = genomic_regions.bed_parse(bed)
+        unknown = sorted({c for c, _, _ in regions} - set(contigs)) if contigs else []
+        if unknown:
+            raise ValidationError(
+                f"The BED names contigs the files do not have: {', '.join(unknown[:10])}. "
+                f"Their contigs are named like {', '.join(contigs[:3])}.",
+                fields={"bed": ["Unknown contig."]},
+            )
+    else:
+        source = DatasetTier.Source.GENES
+        wanted_genes = sorted({g.strip().upper() for g in genes if g.strip()})
+        regions = genomic_regions.genes_resolve(wanted_genes, build=build, contigs=contigs)
+        table = genomic_regions.GENE_TABLES[str(build)]
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        if locked.tiers.filter(name=label).exists():
+            raise ValidationError(
+                "This dataset already has a tier of that name.", fields={"name": ["Taken."]}
+            )
+        if locked.tiers.count() >= MAX_TIERS:
+            raise ValidationError(f"At most {MAX_TIERS} tiers per dataset.", fields={})
+        tier = DatasetTier.objects.create(
+            dataset=locked,
+            name=label,
+            price=amount,
+            source=source,
+            genes=wanted_genes,
+            gene_table=table,
+            reference_build=build or "",
+            regions=[list(r) for r in regions],
+            regions_sha256=genomic_regions.regions_sha256(regions),
+        )
+        audit_append(
+            action="dataset.tier_create",
+            actor=actor,
+            object_type="dataset",
+            object_id=dataset.pk,
+            data={"price": str(amount), **tier.scope()},
+        )
+        transaction.on_commit(lambda: _enqueue_build(tier.pk))
+    return tier
+
+
+def _enqueue_build(tier_id: UUID) -> None:
+    from marketplace import tasks
+
+    enqueue(tasks.build_tier, str(tier_id))
+
+
+def tier_build(*, tier_id: UUID | str) -> DatasetTier:
+    """Worker: make the tier's region object of every file of its dataset (each its own
+    Crypt4GH object under a fresh data key), then put the tier on sale. Idempotent: a
+    redelivered task reuses the objects already made. A file that cannot be sliced leaves
+    the tier `failed` with the reason."""
+    tier = DatasetTier.objects.select_related("dataset").filter(pk=tier_id).first()
+    if tier is None:
+        raise NotFound("No such tier.")
+    if tier.state != DatasetTier.State.PREPARING:
+        return tier
+    regions = genomic_regions.regions_from_json(tier.regions)
+    made: list[GenomicFile] = []
+    try:
+        for parent in tier.dataset.files.all():
+            made.append(region_object_create(parent=parent, regions=regions))
+    except Exception as exc:  # any failure is the donor's to read; the worker logs it too
+        DatasetTier.objects.filter(pk=tier.pk).update(
+            state=DatasetTier.State.FAILED, error=str(exc)[:1000]
+        )
+        tier.refresh_from_db()
+        return tier
+    with transaction.atomic():
+        locked = DatasetTier.objects.select_for_update().get(pk=tier.pk)
+        if locked.state != DatasetTier.State.PREPARING:
+            return locked
+        locked.files.set(made)
+        locked.state = DatasetTier.State.READY
+        locked.save(update_fields=["state"])
+        audit_append(
+            action="dataset.tier_ready",
+            actor=None,
+            object_type="dataset",
+            object_id=locked.dataset_id,
+            data={
+                **locked.scope(),
+                "objects": [
+                    {
+                        "file": str(f.pk),
+                        "parent": str(f.parent_id),
+                        "records": f.metadata.get("records"),
+                    }
+                    for f in made
+                ],
+            },
+        )
+    return locked
