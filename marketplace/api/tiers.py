@@ -28,7 +28,8 @@ class TierOutputSerializer(serializers.Serializer):
     price = serializers.SerializerMethodField()
     state = serializers.CharField()
     error = serializers.CharField()
-    source = serializers.CharField()
+    # "bed" or "genes": how the donor gave the regions.
+    regions_from = serializers.CharField(source="source")
     genes = serializers.ListField(child=serializers.CharField())
     gene_table = serializers.CharField()
     reference_build = serializers.CharField()

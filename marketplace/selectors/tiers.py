@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.db.models import QuerySet
 
 from marketplace.models import Dataset, DatasetTier, User
@@ -16,7 +18,7 @@ def tier_list(*, dataset: Dataset, viewer: User | None) -> QuerySet[DatasetTier]
     return tiers.order_by("price", "name")
 
 
-def tier_get(*, dataset: Dataset, tier_id: object) -> DatasetTier | None:
+def tier_get(*, dataset: Dataset, tier_id: UUID | str) -> DatasetTier | None:
     """The ready tier `tier_id` of `dataset`, or None."""
     return DatasetTier.objects.filter(
         dataset=dataset, pk=tier_id, state=DatasetTier.State.READY

@@ -243,6 +243,13 @@ def granted_with_a_visa(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def bgzipped(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The world's file as a bgzipped VCF can be sold by region (README "Selling regions")."""
+    GenomicFile.objects.filter(pk=world.file.pk).update(
+        metadata={**world.file.metadata, "compression": "bgzf", "contigs": ["chr17"]}
+    )
+
+
 def payable(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """A signed voucher waiting for the researcher's payment."""
     AccessRequest.objects.filter(pk=world.request.pk).update(
@@ -493,6 +500,15 @@ CASES = [
             "access_days": 1,
             "review": "auto",
         },
+    ),
+    # region tiers: anyone reads those for sale; only the dataset's donor offers one
+    Case("GET", "/api/v1/datasets/{dataset_id}/tiers", PUBLIC),
+    Case(
+        "POST",
+        "/api/v1/datasets/{dataset_id}/tiers",
+        everyone(403, anonymous=401, donor=201),
+        setup=bgzipped,
+        body=lambda w, caller: {"name": "panel", "price": "1", "genes": ["BRCA1"]},
     ),
     Case(
         "GET",

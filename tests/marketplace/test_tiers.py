@@ -171,6 +171,11 @@ def _sell_and_grant(
     return Sold(donor, researcher, secret_file, original, parent, tier, request, slice_file)
 
 
+def _body(response: Any) -> bytes:
+    """A streamed response's bytes (DRF's stubs type the test client's answer loosely)."""
+    return b"".join(response.streaming_content)
+
+
 def _decrypt(sold: Sold, encrypted: bytes) -> bytes:
     return _run(str(BIN / "crypt4gh"), "decrypt", "--sk", str(sold.secret_file), stdin=encrypted)
 
@@ -183,7 +188,7 @@ def _fetch_everything(sold: Sold) -> list[bytes]:
     for file in sold.request.tier.files.all():  # type: ignore[union-attr]
         download = client.get(f"/api/v1/access-requests/{sold.request.pk}/files/{file.pk}")
         assert download.status_code == 200
-        fetched.append(b"".join(download.streaming_content))
+        fetched.append(_body(download))
     bundle = client.get(f"{DRS}/objects/{sold.request.dataset_id}").json()
     assert [c["id"] for c in bundle["contents"]] == [str(sold.slice.pk)]
     for content in bundle["contents"]:
@@ -191,7 +196,7 @@ def _fetch_everything(sold: Sold) -> list[bytes]:
         url = client.get(
             f"{DRS}/objects/{content['id']}/access/{blob['access_methods'][0]['access_id']}"
         ).json()["url"]
-        fetched.append(b"".join(APIClient().get(url).streaming_content))
+        fetched.append(_body(APIClient().get(url)))
     return fetched
 
 

@@ -13,7 +13,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from genomics import c4gh
-from marketplace.models import AccessRequest, Dataset, Role, User
+from marketplace.models import AccessRequest, Dataset, DatasetTier, Role, User
 from marketplace.services.datasets import dataset_create
 from tests.factories import UserFactory, ready_file
 from tests.support.routes import web_routes
@@ -65,7 +65,17 @@ def world() -> dict[str, Any]:
         amount=dataset.price,
         duo_match={"fits": True, "reasons": [], "committee_checks": ["Ethics approval"]},
     )
-    return {"users": users, "file": stored, "dataset": dataset, "request": request}
+    tier = DatasetTier.objects.create(
+        dataset=dataset,
+        name="BRCA panel",
+        price=5,
+        source=DatasetTier.Source.GENES,
+        genes=["BRCA1"],
+        regions=[["chr17", 43044294, 43170245]],
+        regions_sha256="00" * 32,
+        state=DatasetTier.State.READY,
+    )
+    return {"users": users, "file": stored, "dataset": dataset, "request": request, "tier": tier}
 
 
 def client_for(world: dict[str, Any], visitor: str) -> Client:
@@ -136,6 +146,8 @@ PAGES: dict[str, Page] = {
             "reviewer": 403,
         },
     ),
+    "tier-create": Page("/datasets/{dataset}/tiers/new/", {**DONOR_ONLY, "other_donor": 404}),
+    "dataset_tier": Page("/datasets/{dataset}/tiers/{tier}/"),
     "request-create": Page(
         "/datasets/{dataset}/request/",
         {"anonymous": LOGIN, "donor": 403, "other_donor": 403, "reviewer": 403, "admin": 403},
@@ -216,7 +228,8 @@ def test_every_web_route_has_a_page() -> None:
     assert sorted(set(PAGES) - set(routes)) == [], "rows for routes nobody serves"
     for name, page in PAGES.items():
         assert (
-            page.path.format(dataset="{dataset_id}", request="{request_id}") == routes[name].path
+            page.path.format(dataset="{dataset_id}", request="{request_id}", tier="{tier_id}")
+            == routes[name].path
         ), name
 
 
@@ -226,7 +239,9 @@ def test_page_access(world, visitor: str, name: str) -> None:
     page = PAGES[name]
     if page.setup is not None:
         page.setup(world)
-    url = page.path.format(dataset=world["dataset"].pk, request=world["request"].pk)
+    url = page.path.format(
+        dataset=world["dataset"].pk, request=world["request"].pk, tier=world["tier"].pk
+    )
     client = client_for(world, visitor)
     response = client.post(url, page.data) if page.method == "POST" else client.get(url)
     expected = page.expect.get(visitor, 200)
