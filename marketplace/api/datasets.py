@@ -37,6 +37,8 @@ class DatasetOutputSerializer(serializers.Serializer):
     metadata = serializers.JSONField()
     provenance = serializers.SerializerMethodField()
     tiers = serializers.SerializerMethodField()
+    # False: sold by region only; a request names one of `tiers`.
+    whole_for_sale = serializers.BooleanField()
     created_at = serializers.DateTimeField()
 
     def get_tiers(self, obj: Dataset) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from marketplace.api.permissions import IsDonor, authenticated_user
 from marketplace.models import Dataset, DatasetTier, User
 from marketplace.selectors.datasets import dataset_get
 from marketplace.selectors.tiers import tier_list
-from marketplace.services.tiers import tier_create
+from marketplace.services.tiers import dataset_set_whole_for_sale, tier_create
 
 
 class TierOutputSerializer(serializers.Serializer):
@@ -61,6 +61,8 @@ class DatasetTiersApi(APIView):
         genes = serializers.ListField(
             child=serializers.CharField(max_length=40), required=False, max_length=2000
         )
+        # false: from now on the dataset is sold by region only (its tiers).
+        whole_for_sale = serializers.BooleanField(required=False, allow_null=True, default=None)
 
     def get_permissions(self) -> list[BasePermission]:
         return [IsDonor()] if self.request.method == "POST" else [AllowAny()]
@@ -103,4 +105,8 @@ class DatasetTiersApi(APIView):
             bed=bed,
             genes=valid.get("genes", []),
         )
+        if valid.get("whole_for_sale") is not None:
+            dataset_set_whole_for_sale(
+                dataset=dataset, actor=authenticated_user(request), whole=valid["whole_for_sale"]
+            )
         return Response(TierOutputSerializer(tier).data, status=status.HTTP_201_CREATED)

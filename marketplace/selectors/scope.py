@@ -37,3 +37,21 @@ def files_of_requests(requests: Iterable[AccessRequest]) -> set[UUID]:
 def request_scope(request: AccessRequest) -> dict[str, object] | str:
     """The scope as terms and audit entries name it: "whole", or the tier's description."""
     return request.tier.scope() if request.tier is not None else "whole"
+
+
+def region_in_scope(
+    file: GenomicFile, *, reference_name: str | None, start: int | None, end: int | None
+) -> bool:
+    """Whether a region asked of `file` (htsget `referenceName`, `start`, `end`: 0-based,
+    end exclusive, htsget 1.3 "Query parameters") meets what the file holds. A region
+    object (a tier's slice) holds only its regions: a request for another region is not
+    in the grant (htsget answers PermissionDenied). A whole file holds every region; no
+    `reference_name` asks for the whole object, which is the slice itself."""
+    if not file.regions or reference_name is None:
+        return True
+    low = start if start is not None else 0
+    high = end if end is not None else 2**63
+    return any(
+        contig == reference_name and int(region_start) < high and int(region_end) > low
+        for contig, region_start, region_end in file.regions
+    )

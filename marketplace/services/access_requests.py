@@ -132,6 +132,11 @@ def _tier_for_sale(dataset: Dataset, tier_id: UUID | str | None) -> DatasetTier 
     """The ready tier `tier_id` of `dataset` (None: the whole dataset). ValidationError for
     a tier of another dataset, an unknown one, or one not (yet) for sale."""
     if tier_id in (None, ""):
+        if not dataset.whole_for_sale:
+            raise ValidationError(
+                "This dataset is sold by region only: pick one of its tiers.",
+                fields={"tier": ["Required for this dataset."]},
+            )
         return None
     try:
         tier = DatasetTier.objects.filter(pk=UUID(str(tier_id)), dataset=dataset).first()

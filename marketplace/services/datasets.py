@@ -92,6 +92,8 @@ def record_hash(dataset: Dataset) -> str:
         "duo_codes": dataset.duo_codes,
         "metadata": dataset.metadata,
     }
+    if not dataset.whole_for_sale:  # only then, so records listed before tiers keep their hash
+        record["whole_for_sale"] = False
     canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -241,7 +243,14 @@ def dataset_update(*, dataset: Dataset, actor: User, **terms: Any) -> Dataset:
             return locked
         locked.anchor_tx, locked.anchored_at = "", None
         locked.save()
+        files_before = set(locked.files.values_list("pk", flat=True))
         locked.files.set(listing.files)
+        if files_before != {f.pk for f in listing.files}:
+            # Region tiers are slices of the files: new files, new slices (README
+            # "Selling regions"). Imported here: the tiers service uses this module.
+            from marketplace.services.tiers import tiers_rebuild
+
+            tiers_rebuild(dataset=locked)
         audit_append(
             action="dataset.update",
             actor=actor,

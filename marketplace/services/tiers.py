@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from uuid import UUID
 
 from django.db import transaction
@@ -22,6 +23,7 @@ from genomics.models import GenomicFile
 from genomics.services.region_objects import region_object_create, region_refusal
 from marketplace.models import Dataset, DatasetTier, User
 from marketplace.services.audit import audit_append
+from marketplace.services.datasets import record_hash
 
 MAX_TIERS = 20
 
@@ -122,8 +124,50 @@ def tier_create(
             object_id=dataset.pk,
             data={"price": str(amount), **tier.scope()},
         )
-        transaction.on_commit(lambda: _enqueue_build(tier.pk))
+        transaction.on_commit(partial(_enqueue_build, tier.pk))
     return tier
+
+
+def dataset_set_whole_for_sale(*, dataset: Dataset, actor: User, whole: bool) -> Dataset:
+    """Sell the whole dataset as well as its tiers (`whole`), or its tiers only. The
+    listing's record (and so its hash, anchored again) says which. Raises PermissionDenied
+    (not the donor) and ValidationError (regions only, with no tier offered)."""
+    if actor.pk != dataset.donor_id:
+        raise PermissionDenied("Only the dataset's donor can change what is sold.")
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        if locked.whole_for_sale == whole:
+            return locked
+        if not whole and not locked.tiers.exclude(state=DatasetTier.State.FAILED).exists():
+            raise ValidationError(
+                "Offer a region tier before selling regions only.",
+                fields={"whole_for_sale": ["No tier is offered."]},
+            )
+        before = locked.record_hash
+        locked.whole_for_sale = whole
+        locked.record_hash = record_hash(locked)
+        locked.anchor_tx, locked.anchored_at = "", None
+        locked.save(update_fields=["whole_for_sale", "record_hash", "anchor_tx", "anchored_at"])
+        audit_append(
+            action="dataset.update",
+            actor=actor,
+            object_type="dataset",
+            object_id=locked.pk,
+            data={"record_hash": locked.record_hash, "previous": before, "whole_for_sale": whole},
+        )
+    return locked
+
+
+def tiers_rebuild(*, dataset: Dataset) -> int:
+    """The dataset's files changed: every tier is prepared again from the new files (its
+    grants made so far keep the objects they were made for). Inside the caller's
+    transaction; returns how many tiers were sent to the worker."""
+    tiers = list(DatasetTier.objects.select_for_update().filter(dataset=dataset))
+    for tier in tiers:
+        tier.state, tier.error = DatasetTier.State.PREPARING, ""
+        tier.save(update_fields=["state", "error"])
+        transaction.on_commit(partial(_enqueue_build, tier.pk))
+    return len(tiers)
 
 
 def _enqueue_build(tier_id: UUID) -> None:

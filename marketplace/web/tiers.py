@@ -3,6 +3,8 @@ dataset limited to regions, and a tier's page (what a tier grant's visa names)."
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -12,7 +14,7 @@ from core.errors import DomainError
 from marketplace.models import Role, User
 from marketplace.selectors.datasets import dataset_get
 from marketplace.selectors.tiers import tier_get
-from marketplace.services.tiers import tier_create
+from marketplace.services.tiers import dataset_set_whole_for_sale, tier_create
 from marketplace.web.errors import form_add_domain_error
 from marketplace.web.permissions import role_required
 
@@ -23,7 +25,13 @@ class TierForm(forms.Form):
     name = forms.CharField(
         max_length=100, label="Tier name", help_text="What researchers choose, e.g. “BRCA panel”."
     )
-    price = forms.IntegerField(min_value=1, label="Price (GENE base units)")
+    price = forms.DecimalField(
+        label="Price (GENE)",
+        min_value=Decimal("0.000000000000000001"),
+        max_digits=60,
+        decimal_places=18,
+        help_text="What a researcher pays for the tier for one access period.",
+    )
     genes = forms.CharField(
         required=False,
         max_length=20_000,
@@ -36,6 +44,11 @@ class TierForm(forms.Form):
         required=False,
         label="…or a BED file",
         help_text="chrom, start, end (0-based, end exclusive), as UCSC BED.",
+    )
+    regions_only = forms.BooleanField(
+        required=False,
+        label="Sell regions only",
+        help_text="Stop selling the whole dataset: researchers then choose one of its tiers.",
     )
 
 
@@ -63,10 +76,12 @@ def tier_create_view(request: HttpRequest, dataset_id: str) -> HttpResponse:
                 dataset=dataset,
                 actor=donor,
                 name=form.cleaned_data["name"],
-                price=form.cleaned_data["price"],
+                price=str(int(form.cleaned_data["price"] * 10**18)),
                 bed=bed,
                 genes=form.cleaned_data["genes"].replace(",", " ").split(),
             )
+            if form.cleaned_data["regions_only"]:
+                dataset_set_whole_for_sale(dataset=dataset, actor=donor, whole=False)
         except (UnicodeDecodeError, forms.ValidationError):
             form.add_error("bed", "The BED file must be text, at most 2 MiB.")
         except DomainError as exc:

@@ -409,3 +409,110 @@ def test_only_the_donor_may_sell_regions_and_a_tier_must_be_for_sale(
     )
     assert preparing.status_code == 400 and "tier" in preparing.json()["error"]["fields"]
     assert _client(researcher).get(f"/api/v1/datasets/{dataset.pk}/tiers").json() == []
+
+
+def _listed_vcf(tmp_path: Path, make_user: Any) -> tuple[User, Dataset]:
+    donor = make_user(Role.DONOR)
+    stored = _ingest(donor, _write_vcf(tmp_path / "c.vcf.gz").read_bytes(), "c.vcf.gz")
+    dataset = Dataset.objects.create(
+        donor=donor,
+        title="Web cohort",
+        price=10**18,
+        access_days=30,
+        duo_codes=[{"code": "DUO:0000042", "value": ""}],
+    )
+    dataset.files.set([stored])
+    return donor, dataset
+
+
+def test_donors_sell_regions_and_researchers_pick_a_tier_in_the_web_ui(
+    make_user: Any, tmp_path: Path
+) -> None:
+    donor, dataset = _listed_vcf(tmp_path, make_user)
+    browser = Client()
+    browser.force_login(donor)
+    form = browser.get(f"/datasets/{dataset.pk}/tiers/new/")
+    assert form.status_code == 200 and b"Gene names" in form.content
+    refused = browser.post(
+        f"/datasets/{dataset.pk}/tiers/new/", {"name": "x", "price": "0.5", "genes": "NOTAGENE"}
+    )
+    assert refused.status_code == 400 and b"NOTAGENE" in refused.content
+    sent = browser.post(
+        f"/datasets/{dataset.pk}/tiers/new/",
+        {"name": "OR4F5 only", "price": "0.5", "genes": "OR4F5", "regions_only": "on"},
+    )
+    assert sent.status_code == 302
+    tier = DatasetTier.objects.get(dataset=dataset)
+    assert tier.price == 5 * 10**17 and tier.state == DatasetTier.State.PREPARING
+    dataset.refresh_from_db()
+    assert not dataset.whole_for_sale
+    tier_build(tier_id=tier.pk)
+    researcher = make_user(Role.RESEARCHER)
+    reader = Client()
+    reader.force_login(researcher)
+    page = reader.get(f"/datasets/{dataset.pk}/request/?tier={tier.pk}").content.decode()
+    assert "OR4F5 only" in page and "The whole dataset" not in page  # sold by region only
+    posted = reader.post(
+        f"/datasets/{dataset.pk}/request/",
+        {
+            "permission": "DUO:0000042",
+            "statement": "One gene.",
+            "accept_terms": "on",
+            "tier": str(tier.pk),
+        },
+    )
+    assert posted.status_code == 302, posted.content.decode()[:2000]
+    request = AccessRequest.objects.get(researcher=researcher)
+    assert request.tier_id == tier.pk and request.amount == tier.price
+    # Without a tier the request is refused: the dataset is sold by region only.
+    whole = _client(researcher).post(
+        "/api/v1/access-requests",
+        {
+            "dataset": str(dataset.pk),
+            "purpose_codes": [{"code": "DUO:0000042", "value": ""}],
+            "statement": "s",
+            "accept_terms": True,
+        },
+        format="json",
+    )
+    assert whole.status_code == 400 and "region only" in whole.json()["error"]["message"]
+
+
+def test_changing_a_listings_files_prepares_its_tiers_again(
+    make_user: Any, tmp_path: Path, settings
+) -> None:
+    from marketplace.services.datasets import dataset_update
+
+    donor, dataset = _listed_vcf(tmp_path, make_user)
+    tier = tier_create(dataset=dataset, actor=donor, name="t", price=5, genes=["OR4F5"])
+    tier_build(tier_id=tier.pk)
+    (first,) = DatasetTier.objects.get(pk=tier.pk).files.all()
+    other = _ingest(donor, _write_vcf(tmp_path / "d.vcf.gz").read_bytes(), "d.vcf.gz")
+    dataset_update(
+        dataset=dataset,
+        actor=donor,
+        title="Web cohort",
+        description="",
+        files=[dataset.files.get().pk, other.pk],
+        duo_codes=["DUO:0000042"],
+        price="10",
+        access_days=30,
+        review="committee",
+    )
+    assert DatasetTier.objects.get(pk=tier.pk).state == DatasetTier.State.PREPARING
+    rebuilt = tier_build(tier_id=tier.pk)
+    assert rebuilt.state == DatasetTier.State.READY
+    assert {f.parent_id for f in rebuilt.files.all()} == {first.parent_id, other.pk}
+    assert first in rebuilt.files.all()  # the same scope of the same file: made once
+
+
+def test_an_htsget_region_outside_a_tier_object_is_out_of_scope() -> None:
+    from marketplace.selectors.scope import region_in_scope
+
+    whole = GenomicFile(regions=[])
+    sliced = GenomicFile(regions=[["chr1", 100, 200]])
+    assert region_in_scope(whole, reference_name="chr2", start=0, end=10)
+    assert region_in_scope(sliced, reference_name=None, start=None, end=None)
+    assert region_in_scope(sliced, reference_name="chr1", start=150, end=None)
+    assert not region_in_scope(sliced, reference_name="chr1", start=200, end=300)
+    assert not region_in_scope(sliced, reference_name="chr2", start=None, end=None)
