@@ -42,6 +42,10 @@ class DatasetTier(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.PREPARING)
     error = models.TextField(blank=True)
     files = models.ManyToManyField("genomics.GenomicFile", related_name="tiers", blank=True)
+    # Worker-only HMAC (ledger.integrity) over the region objects it made for this tier
+    # (ids, parents, regions' SHA-256, headers' SHA-256): the web tier can write `files`, so
+    # the worker grants a tier's objects only while this still holds (RELIABILITY.md 23).
+    objects_mac = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

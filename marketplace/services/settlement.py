@@ -339,10 +339,17 @@ def _start_refund(request: AccessRequest, reason: str) -> AccessRequest:
 
 def request_grant_headers(*, request: AccessRequest) -> list[Grant]:
     """A grant header for the researcher's key on every file the request covers (its
-    tier's region objects, or the dataset's files: marketplace.selectors.scope); worker
-    only. Raises Conflict when a file cannot be granted."""
+    tier's region objects, checked against the worker's MAC over them, or the dataset's
+    files: marketplace.selectors.scope); worker only. Raises Conflict when a file cannot
+    be granted or a tier's objects are not the ones the worker made."""
     key = bytes(request.researcher.crypt4gh_public_key or b"")
-    files = list(request_files(request))
+    if request.tier is not None:
+        # Imported here: tiers imports datasets, which imports this module.
+        from marketplace.services.tiers import tier_objects_verified
+
+        files = tier_objects_verified(request.tier)
+    else:
+        files = list(request_files(request))
     if not files:
         raise Conflict("The request covers no file.")
     return [grant_create(file=stored, recipient_public_key=key) for stored in files]

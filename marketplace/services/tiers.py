@@ -9,6 +9,7 @@ is a header for those objects only (marketplace.selectors.scope).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from functools import partial
@@ -21,6 +22,7 @@ from core.queue import enqueue
 from genomics import regions as genomic_regions
 from genomics.models import GenomicFile
 from genomics.services.region_objects import region_object_create, region_refusal
+from ledger.integrity import row_mac, row_mac_valid
 from marketplace.models import Dataset, DatasetTier, User
 from marketplace.services.audit import audit_append
 from marketplace.services.datasets import record_hash
@@ -176,6 +178,42 @@ def _enqueue_build(tier_id: UUID) -> None:
     enqueue(tasks.build_tier, str(tier_id))
 
 
+OBJECTS_MAC_KIND = "tier-objects"
+
+
+def _objects_fields(tier: DatasetTier, files: Sequence[GenomicFile]) -> dict[str, object]:
+    return {
+        "tier": str(tier.pk),
+        "dataset": str(tier.dataset_id),
+        "regions_sha256": tier.regions_sha256,
+        "objects": sorted(
+            [
+                str(f.pk),
+                str(f.parent_id),
+                f.regions_sha256,
+                hashlib.sha256(bytes(f.header or b"")).hexdigest(),
+            ]
+            for f in files
+        ),
+    }
+
+
+def tier_objects_verified(tier: DatasetTier) -> list[GenomicFile]:
+    """The tier's region objects, checked against the worker's MAC over those it made
+    (worker only): a `files` list, a tier or a region object row rewritten by the web tier
+    (a full file slipped in, another header) raises Conflict, so nothing is granted from
+    it (RELIABILITY.md 23)."""
+    files = list(tier.files.all())
+    if (
+        tier.state != DatasetTier.State.READY
+        or not files
+        or any(f.parent_id is None or f.regions_sha256 != tier.regions_sha256 for f in files)
+        or not row_mac_valid(OBJECTS_MAC_KIND, _objects_fields(tier, files), tier.objects_mac)
+    ):
+        raise Conflict("The tier's objects are not the ones the worker made for it.")
+    return files
+
+
 def tier_build(*, tier_id: UUID | str) -> DatasetTier:
     """Worker: make the tier's region object of every file of its dataset (each its own
     Crypt4GH object under a fresh data key), then put the tier on sale. Idempotent: a
@@ -203,7 +241,8 @@ def tier_build(*, tier_id: UUID | str) -> DatasetTier:
             return locked
         locked.files.set(made)
         locked.state = DatasetTier.State.READY
-        locked.save(update_fields=["state"])
+        locked.objects_mac = row_mac(OBJECTS_MAC_KIND, _objects_fields(locked, made))
+        locked.save(update_fields=["state", "objects_mac"])
         audit_append(
             action="dataset.tier_ready",
             actor=None,

@@ -516,3 +516,29 @@ def test_an_htsget_region_outside_a_tier_object_is_out_of_scope() -> None:
     assert region_in_scope(sliced, reference_name="chr1", start=150, end=None)
     assert not region_in_scope(sliced, reference_name="chr1", start=200, end=300)
     assert not region_in_scope(sliced, reference_name="chr2", start=None, end=None)
+
+
+def test_a_tier_rewritten_by_the_web_tier_grants_nothing(make_user: Any, tmp_path: Path) -> None:
+    """RELIABILITY.md 23: the web can write a tier's `files`; the worker grants only the
+    region objects its own MAC covers, so a full file slipped into a tier is refused."""
+    from core.errors import Conflict
+
+    donor, dataset = _listed_vcf(tmp_path, make_user)
+    tier = tier_build(
+        tier_id=tier_create(dataset=dataset, actor=donor, name="t", price=5, genes=["OR4F5"]).pk
+    )
+    researcher = make_user(Role.RESEARCHER)
+    researcher.crypt4gh_public_key = c4gh.generate_keypair()[1]
+    researcher.save()
+    request = AccessRequest.objects.create(
+        dataset=dataset, tier=tier, researcher=researcher, statement="s", amount=5
+    )
+    parent = dataset.files.get()
+    tier.files.add(parent)  # as a web tier that can write every row could
+    with pytest.raises(Conflict):
+        request_grant_headers(request=request)
+    tier.files.remove(parent)
+    GenomicFile.objects.filter(tiers=tier).update(header=parent.header)  # the parent's key
+    with pytest.raises(Conflict):
+        request_grant_headers(request=request)
+    assert not Grant.objects.exists()
