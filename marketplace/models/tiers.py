@@ -41,6 +41,9 @@ class DatasetTier(models.Model):
     regions_sha256 = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PREPARING)
     error = models.TextField(blank=True)
+    # When a worker claimed the build (one build at a time; the reconciler sends the task
+    # again only for a tier never claimed, or claimed longer ago than any task may run).
+    building_since = models.DateTimeField(null=True, blank=True)
     files = models.ManyToManyField("genomics.GenomicFile", related_name="tiers", blank=True)
     # Worker-only HMAC (ledger.integrity) over the region objects it made for this tier
     # (ids, parents, regions' SHA-256, headers' SHA-256): the web tier can write `files`, so

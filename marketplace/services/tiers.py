@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.queue import enqueue
@@ -166,10 +170,20 @@ def tiers_rebuild(*, dataset: Dataset) -> int:
     transaction; returns how many tiers were sent to the worker."""
     tiers = list(DatasetTier.objects.select_for_update().filter(dataset=dataset))
     for tier in tiers:
-        tier.state, tier.error = DatasetTier.State.PREPARING, ""
-        tier.save(update_fields=["state", "error"])
+        tier.state, tier.error, tier.building_since = DatasetTier.State.PREPARING, "", None
+        tier.save(update_fields=["state", "error", "building_since"])
         transaction.on_commit(partial(_enqueue_build, tier.pk))
     return len(tiers)
+
+
+def tiers_waiting(*, cutoff: datetime) -> QuerySet[DatasetTier]:
+    """Tiers to send to the worker again (marketplace.services.reconcile): prepared since
+    before `cutoff` and never claimed by a worker (the task was lost with the broker), or
+    claimed longer ago than any task may run (the worker died)."""
+    dead = timezone.now() - timedelta(seconds=settings.TASK_TIME_LIMIT_S)
+    return DatasetTier.objects.filter(
+        state=DatasetTier.State.PREPARING, created_at__lt=cutoff
+    ).filter(Q(building_since__isnull=True) | Q(building_since__lt=dead))
 
 
 def _enqueue_build(tier_id: UUID) -> None:
@@ -224,6 +238,17 @@ def tier_build(*, tier_id: UUID | str) -> DatasetTier:
         raise NotFound("No such tier.")
     if tier.state != DatasetTier.State.PREPARING:
         return tier
+    now = timezone.now()
+    claimed = (
+        DatasetTier.objects.filter(pk=tier.pk, state=DatasetTier.State.PREPARING)
+        .filter(
+            Q(building_since__isnull=True)
+            | Q(building_since__lt=now - timedelta(seconds=settings.TASK_TIME_LIMIT_S))
+        )
+        .update(building_since=now)
+    )
+    if not claimed:
+        return tier  # another worker is building it (a redelivered or re-sent task)
     regions = genomic_regions.regions_from_json(tier.regions)
     made: list[GenomicFile] = []
     try:
@@ -231,7 +256,7 @@ def tier_build(*, tier_id: UUID | str) -> DatasetTier:
             made.append(region_object_create(parent=parent, regions=regions))
     except Exception as exc:  # any failure is the donor's to read; the worker logs it too
         DatasetTier.objects.filter(pk=tier.pk).update(
-            state=DatasetTier.State.FAILED, error=str(exc)[:1000]
+            state=DatasetTier.State.FAILED, error=str(exc)[:1000], building_since=None
         )
         tier.refresh_from_db()
         return tier
@@ -242,7 +267,8 @@ def tier_build(*, tier_id: UUID | str) -> DatasetTier:
         locked.files.set(made)
         locked.state = DatasetTier.State.READY
         locked.objects_mac = row_mac(OBJECTS_MAC_KIND, _objects_fields(locked, made))
-        locked.save(update_fields=["state", "objects_mac"])
+        locked.building_since = None
+        locked.save(update_fields=["state", "objects_mac", "building_since"])
         audit_append(
             action="dataset.tier_ready",
             actor=None,

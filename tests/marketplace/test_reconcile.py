@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError
 from core.queue import enqueue
 from genomics.models import GenomicFile
 from marketplace import tasks
-from marketplace.models import AccessRequest, Dataset, Role
+from marketplace.models import AccessRequest, Dataset, DatasetTier, Role
 from marketplace.services.reconcile import work_reconcile
 from tests.factories import ready_file
 
@@ -63,7 +63,13 @@ def test_a_submission_while_the_broker_is_away_still_succeeds(
 
 def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
     sent: list[tuple[str, str]] = []
-    for task in (tasks.sign_voucher, tasks.grant_access, tasks.refund_access, tasks.release_access):
+    for task in (
+        tasks.sign_voucher,
+        tasks.grant_access,
+        tasks.refund_access,
+        tasks.release_access,
+        tasks.build_tier,
+    ):
         monkeypatch.setattr(task, "delay", lambda pk, _n=task.name: sent.append((_n, pk)))
     from genomics import tasks as genomics_tasks
 
@@ -86,6 +92,19 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
     running = ready_file(donor)  # its ingest beat a moment ago
     GenomicFile.objects.filter(pk=waiting.pk).update(state="ingesting", updated_at=old)
     GenomicFile.objects.filter(pk=running.pk).update(state="ingesting", progress=0.4)
+    # A region object being made is its tier's build, never an ingest (it has no header).
+    sliced = ready_file(donor)
+    GenomicFile.objects.filter(pk=sliced.pk).update(
+        state="ingesting", updated_at=old, parent=waiting, regions_sha256="0" * 64
+    )
+    lost, building = (
+        DatasetTier.objects.create(
+            dataset=dataset, name=name, price=1, source="bed", regions=[], regions_sha256="0"
+        )
+        for name in ("lost", "building")
+    )
+    DatasetTier.objects.filter(pk__in=[lost.pk, building.pk]).update(created_at=old)
+    DatasetTier.objects.filter(pk=building.pk).update(building_since=timezone.now())
     released = AccessRequest.objects.create(
         dataset=dataset, researcher=researcher, statement="s", amount=10, state="granted"
     )
@@ -115,6 +134,7 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
         "refund_access": 1,
         "release_access": 1,
         "ingest_file": 1,
+        "build_tier": 1,
     }
     assert sorted(sent) == sorted(
         [
@@ -123,5 +143,6 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
             ("marketplace.tasks.refund_access", str(rows["refunding"].pk)),
             ("marketplace.tasks.release_access", str(rows["granted"].pk)),
             ("ingest", str(waiting.pk)),
+            ("marketplace.tasks.build_tier", str(lost.pk)),
         ]
     )
