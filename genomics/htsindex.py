@@ -152,20 +152,44 @@ def _min_offset(index: BinnedIndex, ref: ReferenceBins, start: int) -> int:
     return 0
 
 
+def _max_offset(index: BinnedIndex, ref: ReferenceBins, end: int) -> int:
+    """No record starting at or after `end` comes before this virtual offset: the first
+    chunk of the next existing bin to the right of `end` (htslib's `hts_itr_query`)."""
+    first_leaf = ((1 << (index.depth * 3)) - 1) // 7
+    n_bins = ((1 << (3 * index.depth + 3)) - 1) // 7
+    bin_number = first_leaf + ((end - 1) >> index.min_shift) + 1
+    if bin_number >= n_bins:
+        bin_number = 0
+    while True:
+        while bin_number % 8 == 1:  # a first child: move up to the parent
+            bin_number = (bin_number - 1) >> 3
+        if bin_number == 0:
+            return (1 << 64) - 1
+        chunks = ref.bins.get(bin_number)
+        if chunks:
+            return min(chunk[0] for chunk in chunks)
+        bin_number += 1
+
+
 def binned_chunks(
     index: BinnedIndex, reference: int, start: int, end: int
 ) -> list[tuple[int, int]]:
     """Merged chunks [(start voffset, end voffset)] holding every record of reference
-    number `reference` that overlaps [start, end); empty when none does."""
+    number `reference` that overlaps [start, end); empty when none does. Chunks are
+    clamped to [min offset, max offset] as htslib's iterator does: an index merges small
+    bins into their parent (htslib's `compress_binning`), so one chunk may span far more
+    than the region."""
     if not 0 <= reference < len(index.references):
         return []
     ref = index.references[reference]
+    end = min(end, MAX_POSITION)
     floor = _min_offset(index, ref, start)
+    ceiling = _max_offset(index, ref, end)
     chunks = sorted(
-        chunk
-        for bin_number in reg2bins(start, min(end, MAX_POSITION), index.min_shift, index.depth)
+        (max(chunk[0], floor), min(chunk[1], ceiling))
+        for bin_number in reg2bins(start, end, index.min_shift, index.depth)
         for chunk in ref.bins.get(bin_number, ())
-        if chunk[1] > floor
+        if chunk[1] > floor and chunk[0] < ceiling
     )
     merged: list[tuple[int, int]] = []
     for chunk_start, chunk_end in chunks:
