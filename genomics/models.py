@@ -187,3 +187,33 @@ class RecipientKeyOrigin(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.fingerprint}"
+
+
+class FileIndex(models.Model):
+    """The standard index of a sliceable file (BAI for BAM, TBI or CSI for bgzipped VCF, CSI
+    for BCF, CRAI for CRAM), built by the worker at ingest, plus its block map: both kept
+    encrypted at rest, as Crypt4GH to the archive key (Crypt4GH spec, "index files": an
+    index can reveal, for instance, the donor's sex by the reads on chrY).
+
+    Each object is stored as a Crypt4GH payload under a random storage key, its header (to
+    the file's archive key, moved with the file's header by a key rotation) here. The block
+    map is JSON: the references in index order, the virtual offset where the first record
+    starts, and the compressed offset of every BGZF block (or CRAM container), so a ticket
+    ends a chunk at its block's end without reading the payload.
+
+    One row per file; deleted with the file (a donor's erasure reaches it by the foreign
+    key and destroys both storage objects named here).
+    """
+
+    file = models.OneToOneField(GenomicFile, on_delete=models.CASCADE, related_name="index")
+    index_format = models.CharField(max_length=8)  # BAI, TBI, CSI, CRAI
+    index_storage_name = models.CharField(max_length=255)
+    index_header = models.BinaryField()
+    index_size = models.PositiveBigIntegerField()
+    map_storage_name = models.CharField(max_length=255)
+    map_header = models.BinaryField()
+    map_size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.index_format} index of {self.file_id}"
