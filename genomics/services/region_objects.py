@@ -35,11 +35,12 @@ import pysam
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from genomics import c4gh, payloads
+from genomics import c4gh, htsindex, payloads
 from genomics.archive_secret import archive_secret_key
 from genomics.formats.stream import through_pipe
 from genomics.models import ArchiveKey, GenomicFile, PayloadPart
 from genomics.regions import Region, regions_sha256
+from genomics.services.indexes import file_index_build
 
 logger = logging.getLogger(__name__)
 
@@ -279,5 +280,10 @@ def region_object_create(*, parent: GenomicFile, regions: Sequence[Region]) -> G
             ready_at=timezone.now(),
         )
     logger.info("region object %s of %s: %s records", row.pk, parent.pk, records)
+    # Its own encrypted index, as ingest makes for a file, so htsget serves regions of it.
+    try:
+        file_index_build(file_id=str(row.pk))
+    except (c4gh.Crypt4GHError, htsindex.IndexUnreadable) as exc:
+        logger.warning("region object %s not indexed: %s", row.pk, exc)
     row.refresh_from_db()
     return row

@@ -20,12 +20,14 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from marketplace.models import AccessRequest, User
+from marketplace.selectors.scope import request_files
 from marketplace.selectors.visas import visa_verify
 
 
 @dataclass(frozen=True)
 class VisaScope:
-    """What a visa authorizes: the files of one granted request's dataset."""
+    """What a visa authorizes: the files one granted request covers (its dataset's, or
+    its region tier's objects only: README "Selling regions")."""
 
     request: AccessRequest
 
@@ -34,7 +36,7 @@ class VisaScope:
         return self.request.dataset_id
 
     def covers_file(self, file_id: object) -> bool:
-        return self.request.dataset.files.filter(pk=str(file_id)).exists()
+        return request_files(self.request).filter(pk=str(file_id)).exists()
 
 
 def _looks_like_jws(token: bytes) -> bool:

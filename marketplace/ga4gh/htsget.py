@@ -46,6 +46,7 @@ from genomics.ticketer import Region
 from marketplace.api.permissions import authenticated_user
 from marketplace.api.visa_auth import VisaAuthentication, visa_scope
 from marketplace.selectors.drs import GrantedFile, drs_granted_file
+from marketplace.selectors.scope import region_in_scope
 from marketplace.services.htsget import htsget_block_redeem, htsget_ticket_create
 
 HTSGET_VERSION = "1.3.0"
@@ -198,6 +199,13 @@ def _ticket(request: Request, endpoint: str, object_id: str) -> Response:
         raise HtsgetError(
             "UnsupportedFormat", f"This file is {file_format}; it is not converted to {fmt}."
         )
+    # A tier's region object holds only its regions: another region is not in the grant.
+    for reference, start, end in regions or []:
+        if not region_in_scope(granted.file, reference_name=reference, start=start, end=end):
+            raise HtsgetError(
+                "PermissionDenied",
+                "This region is outside the regions of your grant (a region tier).",
+            )
     parts, tokens = htsget_ticket_create(
         researcher=authenticated_user(request),
         granted=granted,

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('genomics', '0004_tiers_region_objects'),
+        ('genomics', '0005_tiers_region_objects'),
         ('marketplace', '0015_visas'),
     ]
 

@@ -24,6 +24,7 @@ from genomics.ticketer import Region, ticket_request
 from marketplace.models import AccessRequest, User
 from marketplace.models.lifecycle import LIVE
 from marketplace.selectors.drs import GrantedFile
+from marketplace.selectors.scope import request_files
 from marketplace.services.audit import audit_append
 
 SALT = "marketplace.htsget.blocks"
@@ -107,7 +108,8 @@ def htsget_block_redeem(*, token: str, file_id: str) -> BlockRange:
         raise PermissionDenied("The grant of this ticket is no longer live.")
     if request.expires_at is not None and request.expires_at <= timezone.now():
         raise PermissionDenied("The access period is over.")
-    file = request.dataset.files.filter(pk=file_id).first()
+    # What the request covers (a tier's region objects only: README "Selling regions").
+    file = request_files(request).filter(pk=file_id).first()
     if file is None:
         raise PermissionDenied(URL_INVALID)
     start, end = claims["range"]

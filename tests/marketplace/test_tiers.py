@@ -5,6 +5,7 @@ CLI decrypts what the grantee can fetch (the download route and a DRS access URL
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import subprocess
 import sys
@@ -22,10 +23,12 @@ from rest_framework.test import APIClient
 
 from core.errors import ValidationError
 from genomics import c4gh, payloads, regions
-from genomics.models import GenomicFile, Grant
+from genomics.models import FileIndex, GenomicFile, Grant
+from genomics.services import tickets
 from genomics.services.ingest import file_ingest
 from marketplace.models import AccessRequest, AuditEntry, Dataset, DatasetTier, Role, User
 from marketplace.selectors.visas import visa_verify
+from marketplace.services import htsget as htsget_service
 from marketplace.services.settlement import request_grant_headers, request_terms
 from marketplace.services.tiers import tier_build, tier_create
 from marketplace.services.visas import tier_url, visa_issue, visa_key_create
@@ -34,7 +37,17 @@ from tests.genomics.conftest import archive_key, upload, worker  # noqa: F401 - 
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("archive_key", "worker")]
 
+
+@pytest.fixture(autouse=True)
+def _ticketer_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The web's htsget ticketer client, answered in this process by the worker's code."""
+    monkeypatch.setattr(
+        htsget_service, "ticket_request", lambda **kwargs: tickets.ticket_build(**kwargs)
+    )
+
+
 DRS = "/ga4gh/drs/v1"
+HTSGET = "/ga4gh/htsget/v1"
 BIN = Path(sys.executable).parent
 # OR4F5 (chr1) and ACP1 (chr2) in the shipped GRCh38 table, as BED: what `genes` resolve to.
 GENE_REGIONS = [("chr1", 65418, 71585), ("chr2", 264139, 278283)]
@@ -180,11 +193,35 @@ def _decrypt(sold: Sold, encrypted: bytes) -> bytes:
     return _run(str(BIN / "crypt4gh"), "decrypt", "--sk", str(sold.secret_file), stdin=encrypted)
 
 
+def _htsget(client: APIClient, endpoint: str, object_id: object, **query: Any) -> Any:
+    return client.get(f"{HTSGET}/{endpoint}/{object_id}", {"encryptionScheme": "C4GH", **query})
+
+
+def _ticket_bytes(ticket: dict[str, Any]) -> bytes:
+    """A ticket's URLs concatenated as an htsget client does (data URIs decoded, block URLs
+    fetched with the headers the ticket gives)."""
+    out = b""
+    for item in ticket["htsget"]["urls"]:
+        url = item["url"]
+        if url.startswith("data:"):
+            out += base64.b64decode(url.split(",", 1)[1])
+            continue
+        headers = {f"HTTP_{k.upper()}": v for k, v in item.get("headers", {}).items()}
+        answer = APIClient().get(url, **headers)
+        assert answer.status_code in (200, 206), answer.content
+        out += _body(answer)
+    return out
+
+
 def _fetch_everything(sold: Sold) -> list[bytes]:
-    """Everything the grantee can fetch, as bytes on the wire: the download route and the
-    DRS access URL of every object DRS lists for them."""
+    """Everything the grantee can fetch, as bytes on the wire: the download route, the
+    DRS access URL of every object DRS lists for them, and htsget's whole-object ticket."""
     client = _client(sold.researcher)
-    fetched = []
+    endpoint = "reads" if sold.parent.format == "BAM" else "variants"
+    assert FileIndex.objects.filter(file=sold.slice).exists()  # indexed like an ingest
+    whole = _htsget(client, endpoint, sold.slice.pk)
+    assert whole.status_code == 200, whole.content
+    fetched = [_ticket_bytes(whole.json())]
     for file in sold.request.tier.files.all():  # type: ignore[union-attr]
         download = client.get(f"/api/v1/access-requests/{sold.request.pk}/files/{file.pk}")
         assert download.status_code == 200
@@ -201,8 +238,18 @@ def _fetch_everything(sold: Sold) -> list[bytes]:
 
 
 def _outside_is_unreachable(sold: Sold) -> None:
-    """The full file answers 404 on every route, and the grantee's key opens none of it."""
+    """The full file answers 404 on every route (htsget: NotFound), a region outside the
+    tier's answers htsget's PermissionDenied, and the grantee's key opens none of it."""
     client = _client(sold.researcher)
+    endpoint = "reads" if sold.parent.format == "BAM" else "variants"
+    parent = _htsget(client, endpoint, sold.parent.pk, referenceName="chr1")
+    assert parent.status_code == 404 and parent.json()["htsget"]["error"] == "NotFound"
+    contig, start, _ = sold.slice.regions[0]
+    outside = _htsget(client, endpoint, sold.slice.pk, referenceName=contig, start=0, end=start)
+    assert outside.status_code == 403, outside.content
+    assert outside.json()["htsget"]["error"] == "PermissionDenied"
+    other = _htsget(client, endpoint, sold.slice.pk, referenceName="chrX")
+    assert other.status_code == 403
     assert (
         client.get(f"/api/v1/access-requests/{sold.request.pk}/files/{sold.parent.pk}").status_code
         == 404
@@ -263,6 +310,16 @@ def test_a_gene_tier_of_a_vcf_serves_exactly_its_records_under_its_own_key(
         contig, pos, _, ref = line.split("\t")[:4]
         start = int(pos) - 1
         assert any(c == contig and start < e and start + len(ref) > s for c, s, e in GENE_REGIONS)
+    # An htsget region inside the tier: a slice of the tier object, read by bcftools.
+    inside = _htsget(
+        _client(sold.researcher), "variants", sold.slice.pk, referenceName="chr1", start=65418
+    )
+    assert inside.status_code == 200, inside.content
+    part = tmp_path / "part.vcf.gz"
+    part.write_bytes(_decrypt(sold, _ticket_bytes(inside.json())))
+    _run("bcftools", "index", "-t", str(part))
+    chr1 = [line for line in records if line.startswith("chr1\t")]
+    assert _run("bcftools", "view", "-H", "-r", "chr1", str(part)).decode().splitlines() == chr1
     _outside_is_unreachable(sold)
     # Price, voucher terms and audit name the scope.
     whole_terms = request_terms(

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('genomics', '0003_archive_key_rotation'),
+        ('genomics', '0004_htsget_file_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
