@@ -521,6 +521,7 @@ def test_donors_sell_regions_and_researchers_pick_a_tier_in_the_web_ui(
     assert posted.status_code == 302, posted.content.decode()[:2000]
     request = AccessRequest.objects.get(researcher=researcher)
     assert request.tier_id == tier.pk and request.amount == tier.price
+    assert "OR4F5 only" in reader.get(f"/requests/{request.pk}/").content.decode()
     # Without a tier the request is refused: the dataset is sold by region only.
     whole = _client(researcher).post(
         "/api/v1/access-requests",
