@@ -218,7 +218,7 @@ def run(kind: str, path: Path, regions: int, researcher, secret: bytes, scratch:
         began = time.perf_counter()
         answer = client.get(
             f"/ga4gh/htsget/v1/{endpoint}/{stored.pk}",
-            {"referenceName": "chr1", "start": start, "end": start + REGION},
+            {"referenceName": "chr1", "start": str(start), "end": str(start + REGION)},
         )
         ticketed = time.perf_counter()
         assert answer.status_code == 200, answer.content
@@ -229,7 +229,7 @@ def run(kind: str, path: Path, regions: int, researcher, secret: bytes, scratch:
                 continue
             headers = {f"HTTP_{k.upper()}": v for k, v in item["headers"].items()}
             got = Client().get(item["url"], **headers)
-            for piece in got.streaming_content:
+            for piece in got.streaming_content:  # type: ignore[attr-defined]
                 stream.write(piece)
         served = stream.tell()
         stream.seek(0)

@@ -45,7 +45,7 @@ def _answer(request: dict[str, object]) -> dict[str, object]:
         parts = ticket_build(
             file_id=str(request["file"]),
             recipient_public=base64.b64decode(str(request["recipient"])),
-            regions=[(str(r[0]), r[1], r[2]) for r in regions]  # type: ignore[index,union-attr]
+            regions=[(str(r[0]), r[1], r[2]) for r in regions]
             if isinstance(regions, list)
             else None,
             header_only=bool(request.get("header_only")),
