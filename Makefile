@@ -52,6 +52,7 @@ bench: install
 	$(PY) bench/download.py
 	$(PY) bench/ingest.py
 	$(PY) bench/tiers.py
+	$(PY) bench/htsget.py
 	scripts/ensure-services.sh
 	$(PY) bench/gas.py
 	$(PY) bench/indexer.py

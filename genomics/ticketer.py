@@ -45,7 +45,7 @@ def _answer(request: dict[str, object]) -> dict[str, object]:
         parts = ticket_build(
             file_id=str(request["file"]),
             recipient_public=base64.b64decode(str(request["recipient"])),
-            regions=[(str(r[0]), r[1], r[2]) for r in regions]  # type: ignore[index,union-attr]
+            regions=[(str(r[0]), r[1], r[2]) for r in regions]
             if isinstance(regions, list)
             else None,
             header_only=bool(request.get("header_only")),
@@ -57,6 +57,7 @@ def _answer(request: dict[str, object]) -> dict[str, object]:
         "payload_ranges": parts.payload_ranges,
         "plaintext_ranges": parts.plaintext_ranges,
         "format": parts.format,
+        "trailer": base64.b64encode(parts.trailer).decode(),
     }
 
 
@@ -126,4 +127,5 @@ def ticket_request(
         payload_ranges=[(int(a), int(b)) for a, b in answer["payload_ranges"]],
         plaintext_ranges=[(int(a), int(b)) for a, b in answer["plaintext_ranges"]],
         format=str(answer["format"]),
+        trailer=base64.b64decode(answer.get("trailer", "")),
     )

@@ -151,7 +151,7 @@ def _build(path: str, fd: int, file_format: str, size: int) -> tuple[str, bytes,
                 else:
                     with pysam.VariantFile(path) as variants:
                         contigs = variants.header.contigs
-                        references = list(contigs)
+                        references = [str(name) for name in contigs]
                         header_end = variants.tell()
                         long = any((c.length or 0) >= TBI_MAX_LENGTH for c in contigs.values())
                     kind = "CSI" if file_format == "BCF" or long else "TBI"

@@ -228,6 +228,8 @@ def _ticket(request: Request, endpoint: str, object_id: str) -> Response:
                 },
             }
         )
+    if parts.trailer:  # the EOF marker, a segment of its own
+        urls.append({"url": "data:;base64," + base64.b64encode(parts.trailer).decode()})
     if klass == "header":
         for url in urls:
             url["class"] = "header"

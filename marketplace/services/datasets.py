@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, PermissionDenied, ValidationError
 from genomics.models import GenomicFile
+from genomics.services.indexes import sliceable
 from ledger.selectors.wallets import wallet_address_of
 from marketplace.consent import parse_codes
 from marketplace.consent.codes import ConsentCode
@@ -61,6 +62,8 @@ def public_metadata(files: Sequence[GenomicFile]) -> dict[str, object]:
                 "format": f.format,
                 "size": f.plaintext_size,
                 "plaintext_sha256": f.plaintext_sha256,
+                # Whether htsget serves regions of it (a plain or gzip VCF cannot be sliced).
+                "sliceable": sliceable(f),
                 **{
                     key: f.metadata.get(key)
                     for key in (

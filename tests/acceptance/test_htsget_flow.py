@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import htsget
+import htsget  # type: ignore[import-untyped]
 import pytest
 from web3 import Web3
 

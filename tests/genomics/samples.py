@@ -147,9 +147,9 @@ HTSLIB_TEST_SAM = Path("/usr/share/htslib-test/test/ce#1000.sam")
 
 def htslib_test_bam(path: Path, *, copies: int = 40, step: int = 20_000) -> Path:
     """A sorted BAM made from Debian's htslib-test `ce#1000.sam` (1,000 C. elegans reads on
-    CHROMOSOME_I, positions 2-179), repeated `copies` times `step` bases apart (each copy in its own 16 kb
-    index bin) so that it spans many BGZF blocks and Crypt4GH segments. Fails loudly without htslib-test
-    (scripts/ensure-htslib-test.sh installs it)."""
+    CHROMOSOME_I, positions 2-179), repeated `copies` times `step` bases apart (each copy in
+    its own 16 kb index bin) so that it spans many BGZF blocks and Crypt4GH segments. Fails
+    loudly without htslib-test (scripts/ensure-htslib-test.sh installs it)."""
     if not HTSLIB_TEST_SAM.exists():
         raise FileNotFoundError(f"{HTSLIB_TEST_SAM}: run scripts/ensure-htslib-test.sh")
     with pysam.AlignmentFile(str(HTSLIB_TEST_SAM), "r") as source:
