@@ -51,6 +51,8 @@ bench: install
 	$(PY) bench/grant_latency.py
 	$(PY) bench/download.py
 	$(PY) bench/ingest.py
+	$(PY) bench/tiers.py
+	$(PY) bench/htsget.py
 	scripts/ensure-services.sh
 	$(PY) bench/gas.py
 	$(PY) bench/indexer.py

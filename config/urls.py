@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/v1/", include("ledger.api.urls")),
     path("api/v1/", include("genomics.api.urls")),
     path("ga4gh/drs/v1/", include("marketplace.ga4gh.drs_urls")),
+    path("ga4gh/htsget/v1/", include("marketplace.ga4gh.htsget_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("health", HealthApi.as_view(), name="health"),
@@ -27,6 +28,7 @@ urlpatterns = [
     # Unknown API paths answer in the API's error shape even with DEBUG on.
     re_path(r"^api/", api_not_found),
     re_path(r"^ga4gh/drs/", api_not_found),
+    re_path(r"^ga4gh/htsget/", api_not_found),
 ]
 
 handler400 = "core.views.bad_request"

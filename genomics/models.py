@@ -55,6 +55,7 @@ class GenomicFile(models.Model):
     class Source(models.TextChoices):
         PLAINTEXT = "plaintext", "Encrypted by the server as it arrived"
         CRYPT4GH = "crypt4gh", "Encrypted by the donor to the archive key"
+        REGION = "region", "A region slice of another file, re-encrypted by the worker"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -82,10 +83,25 @@ class GenomicFile(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ready_at = models.DateTimeField(null=True, blank=True)
+    # A region object (a region tier's slice: README "Selling regions") is its own Crypt4GH
+    # object under its own data key, made from `parent` and erased with it.
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="region_objects"
+    )
+    # [[contig, start, end], ...]: BED coordinates (0-based, end exclusive), sorted, merged.
+    regions = models.JSONField(default=list, blank=True)
+    regions_sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["owner", "state"])]
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parent", "regions_sha256"],
+                condition=models.Q(parent__isnull=False),
+                name="one_region_object_per_scope",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.state})"
@@ -171,3 +187,33 @@ class RecipientKeyOrigin(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.fingerprint}"
+
+
+class FileIndex(models.Model):
+    """The standard index of a sliceable file (BAI for BAM, TBI or CSI for bgzipped VCF, CSI
+    for BCF, CRAI for CRAM), built by the worker at ingest, plus its block map: both kept
+    encrypted at rest, as Crypt4GH to the archive key (Crypt4GH spec, "index files": an
+    index can reveal, for instance, the donor's sex by the reads on chrY).
+
+    Each object is stored as a Crypt4GH payload under a random storage key, its header (to
+    the file's archive key, moved with the file's header by a key rotation) here. The block
+    map is JSON: the references in index order, the virtual offset where the first record
+    starts, and the compressed offset of every BGZF block (or CRAM container), so a ticket
+    ends a chunk at its block's end without reading the payload.
+
+    One row per file; deleted with the file (a donor's erasure reaches it by the foreign
+    key and destroys both storage objects named here).
+    """
+
+    file = models.OneToOneField(GenomicFile, on_delete=models.CASCADE, related_name="index")
+    index_format = models.CharField(max_length=8)  # BAI, TBI, CSI, CRAI
+    index_storage_name = models.CharField(max_length=255)
+    index_header = models.BinaryField()
+    index_size = models.PositiveBigIntegerField()
+    map_storage_name = models.CharField(max_length=255)
+    map_header = models.BinaryField()
+    map_size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.index_format} index of {self.file_id}"

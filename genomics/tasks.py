@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from genomics.services.archive_keys import archive_key_rotate, archive_key_rotation_pending
+from genomics.services.indexes import file_index_build
 from genomics.services.ingest import file_ingest
 from genomics.services.uploads import uploads_expire
 
@@ -25,3 +26,9 @@ def rotate_archive_key() -> None:
 @shared_task(name="genomics.tasks.expire_uploads", ignore_result=True)
 def expire_uploads() -> None:
     uploads_expire()
+
+
+@shared_task(name="genomics.tasks.index_file", ignore_result=True)
+def index_file(file_id: str) -> None:
+    """Build the encrypted index of a file ingested before indexes existed."""
+    file_index_build(file_id=file_id)

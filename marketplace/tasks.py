@@ -98,3 +98,10 @@ def erase_donor_data(erasure_id: str) -> None:
     from marketplace.services.erasure import erasure_run
 
     erasure_run(erasure_id=erasure_id)
+
+
+@shared_task(name="marketplace.tasks.build_tier", ignore_result=True)
+def build_tier(tier_id: str) -> None:
+    from marketplace.services.tiers import tier_build
+
+    tier_build(tier_id=tier_id)

@@ -576,3 +576,13 @@ ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@localhost")
 THROTTLE_PASSWORD_RESET = env.str("THROTTLE_PASSWORD_RESET", default="5/hour")
 # The Django admin never shows a TOTP device's key or its QR code (django-otp).
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# --- GA4GH htsget 1.3 (README "htsget") ----------------------------------------------------
+# The worker-side ticket service's Unix socket (genomics/ticketer.py): the web asks it for
+# each ticket; it holds the archive key, the web does not.
+HTSGET_TICKETER_SOCKET = env.str(
+    "HTSGET_TICKETER_SOCKET", default=str(VAR_DIR / "htsget-ticketer.sock")
+)
+HTSGET_TICKETER_TIMEOUT_S = env.float("HTSGET_TICKETER_TIMEOUT_S", default=10.0)
+# How long the URLs of a ticket (their `headers` carry a signed token) stay valid.
+HTSGET_URL_TTL_S = env.int("HTSGET_URL_TTL_S", default=600)
+JSON_ERROR_SHAPES["/ga4gh/htsget/"] = "marketplace.ga4gh.htsget.htsget_error_shape"

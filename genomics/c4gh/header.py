@@ -153,6 +153,19 @@ def data_encryption_packet(data_key: bytes) -> bytes:
     return U32.pack(PACKET_DATA_ENCRYPTION) + U32.pack(DATA_METHOD_CHACHA20) + data_key
 
 
+def edit_list_packet(lengths: list[int]) -> bytes:
+    """The content of a data edit list packet (§3.2.3): alternate skip and keep lengths,
+    starting with a skip."""
+    return struct.pack(f"<II{len(lengths)}Q", PACKET_EDIT_LIST, len(lengths), *lengths)
+
+
+@typed_errors(HeaderError, "A header cannot be made for this key.")
+def seal_header(contents: list[bytes], *, writer_secret: bytes, recipient_public: bytes) -> bytes:
+    """A header whose packets hold `contents` (packet contents as `data_encryption_packet`
+    and `edit_list_packet` make them), each sealed for `recipient_public` by the writer."""
+    return _assemble([_seal_packet(c, writer_secret, recipient_public) for c in contents])
+
+
 @typed_errors(HeaderError, "A header cannot be made for this key.")
 def build_header(
     data_key: bytes, recipient_public: bytes, writer_secret: bytes | None = None

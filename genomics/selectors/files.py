@@ -12,7 +12,8 @@ from genomics.models import ArchiveKey, GenomicFile
 
 
 def file_list(*, owner: AbstractBaseUser) -> QuerySet[GenomicFile]:
-    return GenomicFile.objects.filter(owner_id=owner.pk).defer("header")
+    # Region objects (a tier's slices) are the tier's, listed with it, not as uploads.
+    return GenomicFile.objects.filter(owner_id=owner.pk, parent__isnull=True).defer("header")
 
 
 def file_get(*, owner: AbstractBaseUser, file_id: UUID | str) -> GenomicFile:

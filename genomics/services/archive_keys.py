@@ -33,7 +33,7 @@ from core.queue import enqueue
 from core.worker_secrets import SecretMissing
 from genomics import c4gh
 from genomics.archive_secret import archive_secret_key, archive_secret_key_path
-from genomics.models import ArchiveKey, GenomicFile, Grant
+from genomics.models import ArchiveKey, FileIndex, GenomicFile, Grant
 from genomics.selectors.archive_keys import RotationProgress, archive_key_rotation_progress
 
 logger = logging.getLogger(__name__)
@@ -126,6 +126,15 @@ def _move_file(file_id: UUID, retiring: ArchiveKey, active: ArchiveKey) -> bool:
                     header, new_secret, bytes(grant.recipient_public_key)
                 )
             Grant.objects.bulk_update(grants, ["header"])
+            # The file's encrypted index and block map move with it (genomics.models.FileIndex).
+            for index in FileIndex.objects.select_for_update().filter(file=row):
+                index.index_header = c4gh.reencrypt_header(
+                    bytes(index.index_header), old_secret, new_public, writer_secret=new_secret
+                )
+                index.map_header = c4gh.reencrypt_header(
+                    bytes(index.map_header), old_secret, new_public, writer_secret=new_secret
+                )
+                index.save(update_fields=["index_header", "map_header"])
             row.header = header
         row.archive_key = active
         row.save(update_fields=["header", "archive_key", "updated_at"])

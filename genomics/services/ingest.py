@@ -19,9 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.worker_secrets import SecretMissing
-from genomics import c4gh, formats, payloads
+from genomics import c4gh, formats, htsindex, payloads
 from genomics.archive_secret import archive_secret_key
 from genomics.models import ArchiveKey, GenomicFile, PayloadPart
+from genomics.services.indexes import file_index_build
 from genomics.services.uploads import upload_fail
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,16 @@ def _header_of_another_archive_key(
         GenomicFile.objects.filter(pk=upload.pk).update(header=moved)
         return decrypted
     return None
+
+
+def _index(upload: GenomicFile, file_format: str, compression: str) -> None:
+    """The file's standard index, before it is ready (so a ready file is sliceable at
+    once). A second decrypting pass: htslib indexes a file it can seek in, the stream
+    above is gone. A file that cannot be indexed is still ready, served whole."""
+    try:
+        file_index_build(file_id=str(upload.pk), file_format=file_format, compression=compression)
+    except (c4gh.Crypt4GHError, htsindex.IndexUnreadable) as exc:
+        logger.warning("file %s not indexed: %s", upload.pk, exc)
 
 
 def file_ingest(*, file_id: str) -> GenomicFile | None:
@@ -128,6 +139,7 @@ def file_ingest(*, file_id: str) -> GenomicFile | None:
     if plaintext_size == 0:
         upload_fail(upload=upload, reason="The file is empty.")
         return upload
+    _index(upload, inspection.format, inspection.compression)
     with transaction.atomic():
         updated = GenomicFile.objects.filter(pk=upload.pk, state=State.INGESTING).update(
             state=State.READY,

@@ -99,7 +99,8 @@ def upload_create(*, owner: AbstractBaseUser, upload_length: int, filename: str)
     with transaction.atomic():
         used = (
             GenomicFile.objects.select_for_update()
-            .filter(owner_id=owner.pk)
+            # Region objects are slices the market made for tiers, not the donor's uploads.
+            .filter(owner_id=owner.pk, parent__isnull=True)
             .exclude(state=State.FAILED)
             .aggregate(total=Sum("upload_length"))["total"]
             or 0

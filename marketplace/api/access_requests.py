@@ -44,6 +44,7 @@ class RequestOutputSerializer(serializers.Serializer):
     state = serializers.CharField()
     dataset = serializers.UUIDField(source="dataset_id")
     dataset_title = serializers.CharField(source="dataset.title")
+    tier = serializers.UUIDField(source="tier_id", allow_null=True)
     researcher = serializers.CharField(source="researcher.username")
     purpose_codes = serializers.JSONField()
     statement = serializers.CharField()
@@ -97,6 +98,8 @@ class AccessRequestsApi(APIView):
             help_text="SHA-256 of the dataset's current data access agreement "
             "(GET /datasets/{id}/agreement), when it asks for one: accepting it.",
         )
+        # A region tier of the dataset (README "Selling regions"); omitted: the whole.
+        tier = serializers.UUIDField(required=False, allow_null=True)
 
     def get_permissions(self) -> list[Any]:
         return [IsResearcher()] if self.request.method == "POST" else [IsAuthenticated()]
@@ -127,6 +130,7 @@ class AccessRequestsApi(APIView):
             statement=data["statement"],
             accept_terms=data["accept_terms"],
             agreement_sha256=data.get("agreement_sha256"),
+            tier_id=data.get("tier"),
         )
         return Response(RequestOutputSerializer(created).data, status=status.HTTP_201_CREATED)
 

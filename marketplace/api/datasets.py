@@ -37,7 +37,25 @@ class DatasetOutputSerializer(serializers.Serializer):
     duo_codes = serializers.SerializerMethodField()
     metadata = serializers.JSONField()
     provenance = serializers.SerializerMethodField()
+    tiers = serializers.SerializerMethodField()
+    # False: sold by region only; a request names one of `tiers`.
+    whole_for_sale = serializers.BooleanField()
     created_at = serializers.DateTimeField()
+
+    def get_tiers(self, obj: Dataset) -> list[dict[str, Any]]:
+        """The region tiers for sale (README "Selling regions"): id, name, price, regions."""
+        return [
+            {
+                "id": str(t.pk),
+                "name": t.name,
+                "price": str(int(t.price)),
+                "genes": t.genes,
+                "regions": len(t.regions),
+                "regions_sha256": t.regions_sha256,
+            }
+            for t in obj.tiers.all()
+            if t.state == "ready"
+        ]
 
     def get_donor(self, obj: Dataset) -> str:
         return obj.donor.display_name

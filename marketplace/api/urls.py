@@ -38,6 +38,7 @@ from marketplace.api.datasets import (
 from marketplace.api.notifications import NotificationsApi, NotificationsReadApi
 from marketplace.api.passports import PassportApi
 from marketplace.api.rights import MeDisclosuresApi, MeEraseApi, MeExportApi
+from marketplace.api.tiers import DatasetTiersApi
 
 app_name = "api"
 
@@ -54,6 +55,7 @@ urlpatterns = [
     path("notifications/read", NotificationsReadApi.as_view(), name="notifications-read"),
     path("datasets", DatasetsApi.as_view(), name="datasets"),
     path("datasets/<uuid:dataset_id>", DatasetDetailApi.as_view(), name="dataset"),
+    path("datasets/<uuid:dataset_id>/tiers", DatasetTiersApi.as_view(), name="dataset-tiers"),
     path("access-requests", AccessRequestsApi.as_view(), name="access-requests"),
     path(
         "access-requests/<uuid:request_id>", AccessRequestDetailApi.as_view(), name="access-request"

@@ -13,7 +13,9 @@ Checksums and size describe the donor's plaintext (what `crypt4gh decrypt` gives
 the researcher verifies): the bytes served are Crypt4GH, encrypted to the researcher's key,
 and their header differs per researcher, so a hash of the served stream would be neither
 stable nor worth publishing. Errors have DRS's `Error` shape, `{"msg", "status_code"}`.
-Authentication: `Authorization: Bearer <token>` (DRS `BearerAuth`) or `Token <token>`.
+Authentication: `Authorization: Bearer <token>` (DRS `BearerAuth`) or `Token <token>`, or
+`Bearer <visa>`: a GA4GH Passport visa of ours, for the dataset it names only
+(marketplace/api/visa_auth.py).
 The `POST` forms that carry GA4GH Passports in the body are not offered: a bearer token is
 the one credential accepted.
 """
@@ -41,6 +43,7 @@ from core.errors import NotFound
 from genomics.downloads import grant_download_response
 from genomics.models import GenomicFile
 from marketplace.api.permissions import authenticated_user
+from marketplace.api.visa_auth import VisaAuthentication, visa_scope
 from marketplace.selectors.drs import (
     NO_SUCH_OBJECT,
     GrantedDataset,
@@ -150,6 +153,19 @@ def bundle_json(request: Request, granted: GrantedDataset) -> dict[str, Any]:
     }
 
 
+def _within_visa(request: Request, granted: GrantedFile | GrantedDataset) -> None:
+    """A visa authorizes its own dataset only: anything else answers as an unknown id."""
+    scope = visa_scope(request)
+    if scope is None:
+        return
+    if isinstance(granted, GrantedFile):
+        inside = scope.covers_file(granted.file.pk)
+    else:
+        inside = granted.dataset.pk == scope.dataset_id
+    if not inside:
+        raise NotFound(NO_SUCH_OBJECT)
+
+
 class _AuthenticatedExceptOptions(IsAuthenticated):
     """DRS 1.4 `OptionsObject` has no security: it only says which credentials to send."""
 
@@ -160,6 +176,7 @@ class _AuthenticatedExceptOptions(IsAuthenticated):
 class _DrsApi(APIView):
     # Bearer first, so a 401 says `WWW-Authenticate: Bearer` (DRS `BearerAuth`).
     authentication_classes = [
+        VisaAuthentication,
         BearerTokenAuthentication,
         TokenAuthentication,
         SessionAuthentication,
@@ -207,6 +224,7 @@ class DrsObjectApi(_DrsApi):
 
     def get(self, request: Request, object_id: str) -> Response:
         granted = drs_granted_object(researcher=authenticated_user(request), object_id=object_id)
+        _within_visa(request, granted)
         if isinstance(granted, GrantedFile):
             return Response(blob_json(request, granted))
         return Response(bundle_json(request, granted))
@@ -225,6 +243,8 @@ class DrsAccessUrlApi(_DrsApi):
     def get(self, request: Request, object_id: str, access_id: str) -> Response:
         researcher = authenticated_user(request)
         granted = drs_granted_file(researcher=researcher, object_id=object_id)
+        if granted is not None:
+            _within_visa(request, granted)
         if granted is None or access_id != ACCESS_ID:
             # A bundle has no access method of its own: fetch its contents one by one.
             raise NotFound(NO_SUCH_OBJECT if granted is None else "No such access method.")

@@ -12,6 +12,7 @@ from marketplace.models.notifications import Notification
 from marketplace.models.recovery import RecoveryCode, RecoveryCodeDevice
 from marketplace.models.requests import AccessRequest
 from marketplace.models.rights import Erasure, ErasureObject
+from marketplace.models.tiers import DatasetTier
 from marketplace.models.users import Role, User
 from marketplace.models.visas import Visa, VisaKey
 
@@ -26,6 +27,7 @@ __all__ = [
     "DataAccessCommittee",
     "Dataset",
     "DatasetBlock",
+    "DatasetTier",
     "Erasure",
     "ErasureObject",
     "Notification",

@@ -34,6 +34,8 @@ class Dataset(models.Model):
     # Token base units (wei-like): integers of any size, never floats.
     price = models.DecimalField(max_digits=78, decimal_places=0)
     access_days = models.PositiveIntegerField()
+    # False: sold by region only (README "Selling regions"): a request must pick a tier.
+    whole_for_sale = models.BooleanField(default=True)
     review = models.CharField(max_length=16, choices=Review.choices, default=Review.COMMITTEE)
     # The committee that sees and decides this dataset's requests (issue 19 §1), also when
     # review is automatic: it handles what the consent matcher sends to review.

@@ -30,6 +30,14 @@ class AccessRequest(models.Model):
     researcher = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_requests"
     )
+    # The region tier bought (None: the whole dataset); its grants reach only its objects.
+    tier = models.ForeignKey(
+        "marketplace.DatasetTier",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="requests",
+    )
     purpose_codes = models.JSONField(default=list)
     statement = models.TextField(max_length=5000)
     state = models.CharField(max_length=16, choices=State.choices, default=State.SUBMITTED)
@@ -101,11 +109,13 @@ class AccessRequest(models.Model):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["state", "created_at"])]
         constraints = [
-            # Issue 16 §7: one open request per researcher and dataset (the whole dataset is
-            # the only scope until region tiers exist); the service refuses a second with a
-            # link to the first, and this index holds under any race.
+            # Issue 16 §7: one open request per researcher, dataset and scope (the whole
+            # dataset: tier NULL, or one region tier); the service refuses a second with a
+            # link to the first, and this index holds under any race (NULLs not distinct,
+            # PostgreSQL 15+; elsewhere the service's check alone).
             models.UniqueConstraint(
-                fields=["researcher", "dataset"],
+                fields=["researcher", "dataset", "tier"],
+                nulls_distinct=False,
                 # A renewal of a live grant is its own kind (issue 16 §7, 19 §4): one at a
                 # time per grant, held by `request_renew`.
                 condition=models.Q(state__in=LEADS_TO_ACCESS, renews__isnull=True),

@@ -13,8 +13,17 @@ from ledger.vouchers import typed_data
 from marketplace.consent import Match, parse_codes, purpose_fits
 from marketplace.consent.codes import ConsentCode
 from marketplace.consent.matching import conditions_to_commit
-from marketplace.models import AccessRequest, AuditEntry, DacMembership, Dataset, Role, User
+from marketplace.models import (
+    AccessRequest,
+    AuditEntry,
+    DacMembership,
+    Dataset,
+    DatasetTier,
+    Role,
+    User,
+)
 from marketplace.models.lifecycle import ENDED
+from marketplace.selectors.scope import request_files, request_scope
 from marketplace.services.audit import audit_views
 
 # The standard ERC-20 `approve`: the token may be any ERC-20 (DESIGN "On chain").
@@ -83,12 +92,17 @@ def request_conditions(*, dataset: Dataset) -> list[ConsentCode]:
     return conditions_to_commit(dataset_consent(dataset=dataset))
 
 
-def request_open_for(*, researcher: User, dataset: Dataset) -> AccessRequest | None:
+def request_open_for(
+    *, researcher: User, dataset: Dataset, tier: DatasetTier | None = None
+) -> AccessRequest | None:
     """The researcher's open request for the dataset (any state outside lifecycle.ENDED),
-    newest first; None when every earlier one has ended (issue 16 §7). Renewals of a live
+    newest first, for the same scope (`tier`: None for the whole dataset); None when every
+    earlier one has ended (issue 16 §7). Renewals of a live
     grant are their own kind and not counted (`services.renewals`)."""
     return (
-        AccessRequest.objects.filter(dataset=dataset, researcher=researcher, renews__isnull=True)
+        AccessRequest.objects.filter(
+            dataset=dataset, researcher=researcher, tier=tier, renews__isnull=True
+        )
         .exclude(state__in=ENDED)
         .order_by("-created_at")
         .first()
@@ -177,8 +191,9 @@ def request_grant_view(*, request: AccessRequest) -> dict[str, object] | None:
                 "zipped": (f.metadata or {}).get("container") == "zip",
                 "download_url": f"/api/v1/access-requests/{request.pk}/files/{f.pk}",
             }
-            for f in request.dataset.files.all()
+            for f in request_files(request)
         ],
+        "scope": request_scope(request),
     }
 
 

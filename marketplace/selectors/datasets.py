@@ -73,7 +73,11 @@ def _consent_filter(
 def dataset_list(*, filters: DatasetFilters) -> QuerySet[Dataset]:
     """Listed datasets matching the filters; full-text ranked on PostgreSQL. `duo` is a
     research purpose: the datasets whose consent it would fit."""
-    datasets = Dataset.objects.filter(state=Dataset.State.LISTED).select_related("donor")
+    datasets = (
+        Dataset.objects.filter(state=Dataset.State.LISTED)
+        .select_related("donor")
+        .prefetch_related("tiers")
+    )
     postgres = connection.vendor == "postgresql"
     if filters.duo:
         datasets = _consent_filter(datasets, purpose_query(filters.duo), postgres=postgres)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from core.errors import NotFound
 from genomics.models import GenomicFile
 from marketplace.models import AccessRequest, Dataset, User
+from marketplace.selectors.scope import grants_file, request_files
 
 LIVE = (AccessRequest.State.GRANTED, AccessRequest.State.SETTLED)
 NO_SUCH_OBJECT = "No such object among your grants."
@@ -55,7 +56,7 @@ def drs_granted_file(*, researcher: User, object_id: str) -> GrantedFile | None:
     """The ready file `object_id` with the live request that grants it to `researcher`;
     None when `object_id` names no file this researcher may read (it may be a dataset)."""
     file_id = _uuid(object_id)
-    request = _live_requests(researcher).filter(dataset__files=file_id).first()
+    request = _live_requests(researcher).filter(grants_file(file_id)).first()
     if request is None:
         return None
     file = GenomicFile.objects.filter(pk=file_id, state=GenomicFile.State.READY).first()
@@ -70,8 +71,9 @@ def drs_granted_dataset(*, researcher: User, object_id: str) -> GrantedDataset |
     )
     if granted is None:
         return None
+    # A tier's grantee sees the bundle of its region objects, never the full files.
     files = list(
-        granted.dataset.files.filter(state=GenomicFile.State.READY).order_by("filename", "pk")
+        request_files(granted).filter(state=GenomicFile.State.READY).order_by("filename", "pk")
     )
     return GrantedDataset(granted.dataset, files)
 

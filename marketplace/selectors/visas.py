@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.errors import PermissionDenied
 from marketplace.models import AccessRequest, User, Visa, VisaKey
 from marketplace.models.lifecycle import LIVE
-from marketplace.services.visas import ALGORITHM, VISA_TYP, VISA_TYPE, dataset_url
+from marketplace.services.visas import ALGORITHM, VISA_TYP, VISA_TYPE, grant_url
 
 
 class VisaRefused(PermissionDenied):
@@ -100,8 +100,6 @@ def visa_verify(token: str) -> AccessRequest:
     ):
         raise VisaRefused("The grant of this visa was revoked or has ended.")
     # The row only maps jti to a request: the signed claims must name the same grant.
-    if str(request.researcher_id) != claims["sub"] or dataset_url(request.dataset_id) != visa.get(
-        "value"
-    ):
+    if str(request.researcher_id) != claims["sub"] or grant_url(request) != visa.get("value"):
         raise VisaRefused("This visa is not one of ours.")
     return request

@@ -26,7 +26,7 @@ from django.urls import reverse
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.queue import enqueue
 from marketplace.consent import parse_codes
-from marketplace.models import AccessRequest, AuditEntry, Dataset, Role, User, Vote
+from marketplace.models import AccessRequest, AuditEntry, Dataset, DatasetTier, Role, User, Vote
 from marketplace.models.committees import DacMembership
 from marketplace.models.lifecycle import Move, state_in_words
 from marketplace.models.requests import cannot_now
@@ -68,14 +68,16 @@ def request_submit(
     accept_terms: bool,
     agreement_sha256: str | None = None,
     renews: AccessRequest | None = None,
+    tier_id: UUID | str | None = None,
 ) -> AccessRequest:
-    """Ask for access. An `auto` dataset approves a fitting purpose at once; otherwise (or
-    when it needs review) the committee decides.
+    """Ask for access to the whole dataset, or to one of its region tiers (`tier_id`, at
+    the tier's price; README "Selling regions"). An `auto` dataset approves a fitting
+    purpose at once; otherwise (or when it needs review) the committee decides.
 
     Raises PurposeDoesNotFit (400) for a purpose that cannot fit the consent (nothing is
     stored: DESIGN "an incompatible purpose cannot be approved", so it is not sent), and
-    DuplicateRequest (409) while the researcher has an open request for the dataset
-    (issue 16 §7). A dataset with a data access agreement needs `agreement_sha256`, the
+    DuplicateRequest (409) while the researcher has an open request for the dataset and
+    scope (issue 16 §7). A dataset with a data access agreement needs `agreement_sha256`, the
     SHA-256 of the exact version the researcher read (ValidationError without it,
     AgreementChanged 409 when it is not the current one). A researcher blocked from the
     dataset is refused (PermissionDenied, 403, with the block's reason). `renews` names the
@@ -109,13 +111,14 @@ def request_submit(
             fields={"purpose_codes": match.reasons},
         )
     agreement = agreement_accepted(dataset=dataset, sha256=agreement_sha256)
+    tier = _tier_for_sale(dataset, tier_id)
     purpose = parse_codes(purpose_codes, field="purpose_codes")
     with transaction.atomic():
         # The dataset's row lock orders two sendings of the same form (back + resubmit, a
         # double click), so the second sees the first and is refused in words.
         Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
         if renews is None:
-            _refuse_duplicate(researcher=researcher, dataset=dataset)
+            _refuse_duplicate(researcher=researcher, dataset=dataset, tier=tier)
         try:
             with transaction.atomic():
                 request = AccessRequest.objects.create(
@@ -125,12 +128,13 @@ def request_submit(
                     purpose_codes=[{"code": c.code, "value": c.value} for c in purpose],
                     duo_match=match.as_json(),
                     consent_matcher_version=match.version,
-                    amount=dataset.price,
+                    tier=tier,
+                    amount=tier.price if tier is not None else dataset.price,
                     agreement=agreement,
                     renews=renews,
                 )
         except IntegrityError:  # the partial unique index, should the lock not have held
-            _refuse_duplicate(researcher=researcher, dataset=dataset)
+            _refuse_duplicate(researcher=researcher, dataset=dataset, tier=tier)
             raise
         accepted = {"version": agreement.version, "sha256": agreement.sha256} if agreement else None
         _record(
@@ -141,6 +145,8 @@ def request_submit(
                 "duo_match": match.as_json(),
                 "agreement": accepted,
                 "renews": str(renews.pk) if renews else None,
+                "scope": tier.scope() if tier is not None else "whole",
+                "amount": str(request.amount),
             },
         )
         if dataset.review == Dataset.Review.AUTO and match.auto_approvable:
@@ -177,10 +183,13 @@ class DuplicateRequest(Conflict):
         self.open_request = open_request
 
 
-def _refuse_duplicate(*, researcher: User, dataset: Dataset) -> None:
-    """One open request per researcher and dataset (issue 16 §7): a second, often back +
-    resubmit, is refused with a pointer to the first. Raises DuplicateRequest."""
-    found = request_open_for(researcher=researcher, dataset=dataset)
+def _refuse_duplicate(
+    *, researcher: User, dataset: Dataset, tier: DatasetTier | None = None
+) -> None:
+    """One open request per researcher, dataset and scope (the whole, or one tier; issue
+    16 §7): a second, often back + resubmit, is refused with a pointer to the first.
+    Raises DuplicateRequest."""
+    found = request_open_for(researcher=researcher, dataset=dataset, tier=tier)
     if found is None:
         return
     raise DuplicateRequest(
@@ -191,6 +200,28 @@ def _refuse_duplicate(*, researcher: User, dataset: Dataset) -> None:
         "withdraw it there first; once it has ended you may ask again.",
         open_request=found,
     )
+
+
+def _tier_for_sale(dataset: Dataset, tier_id: UUID | str | None) -> DatasetTier | None:
+    """The ready tier `tier_id` of `dataset` (None: the whole dataset). ValidationError for
+    a tier of another dataset, an unknown one, or one not (yet) for sale."""
+    if tier_id in (None, ""):
+        if not dataset.whole_for_sale:
+            raise ValidationError(
+                "This dataset is sold by region only: pick one of its tiers.",
+                fields={"tier": ["Required for this dataset."]},
+            )
+        return None
+    try:
+        tier = DatasetTier.objects.filter(pk=UUID(str(tier_id)), dataset=dataset).first()
+    except ValueError:
+        tier = None
+    if tier is None or tier.state != DatasetTier.State.READY:
+        raise ValidationError(
+            "This tier is not for sale: pick one listed on the dataset's page.",
+            fields={"tier": ["Not a tier for sale of this dataset."]},
+        )
+    return tier
 
 
 def _locked(request_id: UUID | str) -> AccessRequest:

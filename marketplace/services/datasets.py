@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from genomics.models import GenomicFile
+from genomics.services.indexes import sliceable
 from ledger.selectors.wallets import wallet_address_of
 from marketplace.consent import parse_codes
 from marketplace.consent.codes import ConsentCode
@@ -70,6 +71,8 @@ def public_metadata(files: Sequence[GenomicFile]) -> dict[str, object]:
                 "format": f.format,
                 "size": f.plaintext_size,
                 "plaintext_sha256": f.plaintext_sha256,
+                # Whether htsget serves regions of it (a plain or gzip VCF cannot be sliced).
+                "sliceable": sliceable(f),
                 **{
                     key: f.metadata.get(key)
                     for key in (
@@ -101,6 +104,8 @@ def record_hash(dataset: Dataset) -> str:
         "duo_codes": dataset.duo_codes,
         "metadata": dataset.metadata,
     }
+    if not dataset.whole_for_sale:  # only then, so records listed before tiers keep their hash
+        record["whole_for_sale"] = False
     canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -168,7 +173,7 @@ def _listing_validate(
     wanted = list(dict.fromkeys(files))
     if not wanted:
         raise ValidationError("List at least one file.", fields={"files": ["Required."]})
-    owned = list(GenomicFile.objects.filter(pk__in=wanted, owner_id=donor.pk))
+    owned = list(GenomicFile.objects.filter(pk__in=wanted, owner_id=donor.pk, parent__isnull=True))
     if len(owned) != len(wanted):
         raise ValidationError(
             "Some files are not yours or do not exist.", fields={"files": ["Unknown file id."]}
@@ -271,7 +276,14 @@ def dataset_update(*, dataset: Dataset, actor: User, **terms: Any) -> Dataset:
         if locked.record_hash != before:
             locked.anchor_tx, locked.anchored_at = "", None
         locked.save()
+        files_before = set(locked.files.values_list("pk", flat=True))
         locked.files.set(listing.files)
+        if files_before != {f.pk for f in listing.files}:
+            # Region tiers are slices of the files: new files, new slices (README
+            # "Selling regions"). Imported here: the tiers service uses this module.
+            from marketplace.services.tiers import tiers_rebuild
+
+            tiers_rebuild(dataset=locked)
         audit_append(
             action="dataset.update",
             actor=actor,

@@ -10,6 +10,7 @@ from core.errors import NotFound, PermissionDenied
 from genomics.models import Grant
 from marketplace.models import AccessRequest, User
 from marketplace.models.lifecycle import state_in_words
+from marketplace.selectors.scope import request_files, request_scope
 from marketplace.services.audit import audit_append
 
 LIVE = (AccessRequest.State.GRANTED, AccessRequest.State.SETTLED)
@@ -24,11 +25,12 @@ def request_download_grant(
     is not (or no longer) granted answers 403 with the reason.
     """
     request = (
-        AccessRequest.objects.select_related("dataset")
+        AccessRequest.objects.select_related("dataset", "tier")
         .filter(pk=request_id, researcher=researcher)
         .first()
     )
-    if request is None or not request.dataset.files.filter(pk=file_id).exists():
+    # A tier's grantee reaches its region objects only; the full files answer 404.
+    if request is None or not request_files(request).filter(pk=file_id).exists():
         raise NotFound("No such file in your requests.")
     if request.state not in LIVE:
         raise PermissionDenied(
@@ -49,6 +51,6 @@ def request_download_grant(
         actor=researcher,
         object_type="access_request",
         object_id=request.pk,
-        data={"file": str(file_id), "range": byte_range or "all"},
+        data={"file": str(file_id), "range": byte_range or "all", "scope": request_scope(request)},
     )
     return grant

@@ -68,7 +68,14 @@ DATASET_DERIVED: dict[str, str] = {}
 # Also kept: the agreement versions researchers accepted (requests name them, and the
 # acceptance must stay provable) and the blocklist (records about researchers).
 DATASET_KEPT: frozenset[str] = frozenset(
-    {"marketplace.AccessRequest", "marketplace.DataAccessAgreement", "marketplace.DatasetBlock"}
+    {
+        "marketplace.AccessRequest",
+        "marketplace.DataAccessAgreement",
+        "marketplace.DatasetBlock",
+        # A region tier's listing (name, price, regions) is public like the listing record
+        # and requests name it; its slice objects are file rows, erased with their parent.
+        "marketplace.DatasetTier",
+    }
 )
 
 DELIVERED = (*LIVE, State.EXPIRED, State.REVOKED)

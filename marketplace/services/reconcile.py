@@ -45,14 +45,19 @@ def work_reconcile(*, waiting_for_s: float) -> dict[str, int]:
     sent: dict[str, int] = {}
     for name, (task, rows) in plan.items():
         sent[name] = sum(enqueue(task, str(pk)) for pk in rows.values_list("pk", flat=True))
+    # Region objects are made by their tier's build, never ingested: re-sent as the tier.
     files = GenomicFile.objects.filter(
-        state=GenomicFile.State.INGESTING, updated_at__lt=cutoff
+        state=GenomicFile.State.INGESTING, updated_at__lt=cutoff, parent__isnull=True
     ).values_list("pk", flat=True)
     sent["ingest_file"] = sum(enqueue(ingest_file, str(pk)) for pk in files)
     erasures = Erasure.objects.filter(
         state=Erasure.State.REQUESTED, updated_at__lt=cutoff
     ).values_list("pk", flat=True)
     sent["erase_donor_data"] = sum(enqueue(tasks.erase_donor_data, str(pk)) for pk in erasures)
+    from marketplace.services.tiers import tiers_waiting
+
+    tiers = tiers_waiting(cutoff=cutoff).values_list("pk", flat=True)
+    sent["build_tier"] = sum(enqueue(tasks.build_tier, str(pk)) for pk in tiers)
     return sent
 
 

@@ -74,6 +74,7 @@ def request_renew(
             accept_terms=True,
             agreement_sha256=agreement_sha256,
             renews=original,
+            tier_id=original.tier_id,  # the same scope as the grant it renews
         )
 
 

@@ -39,6 +39,7 @@ from web3 import Web3
 from core.errors import Conflict, NotFound, PermissionDenied
 from core.failpoints import failpoint
 from core.queue import enqueue
+from genomics.models import Grant
 from genomics.services.grants import grant_create
 from ledger import pinned, vouchers
 from ledger.integrity import row_mac, row_mac_valid
@@ -51,6 +52,7 @@ from marketplace.consent import purpose_fits
 from marketplace.consent.codes import ConsentCode
 from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.models.lifecycle import CLOSED_UNPAID, LIVE, Move
+from marketplace.selectors.scope import files_of_requests, request_files, request_scope
 from marketplace.services.audit import audit_append
 from marketplace.services.notifications import notify_admins_of_flag, notify_request_change
 from marketplace.services.visas import visa_issue
@@ -92,15 +94,16 @@ def voucher_for(request: AccessRequest) -> vouchers.Voucher:
 
 def request_terms(request: AccessRequest) -> str:
     """keccak256 (0x-hex) of what the researcher buys: the dataset, the listing record it
-    was approved against, its scope (the whole dataset until region tiers exist) and the
-    data access agreement accepted with the request ({"version", "sha256"} of its exact
-    text, or null). Signed into the voucher; echoed by `Paid`, so the acceptance is
-    provable on chain (issue 19 §3)."""
+    was approved against, its scope ("whole", or the region tier: its id, name, regions'
+    SHA-256 and the gene table they were resolved with) and the data access agreement
+    accepted with the request ({"version", "sha256"} of its exact text, or null). Signed
+    into the voucher; echoed by `Paid`, so the acceptance is provable on chain (issue 19
+    §3)."""
     agreement = request.agreement
     terms = {
         "dataset": str(request.dataset_id),
         "record_sha256": request.dataset.record_hash,
-        "scope": "whole",
+        "scope": request_scope(request),
         "agreement": (
             {"version": agreement.version, "sha256": agreement.sha256} if agreement else None
         ),
@@ -177,7 +180,15 @@ def request_sign_voucher(*, request_id: UUID | str) -> AccessRequest:
         request.voucher_error = ""
         request.advance(Move.VOUCHER)
         request.save()
-        _record(request, "voucher", {"valid_until": request.voucher_valid_until})
+        _record(
+            request,
+            "voucher",
+            {
+                "valid_until": request.voucher_valid_until,
+                "terms": request.voucher_terms,
+                "scope": request_scope(request),
+            },
+        )
     return request
 
 
@@ -343,6 +354,24 @@ def grant_ends_at(request: AccessRequest, *, granted_at: datetime) -> datetime:
     return start + timedelta(days=request.dataset.access_days)
 
 
+def request_grant_headers(*, request: AccessRequest) -> list[Grant]:
+    """A grant header for the researcher's key on every file the request covers (its
+    tier's region objects, checked against the worker's MAC over them, or the dataset's
+    files: marketplace.selectors.scope); worker only. Raises Conflict when a file cannot
+    be granted or a tier's objects are not the ones the worker made."""
+    key = bytes(request.researcher.crypt4gh_public_key or b"")
+    if request.tier is not None:
+        # Imported here: tiers imports datasets, which imports this module.
+        from marketplace.services.tiers import tier_objects_verified
+
+        files = tier_objects_verified(request.tier)
+    else:
+        files = list(request_files(request))
+    if not files:
+        raise Conflict("The request covers no file.")
+    return [grant_create(file=stored, recipient_public_key=key) for stored in files]
+
+
 def _grant(request_id: UUID | str) -> AccessRequest:
     with transaction.atomic():
         request = (
@@ -359,11 +388,9 @@ def _grant(request_id: UUID | str) -> AccessRequest:
             # Consent withdrawn while the delivery was in flight: no header is made, and
             # the delivered escrow can no longer be refunded on chain: an admin decides.
             return _flag(request, "Consent was withdrawn while the delivery was on its way.")
-        key = request.researcher.crypt4gh_public_key
         try:
             with transaction.atomic():  # all headers or none
-                for stored in request.dataset.files.all():
-                    grant_create(file=stored, recipient_public_key=bytes(key or b""))
+                request_grant_headers(request=request)
         except Conflict as exc:
             # Delivered on chain, so the escrow can no longer be refunded: an admin decides.
             return _flag(request, f"Delivered on chain but no grant could be made: {exc.message}")
@@ -378,6 +405,7 @@ def _grant(request_id: UUID | str) -> AccessRequest:
             {
                 "expires_at": request.expires_at.isoformat(),
                 "renews": str(request.renews_id) if request.renews_id else None,
+                "scope": request_scope(request),
             },
         )
         visa_issue(request=request)
@@ -595,17 +623,17 @@ def _enqueue(task: str, request_id: UUID, countdown: float = 0) -> None:
 def _drop_grants(request: AccessRequest) -> int:
     """Delete the headers made for this request, unless another live request of the same
     researcher still needs the same file."""
-    from genomics.models import Grant
-
     key = request.researcher.crypt4gh_public_key
     if not key:
         return 0
-    still_needed = set(
-        AccessRequest.objects.filter(researcher=request.researcher, state__in=LIVE)
-        .exclude(pk=request.pk)
-        .values_list("dataset__files", flat=True)
+    still_needed = files_of_requests(
+        AccessRequest.objects.filter(researcher=request.researcher, state__in=LIVE).exclude(
+            pk=request.pk
+        )
     )
-    files = [f for f in request.dataset.files.values_list("pk", flat=True) if f not in still_needed]
+    files = [
+        f for f in request_files(request).values_list("pk", flat=True) if f not in still_needed
+    ]
     deleted, _ = Grant.objects.filter(file_id__in=files, recipient_public_key=bytes(key)).delete()
     return deleted
 

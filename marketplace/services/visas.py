@@ -62,6 +62,21 @@ def dataset_url(dataset_id: object) -> str:
     return settings.SITE_URL + reverse("web:dataset", kwargs={"dataset_id": dataset_id})
 
 
+def tier_url(dataset_id: object, tier_id: object) -> str:
+    """A tier grant's visa `value`: the region tier's page (absolute URL), so a service
+    reading the visa knows the grant covers that tier's regions, not the dataset."""
+    return settings.SITE_URL + reverse(
+        "web:dataset_tier", kwargs={"dataset_id": dataset_id, "tier_id": tier_id}
+    )
+
+
+def grant_url(request: AccessRequest) -> str:
+    """What a visa of `request` names as its `value`: its tier's URL, or the dataset's."""
+    if request.tier_id is not None:
+        return tier_url(request.dataset_id, request.tier_id)
+    return dataset_url(request.dataset_id)
+
+
 def jwks_url() -> str:
     """Where our public keys are (a visa's `jku` header, Passport v1.2 "Visa Format")."""
     return settings.SITE_URL + reverse("jwks")
@@ -122,12 +137,16 @@ def _signing_key() -> tuple[ec.EllipticCurvePrivateKey, str]:
 def _grant_fields(request: AccessRequest, grant_ends_at: datetime) -> dict[str, object]:
     """What the worker's MAC over a grant covers: whose grant, of what, from when to when."""
     granted_at = request.granted_at
+    # The tier joins the record only when there is one, so records of whole-dataset
+    # grants made before tiers existed keep their MACs.
+    tier = {"tier": str(request.tier_id)} if request.tier_id is not None else {}
     return {
         "request": str(request.pk),
         "sub": str(request.researcher_id),
         "dataset": str(request.dataset_id),
         "asserted": int(granted_at.timestamp()) if granted_at else None,
         "ends": grant_ends_at.isoformat(),
+        **tier,
     }
 
 
@@ -138,7 +157,8 @@ def visa_issue(*, request: AccessRequest) -> Visa | None:
     Claims (Passport v1.2 "Visa Format"): `iss`, `sub` (the researcher's id), `iat`,
     `exp` = the grant's end or VISA_LIFETIME_S from now, whichever is first, `jti` (the
     row's id), and `ga4gh_visa_v1` {type, asserted (grant time, s), value (the dataset's
-    URL), source (the market's URL), by: "dac"}; header `typ`, `kid` and `jku`.
+    URL, or a region tier's for a tier grant), source (the market's URL), by: "dac"};
+    header `typ`, `kid` and `jku`.
 
     None when the request holds no grant. Without a usable signing key the grant stands:
     the row holds the record alone (no token; logged) and `visas_refresh` signs it once
@@ -174,7 +194,7 @@ def _store(
         "ga4gh_visa_v1": {
             "type": VISA_TYPE,
             "asserted": int(granted_at.timestamp()),
-            "value": dataset_url(request.dataset_id),
+            "value": grant_url(request),
             "source": settings.SITE_URL,
             "by": "dac",
         },

@@ -38,6 +38,7 @@ from marketplace.selectors.committees import (
     request_votes_all,
 )
 from marketplace.selectors.datasets import dataset_get
+from marketplace.selectors.tiers import tier_list
 from marketplace.services.access_requests import (
     DuplicateRequest,
     PurposeDoesNotFit,
@@ -89,8 +90,15 @@ def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
     form = AccessRequestForm(
         request.POST or None, initial=ConsentFields.initial_from(conditions), agreement=agreement
     )
-    open_request = request_open_for(researcher=researcher, dataset=dataset)
     fit: Match | None = None
+    # The scope bought: a region tier (README "Selling regions") or the whole dataset.
+    tiers = list(tier_list(dataset=dataset, viewer=None))
+    chosen_tier = (request.POST.get("tier") or request.GET.get("tier") or "").strip()
+    open_request = request_open_for(
+        researcher=researcher,
+        dataset=dataset,
+        tier=next((t for t in tiers if str(t.pk) == chosen_tier), None),
+    )
     if request.method == "POST" and form.is_valid():
         try:
             created = request_submit(
@@ -100,6 +108,7 @@ def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
                 statement=form.cleaned_data["statement"],
                 accept_terms=form.cleaned_data["accept_terms"],
                 agreement_sha256=form.cleaned_data.get("agreement_sha256"),
+                tier_id=chosen_tier or None,
             )
         except DuplicateRequest as exc:
             open_request = exc.open_request
@@ -129,6 +138,8 @@ def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
             "fit": fit,
             "open_request": open_request,
             "agreement": agreement,
+            "tiers": tiers,
+            "chosen_tier": chosen_tier,
             "has_key": bool(researcher.crypt4gh_public_key),
             "wallet": wallet_address_of(user=researcher),
         },

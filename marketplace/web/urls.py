@@ -19,6 +19,7 @@ from marketplace.web import (
     reviews,
     rights,
     status,
+    tiers,
     twofactor,
     views,
 )
@@ -83,6 +84,8 @@ urlpatterns = [
         agreements.dataset_block_lift,
         name="dataset-block-lift",
     ),
+    path("datasets/<uuid:dataset_id>/tiers/new/", tiers.tier_create_view, name="tier-create"),
+    path("datasets/<uuid:dataset_id>/tiers/<uuid:tier_id>/", tiers.tier_page, name="dataset_tier"),
     path("dashboard/", listings.dashboard, name="dashboard"),
     path("files/", files.files_page, name="files"),
     path("files/table", files.files_table, name="files-table"),

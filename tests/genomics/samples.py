@@ -140,3 +140,31 @@ def bgzf(data: bytes, path: Path) -> bytes:
     with pysam.BGZFile(str(path), "wb", None) as out:  # no index
         out.write(data)
     return path.read_bytes()
+
+
+HTSLIB_TEST_SAM = Path("/usr/share/htslib-test/test/ce#1000.sam")
+
+
+def htslib_test_bam(path: Path, *, copies: int = 40, step: int = 20_000) -> Path:
+    """A sorted BAM made from Debian's htslib-test `ce#1000.sam` (1,000 C. elegans reads on
+    CHROMOSOME_I, positions 2-179), repeated `copies` times `step` bases apart (each copy in
+    its own 16 kb index bin) so that it spans many BGZF blocks and Crypt4GH segments. Fails
+    loudly without htslib-test (scripts/ensure-htslib-test.sh installs it)."""
+    if not HTSLIB_TEST_SAM.exists():
+        raise FileNotFoundError(f"{HTSLIB_TEST_SAM}: run scripts/ensure-htslib-test.sh")
+    with pysam.AlignmentFile(str(HTSLIB_TEST_SAM), "r") as source:
+        header = source.header.to_dict()
+        reads = sorted(source.fetch(until_eof=True), key=lambda r: r.reference_start)
+    with pysam.AlignmentFile(str(path), "wb", header=header) as out:
+        for copy in range(copies):
+            for read in reads:
+                moved = pysam.AlignedSegment.from_dict(read.to_dict(), out.header)
+                moved.reference_start = read.reference_start + copy * step
+                moved.query_name = f"{read.query_name}_{copy}"
+                if (
+                    moved.next_reference_id == moved.reference_id
+                    and moved.next_reference_start >= 0
+                ):
+                    moved.next_reference_start = read.next_reference_start + copy * step
+                out.write(moved)
+    return path

@@ -311,6 +311,13 @@ def attached(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("marketplace.services.attachments.enqueue", worker_runs)
 
 
+def bgzipped(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The world's file as a bgzipped VCF can be sold by region (README "Selling regions")."""
+    GenomicFile.objects.filter(pk=world.file.pk).update(
+        metadata={**world.file.metadata, "compression": "bgzf", "contigs": ["chr17"]}
+    )
+
+
 def payable(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """A signed voucher waiting for the researcher's payment."""
     AccessRequest.objects.filter(pk=world.request.pk).update(
@@ -642,6 +649,15 @@ CASES = [
             "access_days": 1,
             "review": "auto",
         },
+    ),
+    # region tiers: anyone reads those for sale; only the dataset's donor offers one
+    Case("GET", "/api/v1/datasets/{dataset_id}/tiers", PUBLIC),
+    Case(
+        "POST",
+        "/api/v1/datasets/{dataset_id}/tiers",
+        everyone(403, anonymous=401, donor=201),
+        setup=bgzipped,
+        body=lambda w, caller: {"name": "panel", "price": "1", "genes": ["BRCA1"]},
     ),
     Case(
         "GET",

@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError
 from core.queue import enqueue
 from genomics.models import GenomicFile
 from marketplace import tasks
-from marketplace.models import AccessRequest, Dataset, Role
+from marketplace.models import AccessRequest, Dataset, DatasetTier, Role
 from marketplace.services.reconcile import work_reconcile
 from tests.factories import ready_file
 
@@ -69,6 +69,7 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
         tasks.refund_access,
         tasks.release_access,
         tasks.erase_donor_data,
+        tasks.build_tier,
     ):
         monkeypatch.setattr(task, "delay", lambda pk, _n=task.name: sent.append((_n, pk)))
     from genomics import tasks as genomics_tasks
@@ -101,6 +102,19 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
     running = ready_file(donor)  # its ingest beat a moment ago
     GenomicFile.objects.filter(pk=waiting.pk).update(state="ingesting", updated_at=old)
     GenomicFile.objects.filter(pk=running.pk).update(state="ingesting", progress=0.4)
+    # A region object being made is its tier's build, never an ingest (it has no header).
+    sliced = ready_file(donor)
+    GenomicFile.objects.filter(pk=sliced.pk).update(
+        state="ingesting", updated_at=old, parent=waiting, regions_sha256="0" * 64
+    )
+    lost, building = (
+        DatasetTier.objects.create(
+            dataset=dataset, name=name, price=1, source="bed", regions=[], regions_sha256="0"
+        )
+        for name in ("lost", "building")
+    )
+    DatasetTier.objects.filter(pk__in=[lost.pk, building.pk]).update(created_at=old)
+    DatasetTier.objects.filter(pk=building.pk).update(building_since=timezone.now())
     released = AccessRequest.objects.create(
         dataset=dataset,
         researcher=make_user(Role.RESEARCHER),
@@ -141,6 +155,7 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
         "release_access": 1,
         "ingest_file": 1,
         "erase_donor_data": 1,
+        "build_tier": 1,
     }
     assert sorted(sent) == sorted(
         [
@@ -150,5 +165,6 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
             ("marketplace.tasks.release_access", str(rows["granted"].pk)),
             ("ingest", str(waiting.pk)),
             ("marketplace.tasks.erase_donor_data", str(lost_erasure.pk)),
+            ("marketplace.tasks.build_tier", str(lost.pk)),
         ]
     )

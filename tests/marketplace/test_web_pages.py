@@ -13,7 +13,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from genomics import c4gh
-from marketplace.models import AccessRequest, Dataset, Role, User
+from marketplace.models import AccessRequest, Dataset, DatasetTier, Role, User
 from marketplace.services.blocklist import researcher_block
 from marketplace.services.datasets import dataset_create
 from tests.factories import UserFactory, ready_file
@@ -66,7 +66,17 @@ def world() -> dict[str, Any]:
         amount=dataset.price,
         duo_match={"fits": True, "reasons": [], "committee_checks": ["Ethics approval"]},
     )
-    return {"users": users, "file": stored, "dataset": dataset, "request": request}
+    tier = DatasetTier.objects.create(
+        dataset=dataset,
+        name="BRCA panel",
+        price=5,
+        source=DatasetTier.Source.GENES,
+        genes=["BRCA1"],
+        regions=[["chr17", 43044294, 43170245]],
+        regions_sha256="00" * 32,
+        state=DatasetTier.State.READY,
+    )
+    return {"users": users, "file": stored, "dataset": dataset, "request": request, "tier": tier}
 
 
 def client_for(world: dict[str, Any], visitor: str) -> Client:
@@ -180,6 +190,8 @@ PAGES: dict[str, Page] = {
             "reviewer": 403,
         },
     ),
+    "tier-create": Page("/datasets/{dataset}/tiers/new/", {**DONOR_ONLY, "other_donor": 404}),
+    "dataset_tier": Page("/datasets/{dataset}/tiers/{tier}/"),
     "request-create": Page(
         "/datasets/{dataset}/request/",
         {"anonymous": LOGIN, "donor": 403, "other_donor": 403, "reviewer": 403, "admin": 403},
@@ -402,6 +414,7 @@ def test_every_web_route_has_a_page() -> None:
                 token="{token}",
                 dac="{dac_id}",
                 user="{user_id}",
+                tier="{tier_id}",
             )
             == routes[name].path
         ), name
@@ -423,6 +436,7 @@ def test_page_access(world, visitor: str, name: str) -> None:
         token="x-y",
         dac=world["dataset"].dac_id,
         user=world["users"]["reviewer"].pk,
+        tier=world["tier"].pk,
     )
     client = client_for(world, visitor)
     response = client.post(url, page.data) if page.method == "POST" else client.get(url)

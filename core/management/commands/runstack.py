@@ -68,6 +68,12 @@ class Command(BaseCommand):
                 ],
                 env=worker_env,
             )
+            # htsget tickets are made where the archive key is (genomics/ticketer.py).
+            supervisor.start(
+                "ticketer",
+                [python, "manage.py", "htsget_ticketer", "--skip-checks"],
+                env=worker_env,
+            )
             supervisor.start(
                 "beat",
                 [

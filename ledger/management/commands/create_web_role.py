@@ -33,6 +33,9 @@ WORKER_TABLES: dict[str, tuple[str, ...]] = {
     "ledger.IndexedBlock": (),
     "ledger.IndexerCheckpoint": (),
     "genomics.Grant": ("DELETE",),
+    # Encrypted indexes the worker's ticketer decrypts with the archive key (README "htsget");
+    # DELETE for a file's deletion (the foreign key cascades).
+    "genomics.FileIndex": ("DELETE",),
     # Which public key uploads are encrypted to: written by the owner's create_archive_key
     # and the worker's rotation only.
     "genomics.ArchiveKey": (),

@@ -1,0 +1,324 @@
+"""htsget over Crypt4GH on big files: bytes served, ticket latency, time to a decrypted slice.
+
+(a) a BAM of >= 1 GiB with reads spread evenly over one chromosome, (b) a bgzipped VCF of
+>= 1 GiB of one chromosome; both generated once and cached under
+/tmp/genemarket-bench/htsget/ (with their plaintext indexes, the anchors' input). Each is
+stored encrypted as ingest stores it and indexed by the worker's code (file_index_build);
+the ticketer runs as at `make run` (its Unix socket server, in a thread of this process
+marked as the worker), and tickets are asked through the real view (Django's test client:
+authentication, the live-grant check, the audit entry, the socket round trip).
+
+For random 1 Mb regions:
+- bytes served (header + segments) / (the region's minimal covering BGZF blocks + 2 x 64 KiB
+  + the file's header blocks + the header): must be <= 1;
+- ticket latency p50 / p95 (target p95 < 100 ms);
+- time to the decrypted slice (ticket, every URL fetched, reference `crypt4gh` decryption)
+  vs `samtools view -u` / `bcftools view -r -Ou` of the region on a local indexed plaintext
+  file.
+
+    .venv/bin/python bench/htsget.py [--size-mib 1024] [--regions 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.ingest import generate as generate_vcf
+from bench.support.common import MIB, django_scratch, table
+
+CACHE = Path("/tmp/genemarket-bench/htsget")
+CHROM_LENGTH = 248_956_422
+REGION = 1_000_000
+PART = 64 * MIB
+HEADER_BYTES_MAX = 1024  # a Crypt4GH header with two packets is ~250 bytes
+
+
+def generate_bam(path: Path, size_mib: int) -> Path:
+    """A sorted BAM of about `size_mib` MiB: 100 bp reads with random bases and qualities,
+    evenly spread over chr1 (SAM text through `samtools view -b`, 2 threads)."""
+    if path.exists() and path.stat().st_size >= size_mib * MIB * 0.95:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(7)
+    bases = [("".join(rng.choice("ACGT") for _ in range(100))) for _ in range(4096)]
+    quals = [("".join(chr(33 + rng.randrange(2, 41)) for _ in range(100))) for _ in range(4096)]
+    reads = int(size_mib * MIB / 118)  # measured: ~118 compressed bytes per read
+    step = (CHROM_LENGTH - 200) / reads
+    partial = path.with_suffix(".partial")
+    samtools = subprocess.Popen(
+        ["samtools", "view", "-b", "-@", "2", "-o", str(partial), "-"], stdin=subprocess.PIPE
+    )
+    assert samtools.stdin is not None
+    samtools.stdin.write(f"@HD\tVN:1.6\tSO:coordinate\n@SQ\tSN:chr1\tLN:{CHROM_LENGTH}\n".encode())
+    batch = 100_000
+    for first in range(0, reads, batch):
+        lines = [
+            f"r{i}\t0\tchr1\t{int(i * step) + 1}\t60\t100M\t*\t0\t0\t"
+            f"{bases[i % 4096]}\t{quals[(i * 7) % 4096]}\n"
+            for i in range(first, min(first + batch, reads))
+        ]
+        samtools.stdin.write("".join(lines).encode())
+    samtools.stdin.close()
+    if samtools.wait() != 0:
+        raise RuntimeError("samtools view failed")
+    partial.rename(path)
+    return path
+
+
+def store(path: Path, filename: str, file_format: str, compression: str):
+    """The file encrypted and stored as ingest leaves it (ready), from disk in 64 MiB parts."""
+    from bench.support.vault import archive_key, owner
+    from genomics import c4gh, payloads
+    from genomics.models import GenomicFile, PayloadPart
+
+    key = archive_key()
+    data_key = c4gh.new_data_key()
+    size = path.stat().st_size
+    stored = GenomicFile.objects.create(
+        owner=owner(),
+        filename=filename,
+        upload_length=size,
+        upload_offset=size,
+        payload_key=secrets.token_hex(16),
+        archive_key=key,
+        state=GenomicFile.State.READY,
+        source=GenomicFile.Source.PLAINTEXT,
+        plaintext_size=size,
+        format=file_format,
+        metadata={"compression": compression},
+        header=c4gh.build_header(data_key, bytes(key.public_key)),
+        payload_sha256="0" * 64,
+    )
+    buffer = bytearray(c4gh.encrypted_size(PART))
+    payload_offset = 0
+    with path.open("rb") as source:
+        while chunk := source.read(PART):
+            sealed = bytes(c4gh.encrypt_segments(data_key, chunk, out=buffer))
+            name = payloads.write_part(stored.payload_key, payload_offset, sealed)
+            PayloadPart.objects.create(
+                file=stored, payload_offset=payload_offset, size=len(sealed), storage_name=name
+            )
+            payload_offset += len(sealed)
+    stored.payload_size = payload_offset
+    stored.save(update_fields=["payload_size"])
+    return stored
+
+
+def minimal_bytes(
+    path: Path, kind: str, region: tuple[str, int, int], blocks: list[int], size: int
+) -> int:
+    """The region's minimal covering BGZF blocks: from the block holding its first record
+    to the end of the block holding its last (pysam on the local indexed plaintext; the
+    last record is looked for in the region's last kilobase, records being dense)."""
+    import pysam
+
+    from genomics.htsindex import block_end
+
+    name, start, end = region
+    opener = pysam.AlignmentFile if kind == "BAM" else pysam.VariantFile
+    with opener(str(path)) as handle:
+        first = last = None
+        for _ in handle.fetch(name, start, end):
+            first = handle.tell() >> 16
+            break
+        for _ in handle.fetch(name, max(start, end - 1000), end):
+            last = handle.tell()
+    if first is None or last is None:
+        return 0
+    end_block = last >> 16
+    stop = block_end(blocks, end_block, size) if last & 0xFFFF else end_block
+    return stop - first
+
+
+def anchor_seconds(path: Path, kind: str, region: str, out: Path) -> float:
+    # Uncompressed output (-u / -Ou): the tools' cheapest way to write the slice, so the
+    # ratio is not flattered by their compression time.
+    argv = (
+        ["samtools", "view", "-u", "-o", str(out), str(path), region]
+        if kind == "BAM"
+        else ["bcftools", "view", "-r", region, "-Ou", "-o", str(out), str(path)]
+    )
+    started = time.perf_counter()
+    subprocess.run(argv, check=True)
+    return time.perf_counter() - started
+
+
+def run(kind: str, path: Path, regions: int, researcher, secret: bytes, scratch: Path) -> list:
+    from crypt4gh import lib as reference
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    from genomics.models import FileIndex
+    from genomics.services.grants import grant_create
+    from genomics.services.indexes import BlockMap, file_index_build
+    from marketplace.models import AccessRequest, Dataset
+
+    compression = "bgzf"
+    stored = store(path, path.name, kind if kind == "BAM" else "VCF", compression)
+    started = time.perf_counter()
+    file_index_build(file_id=str(stored.pk))
+    index_s = time.perf_counter() - started
+    index_row = FileIndex.objects.get(file=stored)
+    local_index = Path(str(path) + (".bai" if kind == "BAM" else ".tbi"))
+    if not local_index.exists():
+        tool = ["samtools", "index"] if kind == "BAM" else ["bcftools", "index", "-t"]
+        subprocess.run([*tool, str(path)], check=True)
+    started = time.perf_counter()
+    tool = ["samtools", "index", "-o"] if kind == "BAM" else ["bcftools", "index", "-t", "-o"]
+    subprocess.run([*tool, str(scratch / f"anchor-{kind}.idx"), str(path)], check=True)
+    anchor_index_s = time.perf_counter() - started
+
+    dataset = Dataset.objects.create(donor=stored.owner, title=kind, price=1, access_days=30)
+    dataset.files.set([stored])
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    AccessRequest.objects.create(
+        dataset=dataset,
+        researcher=researcher,
+        statement="bench",
+        amount=1,
+        state=AccessRequest.State.GRANTED,
+        granted_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    grant_create(file=stored, recipient_public_key=bytes(researcher.crypt4gh_public_key))
+    token = Token.objects.get_or_create(user=researcher)[0].key
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    endpoint = "reads" if kind == "BAM" else "variants"
+
+    from genomics.archive_secret import archive_secret_key
+    from genomics.services.indexes import file_index_read
+
+    _, block_map = file_index_read(index=index_row, secret=archive_secret_key(stored.archive_key))
+    assert isinstance(block_map, BlockMap)
+    header_blocks = block_map.header_end >> 16
+    positions = _last_position(path, kind)
+    rng = random.Random(11)
+    latencies, ratios, ours, anchors = [], [], [], []
+    served_total = 0
+    for number in range(regions + 1):
+        start = rng.randrange(0, max(positions - REGION, 1))
+        region = f"chr1:{start + 1}-{start + REGION}"
+        began = time.perf_counter()
+        answer = client.get(
+            f"/ga4gh/htsget/v1/{endpoint}/{stored.pk}",
+            {"referenceName": "chr1", "start": str(start), "end": str(start + REGION)},
+        )
+        ticketed = time.perf_counter()
+        assert answer.status_code == 200, answer.content
+        stream = io.BytesIO()
+        for item in answer.json()["htsget"]["urls"]:
+            if item["url"].startswith("data:"):
+                stream.write(base64.b64decode(item["url"].split(",", 1)[1]))
+                continue
+            headers = {f"HTTP_{k.upper()}": v for k, v in item["headers"].items()}
+            got = Client().get(item["url"], **headers)
+            for piece in got.streaming_content:  # type: ignore[attr-defined]
+                stream.write(piece)
+        served = stream.tell()
+        stream.seek(0)
+        out = scratch / f"slice-{number}"
+        with out.open("wb") as target:
+            reference.decrypt([(0, secret, None)], stream, target)
+        finished = time.perf_counter()
+        if number == 0:
+            continue  # warm-up: the ticketer's first read of the index
+        latencies.append(ticketed - began)
+        ours.append(finished - began)
+        anchors.append(anchor_seconds(path, kind, region, scratch / "anchor-out"))
+        minimal = minimal_bytes(
+            path, kind, ("chr1", start, start + REGION), block_map.blocks, block_map.size
+        )
+        bound = minimal + 2 * 65536 + header_blocks + HEADER_BYTES_MAX
+        ratios.append(served / bound)
+        served_total += served
+    latencies.sort()
+    p95 = latencies[max(int(len(latencies) * 0.95) - 1, 0)]
+    return [
+        kind,
+        f"{path.stat().st_size / MIB:.0f} MiB",
+        f"{index_s:.1f} s ({index_s / anchor_index_s:.2f}x)",
+        f"{served_total / len(ratios) / MIB:.1f} MiB",
+        f"{max(ratios):.3f}",
+        f"{statistics.median(latencies) * 1000:.1f} / {p95 * 1000:.1f} ms",
+        f"{statistics.median(ours):.2f} s / {statistics.median(anchors):.2f} s "
+        f"= {statistics.median(ours) / statistics.median(anchors):.1f}x",
+    ]
+
+
+def _last_position(path: Path, kind: str) -> int:
+    if kind == "BAM":
+        return CHROM_LENGTH
+    # The last record's position (the generator writes consecutive positions).
+    out = subprocess.run(
+        ["bash", "-c", f"bgzip -dc {path} | tail -1 | cut -f2"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return int(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--regions", type=int, default=20)
+    args = parser.parse_args()
+    bam = generate_bam(CACHE / f"reads-{args.size_mib}.bam", args.size_mib)
+    vcf = generate_vcf(CACHE / f"variants-{args.size_mib}.vcf.gz", args.size_mib)
+    scratch = django_scratch()
+    os.environ["HTSGET_TICKETER_SOCKET"] = str(scratch / "ticketer.sock")
+    from django.conf import settings
+
+    settings.HTSGET_TICKETER_SOCKET = str(scratch / "ticketer.sock")
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    from bench.support.vault import archive_key
+    from genomics import c4gh, ticketer
+    from marketplace.models import Role, User
+
+    archive_key()  # marks this process as the worker (the ticketer thread reads the key)
+    threading.Thread(target=ticketer.serve, daemon=True).start()
+    while not Path(settings.HTSGET_TICKETER_SOCKET).exists():
+        time.sleep(0.05)
+    secret, public = c4gh.generate_keypair()
+    researcher = User.objects.create(
+        username="bench-researcher", role=Role.RESEARCHER, crypt4gh_public_key=public
+    )
+    work = Path(tempfile.mkdtemp(prefix="genemarket-bench-htsget-"))
+    rows = [
+        run("BAM", bam, args.regions, researcher, secret, work),
+        run("VCF", vcf, args.regions, researcher, secret, work),
+    ]
+    table(
+        f"htsget over Crypt4GH, {args.regions} random 1 Mb regions per file",
+        [
+            "file",
+            "size",
+            "index at ingest (vs samtools/bcftools index)",
+            "served per region",
+            "served / (min blocks + 2x64 KiB + header), max",
+            "ticket p50 / p95",
+            "decrypted slice vs local view -r (median)",
+        ],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""htsget tickets over Crypt4GH (worker side): which encrypted segments hold a region, and
+a header for the recipient whose data edit list keeps just the region's blocks.
+
+The stream a ticket describes is (Crypt4GH v1 §3.2.3 edit lists, as htsget-rs's Crypt4GH
+extension serves it):
+
+    header for the recipient: the file's data key packet(s) + one edit list packet,
+        written with the archive key as writer (so `crypt4gh decrypt --sender_pk
+        archive.pub` still accepts every packet)
+    the encrypted 64 KiB segments that hold the format's header blocks and the region's
+        blocks, in file order, copied from the stored payload untouched
+    the EOF block as a segment of its own
+
+Decrypted, the edit list skips everything in those segments but the wanted byte ranges,
+so the output is the file's header blocks, the region's BGZF blocks (or CRAM containers)
+and the EOF marker: a valid BGZF/BAM/CRAM file that samtools and bcftools read.
+
+Only the worker holds the archive key: the index is decrypted here (and kept decrypted in
+this process's memory only, for `INDEX_CACHE_SIZE` files), never in the web.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from threading import Lock
+
+from genomics import c4gh, htsindex, payloads
+from genomics.archive_secret import archive_secret_key
+from genomics.models import FileIndex, GenomicFile, Grant
+from genomics.services.indexes import BlockMap, file_index_read
+
+INDEX_CACHE_SIZE = 64
+SEG = c4gh.SEGMENT_SIZE
+CSEG = c4gh.CIPHER_SEGMENT_SIZE
+
+
+class TicketRefused(Exception):
+    """A ticket cannot be made; `code` is the htsget error name (htsget 1.3 "Errors")."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TicketParts:
+    """What to serve: `header`, then the payload byte ranges (whole encrypted segments,
+    merged), then `trailer`; and the plaintext ranges the stream decrypts to."""
+
+    header: bytes  # the recipient's Crypt4GH header and the header blocks' segments
+    payload_ranges: list[tuple[int, int]]
+    plaintext_ranges: list[tuple[int, int]]
+    format: str
+    trailer: bytes = b""  # the EOF marker's segment
+
+
+_cache: OrderedDict[tuple[str, int], tuple[object, BlockMap]] = OrderedDict()
+_cache_lock = Lock()
+
+
+def _parsed_index(index: FileIndex, secret: bytes) -> tuple[object, BlockMap]:
+    key = (str(index.file_id), index.pk)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    data, block_map = file_index_read(index=index, secret=secret)
+    parsed: object
+    if index.index_format == "CRAI":
+        parsed = htsindex.parse_crai(data)
+    else:
+        parsed = htsindex.parse_binned(data, index.index_format)
+    with _cache_lock:
+        _cache[key] = (parsed, block_map)
+        while len(_cache) > INDEX_CACHE_SIZE:
+            _cache.popitem(last=False)
+    return parsed, block_map
+
+
+def header_end(block_map: BlockMap) -> int:
+    """Where the file's header blocks end: the block where the first record starts, or the
+    end of that block when the header's last bytes share it with records."""
+    data_end = block_map.size - block_map.eof_size
+    voffset = block_map.header_end
+    block, inside = voffset >> 16, voffset & 0xFFFF
+    return htsindex.block_end(block_map.blocks, block, data_end) if inside else block
+
+
+def region_ranges(
+    parsed: object,
+    block_map: BlockMap,
+    *,
+    reference_name: str | None,
+    start: int | None,
+    end: int | None,
+) -> list[tuple[int, int]]:
+    """Plaintext byte ranges [start, end) of the region's blocks, between the header blocks
+    and the EOF marker (served apart). Raises TicketRefused (NotFound for a reference the
+    file does not have)."""
+    first, data_end = header_end(block_map), block_map.size - block_map.eof_size
+    if reference_name is None:
+        return [(first, data_end)] if data_end > first else []
+    names = getattr(parsed, "names", None) or []
+    # A tabix index numbers only the contigs that have records, in its own order.
+    order = names or block_map.references
+    if reference_name not in order:
+        if reference_name in block_map.references:
+            return []  # a known contig without records
+        raise TicketRefused("NotFound", f"The file has no reference named {reference_name}.")
+    reference = order.index(reference_name)
+    low = start or 0
+    high = end if end is not None else htsindex.MAX_POSITION
+    if isinstance(parsed, htsindex.BinnedIndex):
+        chunks = htsindex.binned_chunks(parsed, reference, low, high)
+        ranges = htsindex.chunks_to_ranges(chunks, block_map.blocks, data_end)
+    else:
+        assert isinstance(parsed, list)
+        ranges = htsindex.crai_ranges(parsed, block_map.blocks, reference, low, high, data_end)
+    clipped = [(max(a, first), min(b, data_end)) for a, b in ranges]
+    return htsindex.merge_ranges([(a, b) for a, b in clipped if b > a])
+
+
+def segments_of(
+    ranges: list[tuple[int, int]], plaintext_size: int, payload_size: int
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The payload ranges (whole encrypted segments, merged) holding the plaintext
+    `ranges`, and where each range lies in the plaintext of those segments as served."""
+    segments: list[int] = []
+    for start, end in ranges:
+        for index in range(start // SEG, (end - 1) // SEG + 1):
+            if not segments or index > segments[-1]:
+                segments.append(index)
+    position: dict[int, int] = {}  # segment -> offset of its plaintext in the served run
+    served = 0
+    for index in segments:
+        position[index] = served
+        served += min(SEG, plaintext_size - index * SEG)
+    kept = [
+        (position[start // SEG] + start % SEG, position[start // SEG] + start % SEG + end - start)
+        for start, end in ranges
+    ]
+    payload: list[tuple[int, int]] = []
+    for index in segments:
+        seg_start, seg_end = index * CSEG, min((index + 1) * CSEG, payload_size)
+        if payload and payload[-1][1] == seg_start:
+            payload[-1] = (payload[-1][0], seg_end)
+        else:
+            payload.append((seg_start, seg_end))
+    return payload, [*kept, (served, served)]  # the last item: the run's length
+
+
+def edit_list(keeps: list[tuple[int, int]]) -> list[int]:
+    """Alternate skip and keep lengths, starting with a skip (Crypt4GH §3.2.3), keeping
+    exactly the served-stream intervals `keeps` (sorted, disjoint); an even count, so
+    everything after the last keep is dropped."""
+    edits: list[int] = []
+    cursor = 0
+    for start, end in keeps:
+        if end <= start:
+            continue
+        if edits and start == cursor:
+            edits[-1] += end - start
+        else:
+            edits += [start - cursor, end - start]
+        cursor = end
+    return edits
+
+
+def _plaintext_range(file: GenomicFile, keys: list[bytes], start: int, end: int) -> bytes:
+    """Plaintext bytes [start, end) of the stored payload, decrypting whole segments."""
+    first, last = start // SEG, (end - 1) // SEG
+    parts = [(p.payload_offset, p.size, p.storage_name) for p in file.parts.all()]
+    encrypted = payloads.read_range(parts, first * CSEG, min((last + 1) * CSEG, file.payload_size))
+    plain = b"".join(c4gh.decrypt_stream(keys, encrypted))
+    return plain[start - first * SEG : end - first * SEG]
+
+
+def recipient_header(
+    keys: list[bytes], secret: bytes, recipient_public: bytes, edits: list[int]
+) -> bytes:
+    """The file's data key packets and one edit list packet, all for `recipient_public`,
+    with the archive as writer (Crypt4GH §3.2.2 and §3.2.3)."""
+    packets = [c4gh.data_encryption_packet(key) for key in keys]
+    return c4gh.seal_header(
+        [*packets, c4gh.edit_list_packet(edits)],
+        writer_secret=secret,
+        recipient_public=recipient_public,
+    )
+
+
+def ticket_build(
+    *,
+    file_id: str,
+    recipient_public: bytes,
+    regions: list[tuple[str, int | None, int | None]] | None,
+    header_only: bool,
+) -> TicketParts:
+    """The parts of an htsget ticket for one file and one recipient key (worker only).
+    `regions` are (referenceName, start, end) with htsget's coordinates; None: the whole
+    file.
+
+    The served stream is: the recipient's header; the stored segments holding the file's
+    header blocks and the region's blocks; the EOF marker as a (short, last) segment of
+    its own, encrypted here under the file's data key with a fresh nonce, so the file's
+    last 64 KiB segment is not served for its 28 bytes.
+
+    The recipient must already hold a grant of the file (a Grant row, which only the worker
+    writes, after checking the escrow): a ticket discloses nothing a grant did not.
+    Raises TicketRefused: NotFound (no such file, reference, or no grant for this key),
+    UnsupportedFormat (a file that cannot be sliced or is not indexed yet)."""
+    file = GenomicFile.objects.select_related("archive_key").filter(pk=file_id).first()
+    if file is None or file.archive_key is None or file.header is None:
+        raise TicketRefused("NotFound", "No such file.")
+    if not Grant.objects.filter(file=file, recipient_public_key=recipient_public).exists():
+        raise TicketRefused("NotFound", "No grant of this file for your key.")
+    index = FileIndex.objects.filter(file=file).first()
+    if index is None:
+        raise TicketRefused(
+            "UnsupportedFormat",
+            "This file has no index (yet): it can only be fetched whole. A VCF must be "
+            "compressed with bgzip to be sliced.",
+        )
+    secret = archive_secret_key(file.archive_key)
+    parsed, block_map = _parsed_index(index, secret)
+    ranges: list[tuple[int, int]] = []
+    if not header_only:
+        for reference_name, start, end in regions or [(None, None, None)]:  # type: ignore[list-item]
+            ranges += region_ranges(
+                parsed, block_map, reference_name=reference_name, start=start, end=end
+            )
+    ranges = htsindex.merge_ranges(ranges)
+    keys = c4gh.decrypt_header(bytes(file.header), secret).data_keys
+    head_end = header_end(block_map)
+    eof_start = block_map.size - block_map.eof_size
+    # The header blocks come from the stored segments: a segment before the last must be
+    # a whole 64 KiB (Crypt4GH §3.3), so only the EOF can be a short segment of its own,
+    # and only when the file's own last (short) segment is not served anyway.
+    served = htsindex.merge_ranges([(0, head_end), *ranges])
+    last_segment = (block_map.size - 1) // SEG
+    eof = b""
+    if (served and (served[-1][1] - 1) // SEG == last_segment) or not block_map.eof_size:
+        served = htsindex.merge_ranges([*served, (eof_start, block_map.size)])
+    else:
+        eof = _plaintext_range(file, keys, eof_start, block_map.size)
+    payload, kept = segments_of(served, block_map.size, file.payload_size)
+    run_length = kept.pop()[1]
+    edits = edit_list([*kept, (run_length, run_length + len(eof))])
+    return TicketParts(
+        header=recipient_header(keys, secret, recipient_public, edits),
+        payload_ranges=payload,
+        plaintext_ranges=[*served, *([(eof_start, block_map.size)] if eof else [])],
+        format=block_map.format,
+        trailer=bytes(c4gh.encrypt_segments(keys[0], eof)),
+    )

@@ -1,0 +1,343 @@
+"""GA4GH htsget 1.3 over Crypt4GH (marketplace/ga4gh/htsget.py, genomics/services/tickets.py),
+in process: indexes built at ingest and kept encrypted, tickets whose concatenated URLs the
+reference `crypt4gh` decrypts into a slice that bcftools/samtools read with exactly the
+region's records, the spec's errors, and visas as authorization (htsget and DRS).
+
+The web asks the worker's ticketer over a Unix socket; here the ticketer's function runs in
+the test process as the worker (the live-stack test, tests/acceptance/test_htsget_flow.py,
+crosses the real socket)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import subprocess
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from crypt4gh import lib as reference
+from django.core.files.storage import default_storage
+from django.test import Client
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from genomics import c4gh
+from genomics.models import FileIndex, GenomicFile
+from genomics.services import tickets
+from genomics.services.grants import grant_create
+from genomics.services.ingest import file_ingest
+from marketplace.models import AccessRequest, Dataset, Role, User
+from marketplace.services import htsget as htsget_service
+from marketplace.services.visas import visa_issue, visa_key_create
+from tests.genomics import samples
+from tests.genomics.conftest import archive_key, archive_secret, upload, worker  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+HTSGET = "/ga4gh/htsget/v1"
+VCF_REGION = ("chr1", 3_000_000, 3_100_000)
+BAM_REGION = ("CHROMOSOME_I", 200_000, 202_000)
+
+
+@dataclass
+class Granted:
+    researcher: User
+    secret: bytes
+    archive_public: bytes
+    vcf: GenomicFile
+    bam: GenomicFile
+    plain: GenomicFile
+    originals: dict[str, Path]
+    request: AccessRequest
+
+    def client(self, credential: str | None = None) -> APIClient:
+        client = APIClient()
+        if credential is None:
+            credential = Token.objects.get_or_create(user=self.researcher)[0].key
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {credential}")
+        return client
+
+
+def _ingest(donor: User, data: bytes, filename: str) -> GenomicFile:
+    browser = Client()
+    browser.force_login(donor)
+    upload(browser, data, filename=filename, chunk=400_000)
+    stored = GenomicFile.objects.get(filename=filename)
+    file_ingest(file_id=str(stored.pk))
+    stored.refresh_from_db()
+    assert stored.state == GenomicFile.State.READY, stored.error
+    return stored
+
+
+@pytest.fixture(scope="module")
+def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The donor's files, made once per module (and indexed locally, as the comparison)."""
+    folder = tmp_path_factory.mktemp("htsget-originals")
+    vcf = samples.write_variants(folder / "cohort.vcf.gz", "wz", records=150_000)
+    subprocess.run(["bcftools", "index", "-t", str(vcf)], check=True)
+    bam = samples.htslib_test_bam(folder / "ce.bam", copies=20)
+    subprocess.run(["samtools", "index", str(bam)], check=True)
+    plain = samples.write_variants(folder / "plain.vcf", "w", records=50)
+    return {"vcf": vcf, "bam": bam, "plain": plain}
+
+
+@pytest.fixture
+def granted(archive_key, archive_secret, worker, make_user, originals, monkeypatch) -> Granted:  # noqa: F811
+    # The web's ticketer client, answered in this process by the worker's function.
+    monkeypatch.setattr(
+        htsget_service, "ticket_request", lambda **kwargs: tickets.ticket_build(**kwargs)
+    )
+    donor, researcher = make_user(Role.DONOR), make_user(Role.RESEARCHER)
+    secret, public = c4gh.generate_keypair()
+    researcher.crypt4gh_public_key = public
+    researcher.save()
+    vcf = _ingest(donor, originals["vcf"].read_bytes(), "cohort.vcf.gz")
+    bam = _ingest(donor, originals["bam"].read_bytes(), "ce.bam")
+    plain = _ingest(donor, originals["plain"].read_bytes(), "plain.vcf")
+    dataset = Dataset.objects.create(donor=donor, title="htsget cohort", price=1, access_days=30)
+    dataset.files.set([vcf, bam, plain])
+    now = timezone.now()
+    request = AccessRequest.objects.create(
+        dataset=dataset,
+        researcher=researcher,
+        statement="s",
+        amount=1,
+        state=AccessRequest.State.GRANTED,
+        granted_at=now,
+        expires_at=now + timedelta(days=30),
+    )
+    for each in (vcf, bam, plain):
+        grant_create(file=each, recipient_public_key=public)
+    return Granted(
+        researcher,
+        secret,
+        bytes(archive_key.public_key),
+        vcf,
+        bam,
+        plain,
+        originals,
+        request,
+    )
+
+
+def fetch(client: APIClient, ticket: dict[str, Any]) -> bytes:
+    """Concatenate a ticket's URLs as an htsget client does: data URIs decoded, HTTP URLs
+    fetched with the headers the ticket gives."""
+    out = b""
+    for item in ticket["htsget"]["urls"]:
+        url = item["url"]
+        if url.startswith("data:"):
+            out += base64.b64decode(url.split(",", 1)[1])
+            continue
+        headers = {f"HTTP_{k.upper()}": v for k, v in item.get("headers", {}).items()}
+        answer = APIClient().get(url, **headers)
+        assert answer.status_code in (200, 206), answer.content
+        out += b"".join(answer.streaming_content)  # type: ignore[attr-defined]
+    return out
+
+
+def decrypt(granted: Granted, stream: bytes) -> bytes:
+    """The reference package's decryption, checking the header came from the archive."""
+    out = io.BytesIO()
+    reference.decrypt(
+        [(0, granted.secret, None)],
+        io.BytesIO(stream),
+        out,
+        sender_pubkey=granted.archive_public,
+    )
+    return out.getvalue()
+
+
+def lines(argv: list[str]) -> list[str]:
+    """What a standard tool prints, line by line."""
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.splitlines()
+
+
+def test_ingest_builds_the_standard_index_and_keeps_it_encrypted(
+    granted: Granted,
+    archive_secret: bytes,  # noqa: F811
+) -> None:
+    kinds = {row.file_id: row.index_format for row in FileIndex.objects.all()}
+    assert kinds == {granted.vcf.pk: "TBI", granted.bam.pk: "BAI"}  # a plain VCF: none
+    row = FileIndex.objects.get(file=granted.bam)
+    with default_storage.open(row.index_storage_name, "rb") as handle:
+        stored = handle.read()
+    assert b"BAI\1" not in stored
+    out = io.BytesIO()
+    reference.decrypt(
+        [(0, archive_secret, None)], io.BytesIO(bytes(row.index_header) + stored), out
+    )
+    expected = Path(str(granted.originals["bam"]) + ".bai").read_bytes()
+    assert out.getvalue() == expected  # what `samtools index` makes of the original
+
+
+def region_ticket(granted: Granted, kind: str) -> tuple[APIClient, Any]:
+    file = granted.vcf if kind == "vcf" else granted.bam
+    name, start, end = VCF_REGION if kind == "vcf" else BAM_REGION
+    client = granted.client()
+    answer = client.get(
+        f"{HTSGET}/{'variants' if kind == 'vcf' else 'reads'}/{file.pk}",
+        {"referenceName": name, "start": str(start), "end": str(end), "encryptionScheme": "C4GH"},
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer["Content-Type"].startswith("application/vnd.ga4gh.htsget.v1.3.0+json")
+    return client, answer.json()
+
+
+def test_tickets_decrypt_to_slices_with_exactly_the_regions_records(
+    granted: Granted, tmp_path: Path
+) -> None:
+    for kind in ("vcf", "bam"):
+        name, start, end = VCF_REGION if kind == "vcf" else BAM_REGION
+        client, ticket = region_ticket(granted, kind)
+        stream = fetch(client, ticket)
+        file = granted.vcf if kind == "vcf" else granted.bam
+        assert len(stream) < file.payload_size * 0.7
+        slice_path = tmp_path / f"slice{'.vcf.gz' if kind == 'vcf' else '.bam'}"
+        slice_path.write_bytes(decrypt(granted, stream))
+        region = f"{name}:{start + 1}-{end}"
+        if kind == "vcf":
+            subprocess.run(["bcftools", "index", "-t", str(slice_path)], check=True)
+            view = ["bcftools", "view", "-H"]
+            got = lines([*view, "-r", region, str(slice_path)])
+            want = lines([*view, "-r", region, str(granted.originals["vcf"])])
+        else:
+            subprocess.run(["samtools", "index", str(slice_path)], check=True)
+            view = ["samtools", "view"]
+            got = lines([*view, str(slice_path), region])
+            want = lines([*view, str(granted.originals["bam"]), region])
+        # Whole blocks (and index bins, which htslib merges when small) bring neighbours:
+        # as htsget 1.3 allows, the client filters; what the region holds is all there.
+        assert got == want and len(want) > 100, kind
+
+    # class=header: the header alone, a valid BAM without records.
+    client = granted.client()
+    answer = client.get(f"{HTSGET}/reads/{granted.bam.pk}", {"class": "header"})
+    assert answer.status_code == 200, answer.content
+    path = tmp_path / "header.bam"
+    path.write_bytes(decrypt(granted, fetch(client, answer.json())))
+    assert "@SQ\tSN:CHROMOSOME_I" in "\n".join(lines(["samtools", "view", "-H", str(path)]))
+    assert lines(["samtools", "view", str(path)]) == []
+
+    # POST with regions (to the contig's end), and no region: the whole file.
+    answer = client.post(
+        f"{HTSGET}/variants/{granted.vcf.pk}",
+        {"format": "VCF", "regions": [{"referenceName": "chr2", "start": 9_000_000}]},
+        format="json",
+    )
+    assert answer.status_code == 200, answer.content
+    path = tmp_path / "post.vcf.gz"
+    path.write_bytes(decrypt(granted, fetch(client, answer.json())))
+    subprocess.run(["bcftools", "index", "-t", str(path)], check=True)
+    got = lines(["bcftools", "view", "-H", "-r", "chr2:9000001-", str(path)])
+    assert len(got) == 60_000  # chr2's records are at 100-base steps up to 15 Mb
+    whole = client.get(f"{HTSGET}/variants/{granted.vcf.pk}")
+    assert decrypt(granted, fetch(client, whole.json())) == granted.originals["vcf"].read_bytes()
+
+
+def error(answer: Any) -> tuple[int, str]:
+    body = answer.json()
+    assert set(body) == {"htsget"} and set(body["htsget"]) == {"error", "message"}, body
+    return answer.status_code, body["htsget"]["error"]
+
+
+def test_errors_have_the_specs_names_and_statuses(granted: Granted, make_user) -> None:
+    client = granted.client()
+    vcf, bam = granted.vcf.pk, granted.bam.pk
+    assert error(APIClient().get(f"{HTSGET}/reads/{bam}")) == (401, "InvalidAuthentication")
+    stranger = make_user(Role.RESEARCHER)
+    stranger_client = APIClient()
+    stranger_client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=stranger).key}"
+    )
+    assert error(stranger_client.get(f"{HTSGET}/reads/{bam}")) == (404, "NotFound")
+    cases = {
+        f"{HTSGET}/reads/{bam}?referenceName=chrZ": (404, "NotFound"),
+        f"{HTSGET}/reads/{bam}?referenceName=CHROMOSOME_I&start=9&end=3": (400, "InvalidRange"),
+        f"{HTSGET}/reads/{bam}?referenceName=CHROMOSOME_I&start=x": (400, "InvalidInput"),
+        f"{HTSGET}/reads/{bam}?start=5": (400, "InvalidInput"),
+        f"{HTSGET}/reads/{bam}?class=body": (400, "InvalidInput"),
+        f"{HTSGET}/reads/{bam}?format=CRAM": (400, "UnsupportedFormat"),
+        f"{HTSGET}/reads/{bam}?encryptionScheme=PGP": (400, "UnsupportedFormat"),
+        f"{HTSGET}/reads/{vcf}": (400, "UnsupportedFormat"),
+        f"{HTSGET}/variants/{granted.plain.pk}": (400, "UnsupportedFormat"),
+        f"{HTSGET}/variants/not-a-uuid": (404, "NotFound"),
+    }
+    for path, expected in cases.items():
+        assert error(client.get(path)) == expected, path
+    for endpoint in ("reads", "variants"):
+        info = APIClient().get(f"{HTSGET}/{endpoint}/service-info").json()
+        assert info["type"] == {"group": "org.ga4gh", "artifact": "htsget", "version": "1.3.0"}
+        assert info["htsget"]["datatype"] == endpoint
+
+    # A ticket's URL serves its own range only, with its own token, while the grant lives.
+    _, ticket = region_ticket(granted, "bam")
+    item = ticket["htsget"]["urls"][1]
+    token = item["headers"]["Authorization"]
+    first = int(item["headers"]["Range"].split("=")[1].split("-")[0])
+    blocks = APIClient()
+    wider = blocks.get(item["url"], HTTP_AUTHORIZATION=token, HTTP_RANGE=f"bytes=0-{first}")
+    assert first == 0 or error(wider) == (400, "InvalidRange")
+    forged = blocks.get(item["url"], HTTP_AUTHORIZATION=token[:-2] + "xx")
+    assert error(forged) == (403, "PermissionDenied")
+    granted.request.state = AccessRequest.State.REVOKED
+    granted.request.save()
+    revoked = blocks.get(item["url"], HTTP_AUTHORIZATION=token, HTTP_RANGE=item["headers"]["Range"])
+    assert error(revoked) == (403, "PermissionDenied")
+
+
+@pytest.fixture
+def visa(granted: Granted, settings, tmp_path: Path) -> str:
+    settings.VISA_SIGNING_KEY_FILE = str(tmp_path / "keys" / "visa.pem")
+    visa_key_create(path=Path(settings.VISA_SIGNING_KEY_FILE))
+    issued = visa_issue(request=granted.request)
+    assert issued is not None and issued.token
+    return issued.token
+
+
+def test_a_visa_authorizes_htsget_and_drs_for_its_dataset_until_revoked(
+    granted: Granted, visa: str, make_user
+) -> None:
+    client = granted.client(visa)
+    ticket = client.get(f"{HTSGET}/reads/{granted.bam.pk}", {"class": "header"})
+    assert ticket.status_code == 200, ticket.content
+    drs = client.get(f"/ga4gh/drs/v1/objects/{granted.bam.pk}")
+    assert drs.status_code == 200, drs.content
+
+    # Tampered: the claims changed under the same signature.
+    head, payload, signature = visa.split(".")
+    claims = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    other = claims.replace(str(granted.researcher.pk).encode(), b"0" * 32)
+    forged = granted.client(
+        f"{head}.{base64.urlsafe_b64encode(other).rstrip(b'=').decode()}.{signature}"
+    )
+    assert error(forged.get(f"{HTSGET}/reads/{granted.bam.pk}"))[0] == 403
+    assert forged.get(f"/ga4gh/drs/v1/objects/{granted.bam.pk}").status_code == 403
+
+    # The researcher's other grant is not reachable with this dataset's visa.
+    other_dataset = Dataset.objects.create(
+        donor=make_user(Role.DONOR), title="other", price=1, access_days=30
+    )
+    extra = _ingest(other_dataset.donor, granted.originals["plain"].read_bytes(), "other.vcf")
+    other_dataset.files.set([extra])
+    AccessRequest.objects.create(
+        dataset=other_dataset,
+        researcher=granted.researcher,
+        statement="s",
+        amount=1,
+        state=AccessRequest.State.GRANTED,
+        granted_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(days=3),
+    )
+    assert client.get(f"/ga4gh/drs/v1/objects/{extra.pk}").status_code == 404
+    assert granted.client().get(f"/ga4gh/drs/v1/objects/{extra.pk}").status_code == 200
+
+    # Revoked: the visa's `exp` is still ahead, but the grant itself is checked.
+    granted.request.state = AccessRequest.State.REVOKED
+    granted.request.save()
+    assert error(client.get(f"{HTSGET}/reads/{granted.bam.pk}")) == (403, "PermissionDenied")
+    refused = client.get(f"/ga4gh/drs/v1/objects/{granted.bam.pk}")
+    assert refused.status_code == 403 and "msg" in refused.json()
