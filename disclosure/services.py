@@ -24,7 +24,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from disclosure.models import BudgetAccount, BudgetCharge, ReleasedAnswer
@@ -129,36 +129,54 @@ def _charge(
     Returns whether anything was charged."""
     now = timezone.now()
     since = now - timedelta(seconds=policy.window_s)
-    BudgetAccount.objects.bulk_create(
-        [BudgetAccount(holder=h, dataset_id=dataset_id) for h in caller.holders],
-        ignore_conflicts=True,
-    )
-    # Locked in a fixed order (holder text) so two callers sharing a prefix cannot deadlock.
-    accounts = list(
-        BudgetAccount.objects.select_for_update()
-        .filter(dataset_id=dataset_id, holder__in=caller.holders)
-        .order_by("holder")
-    )
-    paid = set(
-        BudgetCharge.objects.filter(account__in=accounts, query_sha256=query_sha256).values_list(
-            "account_id", flat=True
+    holders = caller.holders
+
+    def lock() -> dict[int, str]:
+        # Locked in a fixed order (holder text) so two callers sharing a prefix cannot
+        # deadlock.
+        return dict(
+            BudgetAccount.objects.select_for_update()
+            .filter(dataset_id=dataset_id, holder__in=holders)
+            .order_by("holder")
+            .values_list("pk", "holder")
         )
-    )
-    due = [a for a in accounts if a.pk not in paid]
-    for account in due:
-        window = BudgetCharge.objects.filter(account=account, charged_at__gt=since)
-        if window.count() >= policy.budget_for(account.holder):
-            oldest = window.aggregate(oldest=Min("charged_at"))["oldest"]
+
+    accounts = lock()
+    if len(accounts) < len(holders):
+        BudgetAccount.objects.bulk_create(
+            [BudgetAccount(holder=h, dataset_id=dataset_id) for h in holders],
+            ignore_conflicts=True,
+        )
+        accounts = lock()
+    in_window = Q(charged_at__gt=since)
+    tallies = {
+        row["account_id"]: row
+        for row in BudgetCharge.objects.filter(account_id__in=accounts)
+        .values("account_id")
+        .annotate(
+            paid=Count("pk", filter=Q(query_sha256=query_sha256)),
+            spent=Count("pk", filter=in_window),
+            oldest=Min("charged_at", filter=in_window),
+        )
+    }
+    due = []
+    for account_id, holder in accounts.items():
+        tally = tallies.get(account_id, {"paid": 0, "spent": 0, "oldest": None})
+        if tally["paid"]:
+            continue
+        if tally["spent"] >= policy.budget_for(holder):
+            oldest = tally["oldest"]
             renews_at = oldest + timedelta(seconds=policy.window_s) if oldest else None
-            kind = "account" if account.holder.startswith("user:") else "network"
+            kind = "account" if holder.startswith("user:") else "network"
             raise BudgetExhausted(
                 f"The {kind}'s budget of rare-allele queries on this dataset is spent "
                 f"until {renews_at.isoformat() if renews_at else 'later'}.",
-                holder=account.holder,
+                holder=holder,
                 renews_at=renews_at,
             )
+        due.append(account_id)
     BudgetCharge.objects.bulk_create(
-        [BudgetCharge(account=a, query_sha256=query_sha256, charged_at=now) for a in due]
+        [BudgetCharge(account_id=a, query_sha256=query_sha256, charged_at=now) for a in due]
     )
     return bool(due)
 
