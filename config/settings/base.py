@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "marketplace",
     "genomics",
     "ledger",
+    "discovery",
 ]
 
 MIDDLEWARE = [
