@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "marketplace",
     "genomics",
     "ledger",
+    "disclosure",
     "discovery",
 ]
 
@@ -558,3 +559,24 @@ ADMIN_USER = env.str("ADMIN_USER", default="admin")
 ADMIN_PASSWORD_DEFAULT = "admin-change-me"  # noqa: S105 - published default, printed by make run
 ADMIN_PASSWORD = env.str("ADMIN_PASSWORD", default=ADMIN_PASSWORD_DEFAULT)
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@localhost")
+
+# --- Disclosure control of discovery answers (README "Disclosure control") -----------------
+# An allele is rare in a dataset when AC/AN < DISCLOSURE_RARE_AF or AC < DISCLOSURE_RARE_MIN_AC
+# (the count floor keeps a small dataset's few carriers rare however high their frequency).
+# Only rare (or absent) alleles cost budget and get noise; the others are answered exactly.
+DISCLOSURE_RARE_AF = env.float("DISCLOSURE_RARE_AF", default=0.01)
+DISCLOSURE_RARE_MIN_AC = env.int("DISCLOSURE_RARE_MIN_AC", default=20)
+# Rare answers: AC plus discrete Laplace noise of this scale (OpenDP), drawn once per dataset
+# and query; a noisy AC below DISCLOSURE_SUPPRESS_BELOW is suppressed (absent and rare alike),
+# a released noisy count is rounded to DISCLOSURE_COUNT_ROUNDING.
+DISCLOSURE_NOISE_SCALE = env.float("DISCLOSURE_NOISE_SCALE", default=3.0)
+DISCLOSURE_SUPPRESS_BELOW = env.int("DISCLOSURE_SUPPRESS_BELOW", default=10)
+DISCLOSURE_COUNT_ROUNDING = env.int("DISCLOSURE_COUNT_ROUNDING", default=5)
+# Distinct rare-allele queries per dataset per window, per account and per network prefix
+# (IPv4 /24, IPv6 /64; all accounts and anonymous callers of one prefix share its budget).
+DISCLOSURE_USER_BUDGET = env.int("DISCLOSURE_USER_BUDGET", default=50)
+DISCLOSURE_NETWORK_BUDGET = env.int("DISCLOSURE_NETWORK_BUDGET", default=50)
+DISCLOSURE_BUDGET_WINDOW_S = env.int("DISCLOSURE_BUDGET_WINDOW_S", default=30 * 86400)
+# Off only to measure the attack against a bare Beacon (bench/beacon_privacy.py); production
+# refuses to start with it off.
+DISCLOSURE_ENABLED = env.bool("DISCLOSURE_ENABLED", default=True)
