@@ -48,10 +48,20 @@ def chrom_code(name: str) -> int | None:
 
 
 def stored_allele(bases: str) -> str:
-    """The column value for already-normalised bases: themselves, or a digest when long."""
+    """The column value for already-normalised bases: themselves, or, when longer than
+    MAX_ALLELE_CHARS, "#<length>:" and a SHA-256 prefix (32 characters in all), so range
+    queries still know how far a long deletion reaches."""
     if len(bases) <= MAX_ALLELE_CHARS:
         return bases
-    return DIGEST_PREFIX + hashlib.sha256(bases.encode()).hexdigest()[: MAX_ALLELE_CHARS - 1]
+    head = f"{DIGEST_PREFIX}{len(bases)}:"
+    return head + hashlib.sha256(bases.encode()).hexdigest()[: MAX_ALLELE_CHARS - len(head)]
+
+
+def stored_length(stored: str) -> int:
+    """The number of bases of a stored allele (digests carry it)."""
+    if stored.startswith(DIGEST_PREFIX):
+        return int(stored[1:].split(":", 1)[0])
+    return len(stored)
 
 
 def trim(pos: int, ref: str, alt: str) -> tuple[int, str, str]:

@@ -7,7 +7,7 @@ import logging
 from django.db import transaction
 
 from discovery.models import VariantSource
-from discovery.variants.tap import VARIANT_FORMATS, VariantTap
+from discovery.variants.tap import VariantTap
 from genomics.models import GenomicFile
 from genomics.services.plaintext import file_plaintext
 

@@ -16,7 +16,6 @@ import queue
 import threading
 from collections.abc import Mapping
 
-
 from discovery.models import VariantSource
 from discovery.variants import store
 from discovery.variants.reader import Row, Skipped, read_rows

@@ -122,3 +122,10 @@ def test_long_alleles_are_stored_as_a_digest_that_still_matches() -> None:
     assert normalise("1", 10, "A", long[:-1] + "C").alt != allele.alt  # type: ignore[union-attr]
     for untyped in ("<DEL>", "*", "A[1:100[", "."):
         assert normalise("1", 10, "A", untyped) is None
+
+
+def test_a_digest_keeps_the_allele_length() -> None:
+    from discovery.variants.normalise import stored_length
+
+    long = "C" * 500
+    assert stored_length(stored_allele(long)) == 500 and stored_length("ACG") == 3

@@ -51,7 +51,9 @@ def write(path: Path, mode: str = "wz", records=RECORDS, *, extra_sites: int = 0
         for contig, pos, ref, alts, genotypes in sorted(
             [*records, *filler], key=lambda r: (r[0], r[1])
         ):
-            record = out.new_record(contig=contig, start=pos - 1, stop=pos - 1 + len(ref), alleles=(ref, *alts))
+            record = out.new_record(
+                contig=contig, start=pos - 1, stop=pos - 1 + len(ref), alleles=(ref, *alts)
+            )
             for donor, gt in zip(DONORS, genotypes, strict=True):
                 record.samples[donor]["GT"] = gt
             out.write(record)
