@@ -1,6 +1,7 @@
 """What the Beacon answers about each dataset: every per-dataset answer leaves through
-`released_answers`, the one call of disclosure.services.release_answer (README
-"Disclosure control"): budget, suppression of rare alleles, stable noise."""
+`released_answers`, the one call into the disclosure control (README "Disclosure
+control": budget, suppression of rare alleles, stable noise), made once per query for
+all datasets (disclosure.batch.release_answers: release_answer's rules in a few queries)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from disclosure.services import (
-    AlleleTally,
-    BudgetExhausted,
-    Caller,
-    Released,
-    release_answer,
-)
+from disclosure.batch import release_answers
+from disclosure.types import AlleleTally, BudgetExhausted, Caller, Released
 from discovery.beacon.query import VariantQuery
 from discovery.beacon.selectors import BeaconDataset, MatchedAllele, matching_alleles
 
@@ -24,7 +20,7 @@ class DatasetAnswer:
     dataset: BeaconDataset
     # None when the caller's budget on this dataset is spent (nothing released).
     released: Released | None
-    # What the released count counts (alleles); None at boolean granularity.
+    # Why nothing is released (the budget's message), when `released` is None.
     refusal: str = ""
 
 
@@ -37,23 +33,23 @@ def released_answers(
     matches: dict[UUID, list[MatchedAllele]] = matching_alleles(
         query=query, dataset_ids=[d.id for d in datasets]
     )
-    key = query.key()
+    asked = {
+        d.id: (
+            [
+                AlleleTally(allele_count=m.allele_count, allele_number=m.allele_number)
+                for m in matches.get(d.id, [])
+            ],
+            d.granularity,
+        )
+        for d in datasets
+    }
+    # The one call: disclosure.services.release_answer's rules, for all datasets at once.
+    released = release_answers(caller=caller, query_key=query.key(), asked=asked)
     answers = []
     for dataset in datasets:
-        tallies = [
-            AlleleTally(allele_count=m.allele_count, allele_number=m.allele_number)
-            for m in matches.get(dataset.id, [])
-        ]
-        try:
-            released = release_answer(
-                caller=caller,
-                dataset_id=dataset.id,
-                query_key=key,
-                alleles=tallies,
-                granularity=dataset.granularity,
-            )
-        except BudgetExhausted as exhausted:
-            answers.append(DatasetAnswer(dataset, None, str(exhausted)))
-            continue
-        answers.append(DatasetAnswer(dataset, released))
+        outcome = released[dataset.id]
+        if isinstance(outcome, BudgetExhausted):
+            answers.append(DatasetAnswer(dataset, None, str(outcome)))
+        else:
+            answers.append(DatasetAnswer(dataset, outcome))
     return answers

@@ -115,7 +115,7 @@ def matching_alleles(
     where.append("df.dataset_id = ANY(%s)")
     params.append(list(dataset_ids))
     sql = (
-        "SELECT df.dataset_id, a.chrom, a.pos, a.ref, a.alt, "
+        "SELECT df.dataset_id, a.chrom, a.pos, a.ref, a.alt, "  # noqa: S608 - our table names; values are parameters
         "sum(a.allele_count), sum(a.allele_number) "
         "FROM discovery_variantallele a "
         "JOIN discovery_variantsource s ON s.id = a.source_id "

@@ -68,7 +68,7 @@ class AlleleSink:
         with connection.cursor() as cursor:
             # Sorted by the primary key so rows of nearby positions share pages.
             cursor.execute(
-                f"INSERT INTO {TABLE} (chrom, pos, ref, alt, source_id, kind, allele_count, "
+                f"INSERT INTO {TABLE} (chrom, pos, ref, alt, source_id, kind, allele_count, "  # noqa: S608
                 f"allele_number) SELECT chrom, pos, ref, alt, %s, min(kind), "
                 f"sum(allele_count), max(allele_number) FROM {self.temp} "
                 "GROUP BY chrom, pos, ref, alt ORDER BY chrom, pos, ref, alt",

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+# The vault's fixtures (archive key, worker role, a donor's client) for the ingest tests.
+from tests.genomics.conftest import archive_key, donor_client, worker  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _no_disclosure_noise(settings) -> None:

@@ -260,23 +260,39 @@ def test_bad_queries_get_a_beacon_error(cohorts) -> None:
 
 
 def test_every_dataset_answer_goes_through_the_disclosure_control(cohorts, monkeypatch) -> None:
-    """One call site: a refusal of the disclosure control removes the dataset."""
+    """One call site, for every dataset (absent ones too): a refusal of the disclosure
+    control removes the dataset from the answer."""
     import discovery.beacon.answers as answers
     from disclosure.services import BudgetExhausted
 
-    real = answers.release_answer
+    real = answers.release_answers
     asked: list[str] = []
 
     def refuse_gru(**kwargs):
-        asked.append(str(kwargs["dataset_id"]))
-        if kwargs["dataset_id"] == cohorts["gru"].pk:
-            raise BudgetExhausted("spent", holder="net:x", renews_at=None)
-        return real(**kwargs)
+        asked.extend(str(d) for d in kwargs["asked"])
+        released = real(**kwargs)
+        released[cohorts["gru"].pk] = BudgetExhausted("spent", holder="net:x", renews_at=None)
+        return released
 
-    monkeypatch.setattr(answers, "release_answer", refuse_gru)
+    monkeypatch.setattr(answers, "release_answers", refuse_gru)
     document = _get(
         "g_variants", referenceName="17", start=43044294, referenceBases="A", alternateBases="G"
     ).json()
-    assert sorted(asked) == sorted(str(d.pk) for d in cohorts.values())  # absent ones too
+    assert sorted(asked) == sorted(str(d.pk) for d in cohorts.values())
     assert "gru" not in _found(document)
     assert document["info"]["budgetSpentOn"] == [str(cohorts["gru"].pk)]
+
+
+def test_a_spent_budget_answers_429_and_a_repeat_costs_nothing(cohorts, settings) -> None:
+    settings.DISCLOSURE_NETWORK_BUDGET = 2
+    rare = {"referenceName": "17", "referenceBases": "A", "alternateBases": "C"}
+    for start in (5, 6, 5):  # the repeat of 5 is free: its stored answer is served
+        assert _get("g_variants", start=start, **rare).status_code == 200
+    response = _get("g_variants", start=7, **rare)
+    assert response.status_code == 429
+    assert_valid(response.json(), "responses/beaconErrorResponse.json")
+    # a common allele costs nothing and is still answered
+    common = _get(
+        "g_variants", referenceName="17", start=43044294, referenceBases="A", alternateBases="G"
+    )
+    assert common.status_code == 200 and "gru" in _found(common.json())

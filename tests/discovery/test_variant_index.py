@@ -12,7 +12,7 @@ from discovery.variants.normalise import normalise, stored_allele
 from genomics.models import GenomicFile
 from genomics.services.ingest import file_ingest
 from tests.discovery import variants
-from tests.genomics.conftest import archive_key, donor_client, upload, worker  # noqa: F401
+from tests.genomics.conftest import upload
 
 pytestmark = pytest.mark.django_db
 

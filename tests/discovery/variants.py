@@ -58,3 +58,22 @@ def write(path: Path, mode: str = "wz", records=RECORDS, *, extra_sites: int = 0
                 record.samples[donor]["GT"] = gt
             out.write(record)
     return path.read_bytes()
+
+
+def write_sites(path: Path, sites: list[tuple[str, int, str, str, int, int]]) -> bytes:
+    """A sites-only VCF (no samples) carrying INFO AC and AN, as cohort summaries do:
+    (contig, VCF POS, REF, ALT, AC, AN) per record."""
+    result = pysam.VariantHeader()
+    for contig, length in (("chr1", 248956422), ("chr17", 83257441)):
+        result.add_line(f"##contig=<ID={contig},length={length}>")
+    result.add_line('##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">')
+    result.add_line('##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">')
+    with pysam.VariantFile(str(path), "w", header=result) as out:
+        for contig, pos, ref, alt, ac, an in sites:
+            record = out.new_record(
+                contig=contig, start=pos - 1, stop=pos - 1 + len(ref), alleles=(ref, alt)
+            )
+            record.info["AC"] = (ac,)
+            record.info["AN"] = an
+            out.write(record)
+    return path.read_bytes()
