@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "genomics",
     "ledger",
     "disclosure",
+    "discovery",
 ]
 
 MIDDLEWARE = [
