@@ -1,14 +1,14 @@
 """`release_answer` for many datasets at once: the same rules (disclosure.services), in a
 handful of queries whatever the number of datasets, so that a Beacon query over 1,000
 datasets answers in milliseconds (bench/beacon.py). Written by the `beacon` branch for
-its one call site (discovery.beacon.answers); the rules stay those of services.py, whose
-private helpers it reuses.
+its one call site (discovery.beacon.answers); `services.release_answer` is this for one
+dataset, so the budget and the stored answers have one implementation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.db import transaction
@@ -23,8 +23,8 @@ from disclosure.types import AlleleTally, BudgetExhausted, Caller, Granularity, 
 Asked = tuple[Sequence[AlleleTally], Granularity | str]
 
 
-def _exhausted(holder: str, oldest: object, window_s: int) -> BudgetExhausted:
-    renews_at = oldest + timedelta(seconds=window_s) if oldest else None  # type: ignore[operator]
+def _exhausted(holder: str, oldest: datetime | None, window_s: int) -> BudgetExhausted:
+    renews_at = oldest + timedelta(seconds=window_s) if oldest else None
     kind = "account" if holder.startswith("user:") else "network"
     return BudgetExhausted(
         f"The {kind}'s budget of rare-allele queries on this dataset is spent until "
