@@ -57,19 +57,26 @@ MISSING_RATE = 1e-6  # d in the LRT: a victim's allele absent from the Beacon's 
 FALSE_POSITIVES = 0.05
 CHECKPOINTS = (10, 20, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000)
 COLLUDERS = 10
+WORKERS = 2
 RARE_BY_REFERENCE = 0.01
 
 
 @dataclass(frozen=True)
 class Cohort:
-    """Diploid genotypes (alternate allele copies, 0..2) as sites x individuals, and a
-    query key per site."""
+    """Diploid genotypes (alternate allele copies, 0..2) as sites x individuals, each site
+    an A>G SNP at (chromosome, VCF POS), and the Beacon's normalised query
+    key of each (discovery.beacon.query: it keys the stored answers)."""
 
     genotypes: np.ndarray
+    sites: list[tuple[int, int]]
     keys: list[str]
 
 
-def simulate(regions: int, seed: int) -> Cohort:
+def simulate(regions: int, seed: int, victims: int) -> tuple[Cohort, Split]:
+    """The cohort, region by region (only the victims' genotypes are kept, so that many
+    regions fit in memory): members are `victims` of the dataset's 1,000 individuals,
+    non-members the first `victims` held-out ones; `Cohort.genotypes` has the members'
+    columns first, then the non-members'."""
     import msprime
 
     demography = msprime.Demography()
@@ -77,7 +84,11 @@ def simulate(regions: int, seed: int) -> Cohort:
     demography.add_population(name="human", initial_size=200_000, growth_rate=math.log(20) / 400)
     demography.add_population_parameters_change(time=400, growth_rate=0, initial_size=10_000)
     individuals = BEACON_SIZE + REFERENCE_SIZE + HELD_OUT
-    blocks, keys = [], []
+    rng = np.random.default_rng(seed)
+    members = rng.choice(BEACON_SIZE, size=victims, replace=False)
+    non_members = np.arange(BEACON_SIZE + REFERENCE_SIZE, BEACON_SIZE + REFERENCE_SIZE + victims)
+    columns = np.concatenate([members, non_members])
+    blocks, beacon_ac, reference_ac, sites = [], [], [], []
     for region in range(regions):
         ts = msprime.sim_ancestry(
             samples=individuals,
@@ -90,32 +101,46 @@ def simulate(regions: int, seed: int) -> Cohort:
             ts, rate=1.25e-8, random_seed=seed + 1000 + region, model=msprime.BinaryMutationModel()
         )
         haplotypes = ts.genotype_matrix()
-        blocks.append((haplotypes[:, 0::2] + haplotypes[:, 1::2]).astype(np.int8))
-        keys += [f"sim{region + 1}:{int(site.position)}:A>G" for site in ts.sites()]
-    return Cohort(genotypes=np.vstack(blocks), keys=keys)
+        diploid = (haplotypes[:, 0::2] + haplotypes[:, 1::2]).astype(np.int8)
+        blocks.append(diploid[:, columns])
+        beacon_ac.append(diploid[:, :BEACON_SIZE].sum(axis=1, dtype=np.int64))
+        reference_ac.append(
+            diploid[:, BEACON_SIZE : BEACON_SIZE + REFERENCE_SIZE].sum(axis=1, dtype=np.int64)
+        )
+        # Region r is the (r // 22)-th megabase of chromosome r % 22 + 1.
+        chrom, offset = region % 22 + 1, region // 22 * 1_000_000
+        sites += [(chrom, offset + int(site.position) + 1) for site in ts.sites()]
+    from discovery.beacon.query import parse
+
+    keys = [
+        parse(
+            {
+                "referenceName": str(chrom),
+                "start": pos - 1,
+                "referenceBases": "A",
+                "alternateBases": "G",
+                "assemblyId": "GRCh38",
+            }
+        ).key()
+        for chrom, pos in sites
+    ]
+    cohort = Cohort(genotypes=np.vstack(blocks), sites=sites, keys=keys)
+    parts = Split(
+        beacon_ac=np.concatenate(beacon_ac),
+        # Never 0: an allele unseen in the panel is rare, not impossible.
+        reference_af=(np.concatenate(reference_ac) + 0.5) / (2 * REFERENCE_SIZE + 1),
+        members=list(range(victims)),
+        non_members=list(range(victims, 2 * victims)),
+    )
+    return cohort, parts
 
 
 @dataclass
 class Split:
     beacon_ac: np.ndarray  # per site, in the listed dataset
     reference_af: np.ndarray  # per site, the attacker's estimate
-    members: list[int]  # individuals (columns) inside the dataset
+    members: list[int]  # columns of Cohort.genotypes: individuals inside the dataset
     non_members: list[int]
-
-
-def split(cohort: Cohort, victims: int, rng: np.random.Generator) -> Split:
-    g = cohort.genotypes
-    beacon = np.arange(BEACON_SIZE)
-    reference = np.arange(BEACON_SIZE, BEACON_SIZE + REFERENCE_SIZE)
-    held_out = np.arange(BEACON_SIZE + REFERENCE_SIZE, g.shape[1])
-    reference_ac = g[:, reference].sum(axis=1)
-    return Split(
-        beacon_ac=g[:, beacon].sum(axis=1).astype(np.int64),
-        # Never 0: an allele unseen in the panel is rare, not impossible.
-        reference_af=(reference_ac + 0.5) / (2 * REFERENCE_SIZE + 1),
-        members=[int(i) for i in rng.choice(beacon, size=victims, replace=False)],
-        non_members=[int(i) for i in held_out[:victims]],
-    )
 
 
 def lrt_terms(af: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,6 +182,8 @@ class Beacon:
 
 @dataclass(frozen=True)
 class Answered:
+    site: int
+    said: int  # 1 "yes", 0 "no" or suppressed
     term: float  # the query's LRT term
     charged: bool
     reference_af: float
@@ -192,7 +219,8 @@ def attack(beacon: Beacon, victim: int, callers: Sequence[object]) -> list[Answe
         if answer is None:
             continue
         said, charged = answer
-        answered.append(Answered(yes[index] if said else no[index], charged, reference_af))
+        term = yes[index] if said else no[index]
+        answered.append(Answered(int(site), said, term, charged, reference_af))
     return answered
 
 
@@ -224,29 +252,87 @@ def power_curve(members: list[np.ndarray], non_members: list[np.ndarray]) -> lis
     return powers
 
 
+# What the forked attack processes read (set before the fork; see run_setting).
+_RUN: dict[str, object] = {}
+
+
+def _attack_one(task: tuple[str, int]) -> list[Answered]:
+    group, victim = task
+    make_callers = _RUN["make_callers"]
+    return attack(_RUN["beacon"], victim, make_callers(group, victim))  # type: ignore[arg-type,operator]
+
+
 def run_setting(
     beacon: Beacon, parts: Split, make_callers: object, label: str, budgets: dict[str, int | None]
-) -> dict[str, list[float]]:
-    """Power curves, one per coalition budget in `budgets` ({label: rare queries})."""
+) -> tuple[dict[str, list[float]], dict[str, list[list[Answered]]]]:
+    """Power curves, one per coalition budget in `budgets` ({label: rare queries}), and the
+    answered queries per victim. Victims are attacked by WORKERS forked processes (each
+    with its own database connection; a coalition per victim, so they share no budget)."""
+    import multiprocessing
+
+    from django.db import connections
+
     started = time.perf_counter()
+    _RUN.update(beacon=beacon, make_callers=make_callers)
+    tasks = [(g, v) for g in ("members", "non_members") for v in getattr(parts, g)]
+    connections.close_all()
+    with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
+        results = pool.map(_attack_one, tasks, chunksize=1)
     runs: dict[str, list[list[Answered]]] = {"members": [], "non_members": []}
-    for group in runs:
-        for victim in getattr(parts, group):
-            callers = make_callers(group, victim)  # type: ignore[operator]
-            runs[group].append(attack(beacon, victim, callers))
+    for (group, _), answered in zip(tasks, results, strict=True):
+        runs[group].append(answered)
     charged = [sum(a.charged for a in run) for run in runs["members"]]
     print(
         f"{label}: {time.perf_counter() - started:.0f} s; per member victim "
         f"{np.median([len(r) for r in runs['members']]):.0f} queries answered, "
-        f"{np.median(charged):.0f} of them charged (median)"
+        f"{np.median(charged):.0f} of them charged (median)",
+        flush=True,
     )
-    return {
+    curves = {
         name: power_curve(
             [within_budget(r, budget) for r in runs["members"]],
             [within_budget(r, budget) for r in runs["non_members"]],
         )
         for name, budget in budgets.items()
     }
+    return curves, runs
+
+
+def endpoint_agrees(beacon: Beacon, runs: dict[str, list[list[Answered]]], count: int) -> str:
+    """Ask `count` of the attack's answered queries again through the Beacon's HTTP
+    endpoint (g_variants, Django's test client), half rare (charged) and half common, as
+    fresh accounts: the endpoint must say what the attack was told (the stored answer)."""
+    from rest_framework.test import APIClient
+
+    from marketplace.models import Role, User
+
+    answered = [a for run in runs["members"] + runs["non_members"] for a in run]
+    rare = list({a.site: a for a in answered if a.charged}.values())[: count // 2]
+    common = list({a.site: a for a in answered if not a.charged}.values())[: count // 2]
+    agree = 0
+    for index, asked in enumerate(rare + common):
+        user = User.objects.create(username=f"bench-check-{index}", role=Role.RESEARCHER)
+        client = APIClient()
+        client.force_authenticate(user)
+        chrom, pos = beacon.cohort.sites[asked.site]
+        response = client.get(
+            "/api/beacon/v2/g_variants",
+            {
+                "referenceName": str(chrom),
+                "start": pos - 1,
+                "referenceBases": "A",
+                "alternateBases": "G",
+                "assemblyId": "GRCh38",
+            },
+            REMOTE_ADDR=f"2001:db8:ffff:{index:x}::1",
+        )
+        assert response.status_code == 200, response.content
+        found = any(
+            r["id"] == str(beacon.dataset_id) and r["exists"]
+            for r in response.json()["response"]["resultSets"]
+        )
+        agree += found == bool(asked.said)
+    return f"{agree} of {len(rare) + len(common)} ({len(rare)} rare, {len(common)} common)"
 
 
 def utility(
@@ -305,7 +391,7 @@ def plot(path: Path, curves: dict[str, list[float]], budget: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--regions", type=int, default=4)
+    parser.add_argument("--regions", type=int, default=32)
     parser.add_argument("--victims", type=int, default=100, help=f"at most {HELD_OUT}")
     parser.add_argument("--seed", type=int, default=20151029)
     parser.add_argument("--plot", type=Path, default=Path("docs/beacon_privacy.png"))
@@ -325,27 +411,64 @@ def main() -> None:
     logging.getLogger("msprime").setLevel(logging.WARNING)
     from django.conf import settings
     from django.test import override_settings
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()  # Django's test client: "testserver" is an allowed host
 
     from disclosure.services import Caller
     from marketplace.models import Dataset, Role, User
 
     started = time.perf_counter()
-    cohort = simulate(args.regions, args.seed)
+    cohort, parts = simulate(args.regions, args.seed, args.victims)
     rng = np.random.default_rng(args.seed)
-    parts = split(cohort, args.victims, rng)
     rare = np.mean(
         (parts.beacon_ac < settings.DISCLOSURE_RARE_MIN_AC)
         | (parts.beacon_ac / (2 * BEACON_SIZE) < settings.DISCLOSURE_RARE_AF)
     )
     print(
-        f"simulated {len(cohort.keys):,} sites x {cohort.genotypes.shape[1]:,} individuals "
+        f"simulated {len(cohort.keys):,} sites x "
+        f"{BEACON_SIZE + REFERENCE_SIZE + HELD_OUT:,} individuals "
         f"in {time.perf_counter() - started:.1f} s; {rare:.0%} of sites rare in the dataset"
     )
     donor = User.objects.create(username="bench-donor", role=Role.DONOR)
 
-    def listed(title: str) -> Beacon:
+    def listed(title: str, *, indexed: bool = True) -> Beacon:
+        """The cohort listed as a dataset whose one file is in the variant index (AC, AN
+        per allele, as the ingest tap writes them), so the Beacon serves it."""
+        from discovery.models import VariantAllele, VariantSource
+        from tests.factories import ready_file
+
+        stored = ready_file(donor, filename=f"{title}.vcf.gz")
         dataset = Dataset.objects.create(
-            donor=donor, title=title, price=1, access_days=30, duo_codes=[]
+            donor=donor,
+            title=title,
+            price=1,
+            access_days=30,
+            duo_codes=[{"code": "DUO:0000042", "value": ""}],
+            format_index=" VCF ",
+            reference_index=" GRCh38 ",
+            record_hash="0" * 64,
+        )
+        dataset.files.add(stored)
+        if not indexed:
+            return Beacon(cohort, parts, dataset.pk)
+        present = np.flatnonzero(parts.beacon_ac > 0)
+        source = VariantSource.objects.create(file=stored, assembly="GRCh38", alleles=len(present))
+        VariantAllele.objects.bulk_create(
+            (
+                VariantAllele(
+                    chrom=cohort.sites[i][0],
+                    pos=cohort.sites[i][1],
+                    ref="A",
+                    alt="G",
+                    allele_count=int(parts.beacon_ac[i]),
+                    allele_number=2 * BEACON_SIZE,
+                    source=source,
+                    kind=VariantAllele.Kind.SNP,
+                )
+                for i in present
+            ),
+            batch_size=5000,
         )
         return Beacon(cohort, parts, dataset.pk)
 
@@ -366,25 +489,26 @@ def main() -> None:
     budget = settings.DISCLOSURE_USER_BUDGET
     curves: dict[str, list[float]] = {}
     with override_settings(DISCLOSURE_ENABLED=False):
-        off = listed("simulated cohort, protection off")
-        curves.update(
-            run_setting(off, parts, coalition(1, 0), "protection off", {"protection off": None})
+        off = listed("simulated cohort, protection off", indexed=False)
+        off_curves, _ = run_setting(
+            off, parts, coalition(1, 0), "protection off", {"protection off": None}
         )
+        curves.update(off_curves)
     # One run of a 10-account coalition (each account on its own /64); one account's curve
     # is its first `budget` charged answers (within_budget).
     protected = listed("simulated cohort, defaults")
-    curves.update(
-        run_setting(
-            protected,
-            parts,
-            coalition(COLLUDERS, 1_000_000),
-            f"defaults, {COLLUDERS} colluding accounts",
-            {
-                f"defaults, 1 account ({budget} rare queries)": budget,
-                f"defaults, {COLLUDERS} colluding accounts": budget * COLLUDERS,
-            },
-        )
+    protected_curves, runs = run_setting(
+        protected,
+        parts,
+        coalition(COLLUDERS, 1_000_000),
+        f"defaults, {COLLUDERS} colluding accounts",
+        {
+            f"defaults, 1 account ({budget} rare queries)": budget,
+            f"defaults, {COLLUDERS} colluding accounts": budget * COLLUDERS,
+        },
     )
+    curves.update(protected_curves)
+    print(f"Beacon endpoint (g_variants over HTTP) agrees: {endpoint_agrees(protected, runs, 100)}")
 
     table(
         f"Membership attack power at {FALSE_POSITIVES:.0%} false positives: Beacon of "
