@@ -77,7 +77,7 @@ def simulate(regions: int, seed: int, victims: int) -> tuple[Cohort, Split]:
     regions fit in memory): members are `victims` of the dataset's 1,000 individuals,
     non-members the first `victims` held-out ones; `Cohort.genotypes` has the members'
     columns first, then the non-members'."""
-    import msprime
+    import msprime  # type: ignore[import-untyped]
 
     demography = msprime.Demography()
     # Sizes backwards in time: 200,000 today, 10,000 at 400 generations and before.
@@ -276,7 +276,7 @@ def run_setting(
     _RUN.update(beacon=beacon, make_callers=make_callers)
     tasks = [(g, v) for g in ("members", "non_members") for v in getattr(parts, g)]
     connections.close_all()
-    with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
+    with multiprocessing.get_context("fork").Pool(int(str(_RUN["workers"]))) as pool:
         results = pool.map(_attack_one, tasks, chunksize=1)
     runs: dict[str, list[list[Answered]]] = {"members": [], "non_members": []}
     for (group, _), answered in zip(tasks, results, strict=True):
@@ -319,7 +319,7 @@ def endpoint_agrees(beacon: Beacon, runs: dict[str, list[list[Answered]]], count
             "/api/beacon/v2/g_variants",
             {
                 "referenceName": str(chrom),
-                "start": pos - 1,
+                "start": str(pos - 1),
                 "referenceBases": "A",
                 "alternateBases": "G",
                 "assemblyId": "GRCh38",
@@ -394,8 +394,10 @@ def main() -> None:
     parser.add_argument("--regions", type=int, default=32)
     parser.add_argument("--victims", type=int, default=100, help=f"at most {HELD_OUT}")
     parser.add_argument("--seed", type=int, default=20151029)
+    parser.add_argument("--workers", type=int, default=WORKERS, help="attack processes")
     parser.add_argument("--plot", type=Path, default=Path("docs/beacon_privacy.png"))
     args = parser.parse_args()
+    _RUN["workers"] = args.workers
     from bench.support.common import django_scratch, recreate_database, table
 
     os.environ["DATABASE_URL"] = recreate_database(DATABASE)
