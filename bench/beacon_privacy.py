@@ -5,10 +5,10 @@
 A cohort simulated with msprime (coalescent with recombination; human mutation rate
 1.25e-8 and recombination rate 1e-8 per bp per generation, Ne 10,000 growing exponentially
 to 200,000 over the last 400 generations, which gives the excess of rare alleles real
-cohorts have) over `--regions` independent 1 Mb regions: 2,150 diploid individuals, of
+cohorts have) over `--regions` (32) independent 1 Mb regions: 2,150 diploid individuals, of
 whom 1,000 are listed as a dataset (allele counts per site, AN = 2,000), 1,000 are the
 attacker's reference panel (allele frequencies, as gnomAD would give) and 150 are held
-out as non-members (by default 100 of them and 100 members are the victims). Every answer
+out as non-members (by default 50 of them and 50 members are the victims). Every answer
 goes through `disclosure.services.release_answer`, the function the Beacon's `g_variants`
 routes each per-dataset answer through.
 
@@ -23,14 +23,17 @@ reference panel and the victim's alleles queried rarest first (Raisaro et al., J
 
 with d = 1e-6 the rate of a victim's allele missing from the Beacon's calls; L is small
 for members. The threshold is the 5 % quantile of L over the non-members (5 % false
-positives), power the share of the members (100) below it, after each number of queries.
+positives), power the share of the members below it, after each number of queries.
 
 Settings compared: protection off (DISCLOSURE_ENABLED=false: exact yes/no, no budget),
 and our defaults against one attacker account and against 10 colluding accounts on 10
 different network prefixes (a refused query is skipped; common alleles stay free).
 Utility: one honest account asks 1,000 distinct queries about variants with allele
 frequency >= 1 % (in the dataset, and in the reference panel) and counts exact answers.
-Needs the local PostgreSQL; about two minutes on 2 cores.
+Needs the local PostgreSQL. The cost is the protected run: each victim's coalition spends
+its whole budget (500 charged queries, each a transaction); with 100 + 100 victims that is
+100,000 of them, about 25 minutes on a machine shared with a test suite (load average
+14), where `--victims 20` took 25 minutes all told (see README).
 """
 
 from __future__ import annotations
@@ -392,7 +395,7 @@ def plot(path: Path, curves: dict[str, list[float]], budget: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--regions", type=int, default=32)
-    parser.add_argument("--victims", type=int, default=100, help=f"at most {HELD_OUT}")
+    parser.add_argument("--victims", type=int, default=50, help=f"at most {HELD_OUT}")
     parser.add_argument("--seed", type=int, default=20151029)
     parser.add_argument("--workers", type=int, default=WORKERS, help="attack processes")
     parser.add_argument("--plot", type=Path, default=Path("docs/beacon_privacy.png"))

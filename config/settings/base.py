@@ -574,8 +574,8 @@ DISCLOSURE_SUPPRESS_BELOW = env.int("DISCLOSURE_SUPPRESS_BELOW", default=15)
 DISCLOSURE_COUNT_ROUNDING = env.int("DISCLOSURE_COUNT_ROUNDING", default=5)
 # Distinct rare-allele queries per dataset per window, per account and per network prefix
 # (IPv4 /24, IPv6 /64; all accounts and anonymous callers of one prefix share its budget).
-DISCLOSURE_USER_BUDGET = env.int("DISCLOSURE_USER_BUDGET", default=50)
-DISCLOSURE_NETWORK_BUDGET = env.int("DISCLOSURE_NETWORK_BUDGET", default=50)
+DISCLOSURE_USER_BUDGET = env.int("DISCLOSURE_USER_BUDGET", default=5)
+DISCLOSURE_NETWORK_BUDGET = env.int("DISCLOSURE_NETWORK_BUDGET", default=5)
 DISCLOSURE_BUDGET_WINDOW_S = env.int("DISCLOSURE_BUDGET_WINDOW_S", default=30 * 86400)
 # Off only to measure the attack against a bare Beacon (bench/beacon_privacy.py); production
 # refuses to start with it off.
