@@ -79,7 +79,12 @@ def test_common_alleles_are_exact_and_cost_nothing(dataset: Dataset) -> None:
     assert budget_remaining(caller=caller, dataset_id=dataset.pk).remaining == 3
 
 
-@override_settings(DISCLOSURE_SUPPRESS_BELOW=10, DISCLOSURE_NOISE_SCALE=1.0)
+@override_settings(
+    DISCLOSURE_SUPPRESS_BELOW=10,
+    DISCLOSURE_NOISE_SCALE=1.0,
+    DISCLOSURE_USER_BUDGET=100,
+    DISCLOSURE_NETWORK_BUDGET=100,
+)
 def test_rare_and_absent_alleles_are_suppressed_alike(dataset: Dataset) -> None:
     caller = researcher()
     absent = [
@@ -101,7 +106,12 @@ def test_rare_and_absent_alleles_are_suppressed_alike(dataset: Dataset) -> None:
         assert answer.charged
 
 
-@override_settings(DISCLOSURE_NOISE_SCALE=3.0, DISCLOSURE_SUPPRESS_BELOW=1)
+@override_settings(
+    DISCLOSURE_NOISE_SCALE=3.0,
+    DISCLOSURE_SUPPRESS_BELOW=1,
+    DISCLOSURE_USER_BUDGET=100,
+    DISCLOSURE_NETWORK_BUDGET=100,
+)
 def test_a_noisy_answer_is_the_same_on_every_repeat_and_for_everyone(dataset: Dataset) -> None:
     rare = [AlleleTally(allele_count=12, allele_number=2000)]
     first = release_answer(
