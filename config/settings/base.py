@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "marketplace",
     "genomics",
     "ledger",
+    "disclosure",
+    "discovery",
 ]
 
 MIDDLEWARE = [
@@ -586,3 +588,23 @@ HTSGET_TICKETER_TIMEOUT_S = env.float("HTSGET_TICKETER_TIMEOUT_S", default=10.0)
 # How long the URLs of a ticket (their `headers` carry a signed token) stay valid.
 HTSGET_URL_TTL_S = env.int("HTSGET_URL_TTL_S", default=600)
 JSON_ERROR_SHAPES["/ga4gh/htsget/"] = "marketplace.ga4gh.htsget.htsget_error_shape"
+# --- Disclosure control of discovery answers (README "Disclosure control") -----------------
+# An allele is rare in a dataset when AC/AN < DISCLOSURE_RARE_AF or AC < DISCLOSURE_RARE_MIN_AC
+# (the count floor keeps a small dataset's few carriers rare however high their frequency).
+# Only rare (or absent) alleles cost budget and get noise; the others are answered exactly.
+DISCLOSURE_RARE_AF = env.float("DISCLOSURE_RARE_AF", default=0.01)
+DISCLOSURE_RARE_MIN_AC = env.int("DISCLOSURE_RARE_MIN_AC", default=20)
+# Rare answers: AC plus discrete Laplace noise of this scale (OpenDP), drawn once per dataset
+# and query; a noisy AC below DISCLOSURE_SUPPRESS_BELOW is suppressed (absent and rare alike),
+# a released noisy count is rounded to DISCLOSURE_COUNT_ROUNDING.
+DISCLOSURE_NOISE_SCALE = env.float("DISCLOSURE_NOISE_SCALE", default=3.0)
+DISCLOSURE_SUPPRESS_BELOW = env.int("DISCLOSURE_SUPPRESS_BELOW", default=15)
+DISCLOSURE_COUNT_ROUNDING = env.int("DISCLOSURE_COUNT_ROUNDING", default=5)
+# Distinct rare-allele queries per dataset per window, per account and per network prefix
+# (IPv4 /24, IPv6 /64; all accounts and anonymous callers of one prefix share its budget).
+DISCLOSURE_USER_BUDGET = env.int("DISCLOSURE_USER_BUDGET", default=5)
+DISCLOSURE_NETWORK_BUDGET = env.int("DISCLOSURE_NETWORK_BUDGET", default=5)
+DISCLOSURE_BUDGET_WINDOW_S = env.int("DISCLOSURE_BUDGET_WINDOW_S", default=30 * 86400)
+# Off only to measure the attack against a bare Beacon (bench/beacon_privacy.py); production
+# refuses to start with it off.
+DISCLOSURE_ENABLED = env.bool("DISCLOSURE_ENABLED", default=True)

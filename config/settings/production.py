@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
 from config.settings.base import (
+    DISCLOSURE_ENABLED,
     FAILPOINTS,
     LOG_LEVEL,
     SECRET_KEY,
@@ -30,6 +31,12 @@ if FAILPOINTS:
     raise ImproperlyConfigured(
         f"FAILPOINTS ({', '.join(sorted(FAILPOINTS))}) pause workers for fault tests; "
         "unset it in production."
+    )
+
+if not DISCLOSURE_ENABLED:
+    raise ImproperlyConfigured(
+        "DISCLOSURE_ENABLED=false answers Beacon queries without budget, suppression or noise "
+        "(bench/beacon_privacy.py measures that); unset it in production."
     )
 
 # The worker's row MAC key must be provisioned, never created on first use (ledger/integrity.py).

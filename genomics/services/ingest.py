@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from core.worker_secrets import SecretMissing
-from genomics import c4gh, formats, htsindex, payloads
+from genomics import c4gh, formats, htsindex, ingest_taps, payloads
 from genomics.archive_secret import archive_secret_key
 from genomics.models import ArchiveKey, GenomicFile, PayloadPart
 from genomics.services.indexes import file_index_build
@@ -126,7 +126,30 @@ def file_ingest(*, file_id: str) -> GenomicFile | None:
             plaintext_size += len(block)
             yield block
 
-    stream = plaintext()
+    # Other apps' readers of the plaintext (the variant index) see it in this one pass.
+    taps = ingest_taps.open_taps(upload)
+    try:
+        return _finish(
+            upload,
+            ingest_taps.tee(plaintext(), taps),
+            taps,
+            payload_hash,
+            plaintext_hash,
+            lambda: plaintext_size,
+        )
+    finally:
+        for tap in taps:
+            tap.abort()  # a no-op after commit
+
+
+def _finish(
+    upload: GenomicFile,
+    stream: Iterator[bytes],
+    taps: list[ingest_taps.IngestTap],
+    payload_hash: hashlib._Hash,
+    plaintext_hash: hashlib._Hash,
+    plaintext_size_now: Callable[[], int],
+) -> GenomicFile:
     try:
         inspection = formats.inspect(
             stream, filename=upload.filename, max_unzipped_bytes=settings.UPLOAD_MAX_BYTES
@@ -136,6 +159,7 @@ def file_ingest(*, file_id: str) -> GenomicFile | None:
     except (c4gh.Crypt4GHError, formats.FormatError) as exc:
         upload_fail(upload=upload, reason=str(exc))
         return upload
+    plaintext_size = plaintext_size_now()
     if plaintext_size == 0:
         upload_fail(upload=upload, reason="The file is empty.")
         return upload
@@ -154,6 +178,9 @@ def file_ingest(*, file_id: str) -> GenomicFile | None:
             error="",
             ready_at=timezone.now(),
         )
+        if updated:
+            for tap in taps:
+                tap.commit(file_format=inspection.format, metadata=inspection.metadata)
     if updated:
         logger.info("file %s ready: %s, %s bytes", upload.pk, inspection.format, plaintext_size)
     upload.refresh_from_db()

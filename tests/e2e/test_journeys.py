@@ -4,11 +4,12 @@
   wallet, lists the file and finds it in the catalogue.
 - The reviewer signs in with a second factor, works the review queue and approves a
   request with a reason, then looks at the audit log and the chain.
-- The researcher registers a key made by crypt4gh-keygen, links a wallet, sees the fit of
-  the purpose live and cannot send one that cannot fit, requests (back + send again makes
-  no second request), pays with one permit signature, and downloads a file the reference
-  crypt4gh decrypts; the donor then sees that download in their access history and erases
-  the data.
+- The researcher registers a key made by crypt4gh-keygen, links a wallet, asks the
+  catalogue's Beacon which datasets allowing HMB contain a variant (and sees their privacy
+  budget go down for a variant nobody may reveal), sees the fit of the purpose live and
+  cannot send one that cannot fit, requests (back + send again makes no second request),
+  pays with one permit signature, and downloads a file the reference crypt4gh decrypts;
+  the donor then sees that download in their access history and erases the data.
 - A committee (issue 19): the admin makes a two-member DAC with a chair on its pages
   (its members plain accounts, who then pass a second factor); a member votes from their
   queue, the chair returns the request, the researcher changes and
@@ -33,6 +34,7 @@ from eth_account import Account
 from playwright.sync_api import Page, Route, expect
 
 from ledger.localchain import anvil_accounts
+from tests.discovery import variants
 from tests.e2e.conftest import Watch, shot
 from tests.e2e.wallet import BrowserWallet
 from tests.genomics import samples
@@ -289,6 +291,31 @@ def test_researcher_registers_a_key_links_a_wallet_requests_pays_and_decrypts(
     expect(page.locator(".messages")).to_contain_text("public key is saved")
     link_wallet(page, base)
     shot(page, "profile")
+
+    # Discovery before purchase: the catalogue asks the Beacon (same code path as the API).
+    beacon_donor = ApiUser.register(base, "e2e-beacon-donor", "donor")
+    sites = variants.write_sites(
+        tmp_path / "brca1.vcf",
+        [("chr17", 43044295, "A", "G", 150, 400), ("chr17", 43045000, "C", "T", 2, 400)],
+    )
+    beacon_file = beacon_donor.upload_ready(sites, "brca1-summary.vcf")
+    beacon_donor.link_wallet(anvil_accounts()[9])
+    beacon_listing = beacon_donor.list_dataset(
+        beacon_file, title="BRCA1 carriers summary", review="committee", price=10**18
+    )
+    page.goto(f"{base}/datasets/")
+    page.get_by_label("Consent allows").select_option("DUO:0000006")  # GRU allows HMB
+    page.get_by_label("Contains variant").fill("17:43044295 A>G")
+    page.get_by_role("button", name="Ask the Beacon").click()
+    found = page.locator("#variant-results")
+    expect(found).to_contain_text(beacon_listing["title"])
+    budget = found.locator("[data-budget-remaining]")
+    before = int(budget.get_attribute("data-budget-remaining") or "-1")
+    shot(page, "catalogue-variant")
+    page.get_by_label("Contains variant").fill("17:43045000 C>T")  # rare: never revealed
+    page.get_by_role("button", name="Ask the Beacon").click()
+    expect(found).not_to_contain_text(beacon_listing["title"])
+    expect(budget).to_have_attribute("data-budget-remaining", str(before - 1))
 
     page.goto(f"{base}/datasets/?q=hypertension")
     page.get_by_role("link", name=dataset["title"]).click()

@@ -1,0 +1,224 @@
+"""Disclosure control of Beacon answers (issue 18 §3): suppression, stable answers, the
+privacy budget per account and per network prefix, and the Sybil rule."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import pytest
+from django.test import RequestFactory, override_settings
+
+from disclosure.callers import caller_for_request
+from disclosure.models import ReleasedAnswer
+from disclosure.selectors import budget_remaining
+from disclosure.services import (
+    AlleleTally,
+    BudgetExhausted,
+    Caller,
+    Granularity,
+    release_answer,
+)
+from disclosure.types import network_prefix
+from marketplace.models import Dataset, Role, User
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+COMMON = [AlleleTally(allele_count=40, allele_number=2000)]  # AF 2 %
+SINGLETON = [AlleleTally(allele_count=1, allele_number=2000)]
+
+
+@pytest.fixture
+def dataset() -> Dataset:
+    donor = cast(User, UserFactory(role=Role.DONOR))
+    return Dataset.objects.create(
+        donor=donor, title="Cohort", price=1000, access_days=30, duo_codes=[]
+    )
+
+
+def researcher(address: str = "198.51.100.7") -> Caller:
+    user = cast(User, UserFactory(role=Role.RESEARCHER))
+    return Caller.for_address(user_id=user.pk, address=address)
+
+
+def test_network_prefix_is_a_slash_24_or_a_slash_64() -> None:
+    assert network_prefix("203.0.113.7") == "203.0.113.0/24"
+    assert network_prefix("2001:db8:1:2:a:b:c:d") == "2001:db8:1:2::/64"
+    assert network_prefix("::ffff:203.0.113.7") == "203.0.113.0/24"
+    with pytest.raises(ValueError):
+        network_prefix("not-an-address")
+
+
+def test_caller_of_a_request_behind_a_proxy_is_the_address_the_proxy_saw() -> None:
+    request = RequestFactory().get(
+        "/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="192.0.2.1, 203.0.113.9"
+    )
+    with override_settings(AXES_IPWARE_PROXY_COUNT=1):
+        assert caller_for_request(request).network_prefix == "203.0.113.0/24"
+    with override_settings(AXES_IPWARE_PROXY_COUNT=None):
+        assert caller_for_request(request).network_prefix == "10.0.0.0/24"
+
+
+@override_settings(DISCLOSURE_USER_BUDGET=3, DISCLOSURE_NETWORK_BUDGET=100)
+def test_common_alleles_are_exact_and_cost_nothing(dataset: Dataset) -> None:
+    caller = researcher()
+    for position in range(10):
+        answer = release_answer(
+            caller=caller,
+            dataset_id=dataset.pk,
+            query_key=f"GRCh38:1:{position}:A>G",
+            alleles=COMMON,
+            granularity=Granularity.COUNT,
+        )
+        assert (answer.exists, answer.count, answer.exact, answer.charged) == (
+            True,
+            40,
+            True,
+            False,
+        )
+    assert budget_remaining(caller=caller, dataset_id=dataset.pk).remaining == 3
+
+
+@override_settings(
+    DISCLOSURE_SUPPRESS_BELOW=10,
+    DISCLOSURE_NOISE_SCALE=1.0,
+    DISCLOSURE_USER_BUDGET=100,
+    DISCLOSURE_NETWORK_BUDGET=100,
+)
+def test_rare_and_absent_alleles_are_suppressed_alike(dataset: Dataset) -> None:
+    caller = researcher()
+    absent = [
+        release_answer(caller=caller, dataset_id=dataset.pk, query_key=f"a{i}", alleles=[])
+        for i in range(20)
+    ]
+    singletons = [
+        release_answer(caller=caller, dataset_id=dataset.pk, query_key=f"s{i}", alleles=SINGLETON)
+        for i in range(20)
+    ]
+    # A noisy count of 0 or 1 reaches 10 with probability ~e^-9 per draw: all suppressed.
+    for answer in absent + singletons:
+        assert (answer.suppressed, answer.exists, answer.count, answer.exact) == (
+            True,
+            None,
+            None,
+            False,
+        )
+        assert answer.charged
+
+
+@override_settings(
+    DISCLOSURE_NOISE_SCALE=3.0,
+    DISCLOSURE_SUPPRESS_BELOW=1,
+    DISCLOSURE_USER_BUDGET=100,
+    DISCLOSURE_NETWORK_BUDGET=100,
+)
+def test_a_noisy_answer_is_the_same_on_every_repeat_and_for_everyone(dataset: Dataset) -> None:
+    rare = [AlleleTally(allele_count=12, allele_number=2000)]
+    first = release_answer(
+        caller=researcher(),
+        dataset_id=dataset.pk,
+        query_key="GRCh38:2:100:C>T",
+        alleles=rare,
+        granularity="count",
+    )
+    assert first.charged and not first.exact
+    repeats = [
+        release_answer(
+            caller=researcher(f"192.0.2.{i}"),
+            dataset_id=dataset.pk,
+            query_key="GRCh38:2:100:C>T",
+            alleles=rare,
+            granularity="count",
+        )
+        for i in range(15)
+    ]
+    assert {(r.suppressed, r.exists, r.count) for r in repeats} == {
+        (first.suppressed, first.exists, first.count)
+    }
+    # Fresh draws of the same truth differ (scale 3: 16 draws all equal has p < 1e-10),
+    # so the equality above is the stored answer, not chance.
+    draws = {
+        release_answer(
+            caller=researcher(),
+            dataset_id=dataset.pk,
+            query_key=f"GRCh38:2:{100 + i}:C>T",
+            alleles=rare,
+            granularity="count",
+        ).count
+        for i in range(1, 17)
+    }
+    assert len(draws) > 1
+    assert ReleasedAnswer.objects.filter(dataset=dataset, query_key="GRCh38:2:100:C>T").count() == 1
+
+
+@override_settings(DISCLOSURE_USER_BUDGET=3, DISCLOSURE_NETWORK_BUDGET=100)
+def test_a_users_budget_runs_out_and_repeats_stay_free(dataset: Dataset) -> None:
+    caller = researcher()
+    for i in range(3):
+        release_answer(caller=caller, dataset_id=dataset.pk, query_key=f"q{i}", alleles=SINGLETON)
+    status = budget_remaining(caller=caller, dataset_id=dataset.pk)
+    assert (status.limit, status.spent, status.remaining) == (3, 3, 0)
+    assert status.renews_at is not None
+    with pytest.raises(BudgetExhausted) as refused:
+        release_answer(caller=caller, dataset_id=dataset.pk, query_key="q3", alleles=SINGLETON)
+    assert refused.value.status == 429 and refused.value.holder == f"user:{caller.user_id}"
+    assert not ReleasedAnswer.objects.filter(dataset=dataset, query_key="q3").exists()
+    again = release_answer(caller=caller, dataset_id=dataset.pk, query_key="q1", alleles=SINGLETON)
+    assert not again.charged
+    # Common alleles are still answered, and another user of another network is untouched.
+    assert release_answer(caller=caller, dataset_id=dataset.pk, query_key="c", alleles=COMMON).exact
+    other = researcher("192.0.2.1")
+    assert release_answer(
+        caller=other, dataset_id=dataset.pk, query_key="q3", alleles=SINGLETON
+    ).charged
+
+
+@override_settings(DISCLOSURE_USER_BUDGET=100, DISCLOSURE_NETWORK_BUDGET=4)
+def test_anonymous_callers_of_one_prefix_share_its_budget(dataset: Dataset) -> None:
+    # Four addresses of one IPv6 /64 (an attacker rotating addresses) are one caller.
+    callers = [Caller.for_address(user_id=None, address=f"2001:db8:0:1::{i}") for i in range(1, 5)]
+    for i, caller in enumerate(callers):
+        release_answer(caller=caller, dataset_id=dataset.pk, query_key=f"q{i}", alleles=[])
+    with pytest.raises(BudgetExhausted) as refused:
+        release_answer(
+            caller=Caller.for_address(user_id=None, address="2001:db8:0:1:ffff::9"),
+            dataset_id=dataset.pk,
+            query_key="q9",
+            alleles=[],
+        )
+    assert refused.value.holder == "net:2001:db8:0:1::/64"
+    # The next /64 has its own budget.
+    release_answer(
+        caller=Caller.for_address(user_id=None, address="2001:db8:0:2::1"),
+        dataset_id=dataset.pk,
+        query_key="q9",
+        alleles=[],
+    )
+
+
+@override_settings(DISCLOSURE_USER_BUDGET=5, DISCLOSURE_NETWORK_BUDGET=5)
+def test_sybil_accounts_from_one_prefix_share_the_prefix_budget(dataset: Dataset) -> None:
+    """The Sybil rule: free accounts do not multiply the budget from one network."""
+    sybils = [researcher(f"203.0.113.{i}") for i in range(1, 11)]
+    answered = 0
+    for i, caller in enumerate(sybils):
+        try:
+            release_answer(
+                caller=caller, dataset_id=dataset.pk, query_key=f"q{i}", alleles=SINGLETON
+            )
+            answered += 1
+        except BudgetExhausted as refused:
+            assert refused.holder == "net:203.0.113.0/24"
+    assert answered == 5
+    fresh = researcher("203.0.113.200")
+    assert budget_remaining(caller=fresh, dataset_id=dataset.pk).remaining == 0
+    # Each sybil account has spent at most one query of its own budget.
+    assert budget_remaining(caller=researcher("192.0.2.1"), dataset_id=dataset.pk).remaining == 5
+
+
+@override_settings(DISCLOSURE_ENABLED=False, DISCLOSURE_USER_BUDGET=1)
+def test_protection_off_answers_exactly_without_budget(dataset: Dataset) -> None:
+    caller = researcher()
+    for i in range(5):
+        answer = release_answer(caller=caller, dataset_id=dataset.pk, query_key=f"q{i}", alleles=[])
+        assert (answer.exists, answer.exact, answer.charged) == (False, True, False)
