@@ -57,6 +57,7 @@ bench: install
 	$(PY) bench/pipeline.py
 	$(PY) bench/catalogue.py
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(PY) bench/beacon.py
 	$(PY) bench/load.py
 
 # About twenty-five minutes, not in CI: hypothesis with many examples (schemathesis with 20

@@ -296,3 +296,26 @@ def test_a_spent_budget_answers_429_and_a_repeat_costs_nothing(cohorts, settings
         "g_variants", referenceName="17", start=43044294, referenceBases="A", alternateBases="G"
     )
     assert common.status_code == 200 and "gru" in _found(common.json())
+
+
+def test_the_donor_chooses_the_granularity(cohorts, client_for) -> None:
+    hmb = cohorts["hmb"]
+    stranger, _ = client_for(Role.DONOR)
+    url = f"/api/v1/datasets/{hmb.pk}/beacon"
+    assert stranger.put(url, {"granularity": "count"}, format="json").status_code == 403
+    owner = APIClient()
+    owner.force_authenticate(hmb.donor)
+    assert owner.put(url, {"granularity": "record"}, format="json").status_code == 400
+    assert owner.put(url, {"granularity": "count"}, format="json").json() == {
+        "granularity": "count"
+    }
+    document = _get(
+        "g_variants",
+        referenceName="17",
+        start=43044294,
+        referenceBases="A",
+        alternateBases="G",
+        requestedGranularity="count",
+    ).json()
+    counts = {r["info"]["name"]: r["resultsCount"] for r in document["response"]["resultSets"]}
+    assert counts["hmb"] == 120
