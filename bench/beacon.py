@@ -206,7 +206,7 @@ def populate(*, alleles: int, datasets: int) -> tuple[list[tuple[int, int, str, 
             f"SELECT chrom, pos, ref, alt FROM {TABLE} WHERE source_id = %s LIMIT 200",
             [sources[1].pk],
         )
-        queries += [tuple(row) for row in cursor.fetchall()]  # type: ignore[misc]
+        queries += [tuple(row) for row in cursor.fetchall()]
     queries += [
         (pick.randint(1, CHROMS), pick.randint(1, CHROM_BASES), "A", "C") for _ in range(200)
     ]
@@ -248,7 +248,7 @@ def main() -> None:
             cursor.execute(
                 f"SELECT chrom, pos, ref, alt FROM {TABLE} TABLESAMPLE SYSTEM (0.01) LIMIT 600"
             )
-            queries = [tuple(r) for r in cursor.fetchall()]  # type: ignore[misc]
+            queries = [tuple(r) for r in cursor.fetchall()]
             cursor.execute(f"SELECT count(*) FROM {TABLE}")
             loaded = cursor.fetchone()[0]
         print(f"reusing {loaded:,} alleles")
@@ -282,15 +282,16 @@ def main() -> None:
     def beacon(index: int, query: tuple[int, int, str, str]) -> float:
         chrom, pos, ref, alt = query
         started = time.perf_counter()
+        params: dict[str, str | int] = {
+            "referenceName": str(chrom),
+            "start": pos - 1,
+            "referenceBases": ref,
+            "alternateBases": alt,
+            "requestedGranularity": "count",
+        }
         response = client.get(
             "/api/beacon/v2/g_variants",
-            {
-                "referenceName": str(chrom),
-                "start": pos - 1,
-                "referenceBases": ref,
-                "alternateBases": alt,
-                "requestedGranularity": "count",
-            },
+            params,
             REMOTE_ADDR=f"10.{index // 250 % 250}.{index % 250}.1",
         )
         elapsed = time.perf_counter() - started

@@ -8,7 +8,7 @@ private helpers it reuses.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from uuid import UUID
 
@@ -55,8 +55,8 @@ def _rare_draw(
     return True, False, True, count, False
 
 
-def _exhausted(holder: str, oldest: object, window_s: int) -> BudgetExhausted:
-    renews_at = oldest + timedelta(seconds=window_s) if oldest else None  # type: ignore[operator]
+def _exhausted(holder: str, oldest: datetime | None, window_s: int) -> BudgetExhausted:
+    renews_at = oldest + timedelta(seconds=window_s) if oldest else None
     kind = "account" if holder.startswith("user:") else "network"
     return BudgetExhausted(
         f"The {kind}'s budget of rare-allele queries on this dataset is spent until "

@@ -23,13 +23,13 @@ class DatasetBeaconPolicyApi(APIView):
     class OutputSerializer(serializers.Serializer):
         granularity = serializers.CharField()
 
-    def get_permissions(self) -> list:  # type: ignore[type-arg]
+    def get_permissions(self) -> list:
         return [IsDonor()] if self.request.method == "PUT" else [AllowAny()]
 
     @extend_schema(responses={200: OutputSerializer}, tags=["datasets"])
     def get(self, request: Request, dataset_id: str) -> Response:
         viewer = request.user if request.user.is_authenticated else None
-        dataset = dataset_get(dataset_id=dataset_id, viewer=viewer)  # type: ignore[arg-type]
+        dataset = dataset_get(dataset_id=dataset_id, viewer=viewer)
         return Response({"granularity": beacon_granularity(dataset=dataset)})
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, tags=["datasets"])

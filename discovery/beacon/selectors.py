@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from django.db import connection
@@ -86,7 +87,7 @@ def matching_alleles(
     if not dataset_ids:
         return {}
     where = ["a.chrom = %s"]
-    params: list[object] = [query.chrom]
+    params: list[Any] = [query.chrom]
     if query.kind == "sequence":
         where += ["a.pos = %s", "a.ref = %s", "a.alt = %s"]
         params += [query.start_min + 1, query.ref, query.alt]

@@ -78,7 +78,7 @@ def cohorts(make_user):
     }
 
 
-def _get(path: str, **params: object) -> Any:
+def _get(path: str, **params: Any) -> Any:
     response = APIClient().get(f"/api/beacon/v2/{path}", params, REMOTE_ADDR="198.51.100.7")
     return response
 
@@ -192,7 +192,7 @@ def test_assembly_id_restricts_to_that_assembly(cohorts) -> None:
 def test_hmb_filter_means_what_the_consent_matcher_says(cohorts) -> None:
     """ "Datasets that allow HMB and contain 17:43044295 A>G" in one query: GRU datasets
     allow an HMB purpose; a DS-only one does not."""
-    body = {
+    body: dict[str, Any] = {
         "meta": {"apiVersion": "v2.1.1"},
         "query": {
             "requestParameters": {
