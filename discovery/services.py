@@ -8,6 +8,7 @@ from core.errors import PermissionDenied
 from discovery.models import BeaconPolicy
 from marketplace.models import Dataset, Role, User
 from marketplace.services.audit import audit_append
+from marketplace.web.results_cache import catalogue_changed
 
 
 def beacon_policy_set(*, dataset: Dataset, actor: User, granularity: str) -> BeaconPolicy:
@@ -26,6 +27,7 @@ def beacon_policy_set(*, dataset: Dataset, actor: User, granularity: str) -> Bea
             object_id=dataset.pk,
             data={"granularity": policy.granularity},
         )
+        transaction.on_commit(catalogue_changed)  # the Beacon's cached dataset list
     return policy
 
 
