@@ -25,8 +25,8 @@ from django_otp.oath import TOTP
 from playwright.sync_api import Page, Route, expect
 
 from ledger.localchain import anvil_accounts
-from tests.e2e.conftest import Watch, shot
 from tests.discovery import variants
+from tests.e2e.conftest import Watch, shot
 from tests.e2e.wallet import BrowserWallet
 from tests.genomics import samples
 from tests.support.stack import ApiUser, LiveStack
