@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(PY) bench/beacon.py
 	$(PY) bench/load.py
+	$(PY) bench/beacon_privacy.py
 
 # About twenty-five minutes, not in CI: hypothesis with many examples (schemathesis with 20
 # new random inputs per operation), then atheris on the format validators, the Crypt4GH

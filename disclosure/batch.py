@@ -1,8 +1,8 @@
 """`release_answer` for many datasets at once: the same rules (disclosure.services), in a
 handful of queries whatever the number of datasets, so that a Beacon query over 1,000
 datasets answers in milliseconds (bench/beacon.py). Written by the `beacon` branch for
-its one call site (discovery.beacon.answers); the rules stay those of services.py, whose
-private helpers it reuses.
+its one call site (discovery.beacon.answers); `services.release_answer` is this for one
+dataset, so the budget and the stored answers have one implementation.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from uuid import UUID
 
 from core.errors import DomainError
 
@@ -44,11 +45,11 @@ class Caller:
     Build it with `Caller.for_address(user_id=..., address=request's client address)`.
     """
 
-    user_id: int | None
+    user_id: UUID | int | None
     network_prefix: str
 
     @classmethod
-    def for_address(cls, *, user_id: int | None, address: str) -> Caller:
+    def for_address(cls, *, user_id: UUID | int | None, address: str) -> Caller:
         """Raises ValueError when `address` is not an IP address."""
         return cls(user_id=user_id, network_prefix=network_prefix(address))
 

@@ -570,7 +570,7 @@ DISCLOSURE_RARE_MIN_AC = env.int("DISCLOSURE_RARE_MIN_AC", default=20)
 # and query; a noisy AC below DISCLOSURE_SUPPRESS_BELOW is suppressed (absent and rare alike),
 # a released noisy count is rounded to DISCLOSURE_COUNT_ROUNDING.
 DISCLOSURE_NOISE_SCALE = env.float("DISCLOSURE_NOISE_SCALE", default=3.0)
-DISCLOSURE_SUPPRESS_BELOW = env.int("DISCLOSURE_SUPPRESS_BELOW", default=10)
+DISCLOSURE_SUPPRESS_BELOW = env.int("DISCLOSURE_SUPPRESS_BELOW", default=15)
 DISCLOSURE_COUNT_ROUNDING = env.int("DISCLOSURE_COUNT_ROUNDING", default=5)
 # Distinct rare-allele queries per dataset per window, per account and per network prefix
 # (IPv4 /24, IPv6 /64; all accounts and anonymous callers of one prefix share its budget).
