@@ -59,6 +59,7 @@ bench: install
 	$(PY) bench/pipeline.py
 	$(PY) bench/catalogue.py
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(PY) bench/beacon.py
 	$(PY) bench/load.py
 	$(PY) bench/beacon_privacy.py
 

@@ -135,26 +135,18 @@ def populate(*, alleles: int, datasets: int) -> tuple[list[tuple[int, int, str, 
     private_sites: list[int] = []
     for index, source in enumerate(sources):
         half = per_dataset // 2
-        sites = np.concatenate(
-            [
-                rng.choice(shared_pool, size=half, replace=False),
-                rng.integers(0, CHROMS * CHROM_BASES, size=per_dataset - half),
-            ]
-        )
-        ref_index = rng.integers(0, 4, size=len(sites))
-        alt_index = (ref_index + rng.integers(1, 4, size=len(sites))) % 4
-        # one allele per site and dataset (a private site drawn twice is kept once)
-        sites = np.unique(sites)
-        ref_index, alt_index = ref_index[: len(sites)], alt_index[: len(sites)]
-        # shared sites carry one fixed allele (site-derived), so datasets agree on it
-        shared = np.isin(sites, shared_pool)
-        ref_index = np.where(shared, sites % 4, ref_index)
-        alt_index = np.where(shared, (sites % 4 + 1 + sites % 3) % 4, alt_index)
+        shared = np.unique(shared_pool[rng.integers(0, len(shared_pool), size=half)])
+        private = rng.integers(0, CHROMS * CHROM_BASES, size=per_dataset - half)
+        # one allele per site and dataset; the allele is derived from the site, so a shared
+        # site carries the same allele in every dataset that has it
+        sites = np.unique(np.concatenate([shared, private]))
+        ref_index = sites % 4
+        alt_index = (ref_index + 1 + sites % 3) % 4
         an = np.full(len(sites), 2 * rng.integers(500, 5000))
         # allele frequencies from a neutral-like spectrum: many rare, some common
         ac = np.maximum(1, (an * rng.beta(0.3, 3.0, size=len(sites))).astype(np.int64))
         if index < 3:
-            private_sites.extend(int(s) for s in sites[~shared][:200])
+            private_sites.extend(int(s) for s in private[:200])
         payload = _binary_rows(
             np,
             sites // CHROM_BASES + 1,
@@ -214,7 +206,7 @@ def populate(*, alleles: int, datasets: int) -> tuple[list[tuple[int, int, str, 
             f"SELECT chrom, pos, ref, alt FROM {TABLE} WHERE source_id = %s LIMIT 200",
             [sources[1].pk],
         )
-        queries += [tuple(row) for row in cursor.fetchall()]  # type: ignore[misc]
+        queries += [tuple(row) for row in cursor.fetchall()]
     queries += [
         (pick.randint(1, CHROMS), pick.randint(1, CHROM_BASES), "A", "C") for _ in range(200)
     ]
@@ -256,7 +248,7 @@ def main() -> None:
             cursor.execute(
                 f"SELECT chrom, pos, ref, alt FROM {TABLE} TABLESAMPLE SYSTEM (0.01) LIMIT 600"
             )
-            queries = [tuple(r) for r in cursor.fetchall()]  # type: ignore[misc]
+            queries = [tuple(r) for r in cursor.fetchall()]
             cursor.execute(f"SELECT count(*) FROM {TABLE}")
             loaded = cursor.fetchone()[0]
         print(f"reusing {loaded:,} alleles")
@@ -290,15 +282,16 @@ def main() -> None:
     def beacon(index: int, query: tuple[int, int, str, str]) -> float:
         chrom, pos, ref, alt = query
         started = time.perf_counter()
+        params: dict[str, str | int] = {
+            "referenceName": str(chrom),
+            "start": pos - 1,
+            "referenceBases": ref,
+            "alternateBases": alt,
+            "requestedGranularity": "count",
+        }
         response = client.get(
             "/api/beacon/v2/g_variants",
-            {
-                "referenceName": str(chrom),
-                "start": pos - 1,
-                "referenceBases": ref,
-                "alternateBases": alt,
-                "requestedGranularity": "count",
-            },
+            params,
             REMOTE_ADDR=f"10.{index // 250 % 250}.{index % 250}.1",
         )
         elapsed = time.perf_counter() - started
@@ -309,10 +302,21 @@ def main() -> None:
         bare(q)
         beacon(10_000 + i, q)
     anchor = [bare(q) for q in queries]
-    answered = [beacon(i, q) for i, q in enumerate(queries)]
+    # Each query from a new network: every dataset's answer is drawn and stored now.
+    fresh = [beacon(i, q) for i, q in enumerate(queries)]
+    # The same queries again from the same networks: the stored answers are served.
+    repeated = [beacon(i, q) for i, q in enumerate(queries)]
+    settings.DISCLOSURE_ENABLED = False  # the lookup and the response alone
+    bare_beacon = [beacon(20_000 + i, q) for i, q in enumerate(queries)]
+    settings.DISCLOSURE_ENABLED = True
     anchor_p50 = percentile(anchor, 0.5)
     rows = []
-    for name, values in (("bare indexed lookup (anchor)", anchor), ("g_variants", answered)):
+    for name, values in (
+        ("bare indexed lookup (anchor)", anchor),
+        ("g_variants, disclosure off", bare_beacon),
+        ("g_variants, answers already stored", repeated),
+        ("g_variants, first asking (1 draw per dataset)", fresh),
+    ):
         p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
         rows.append(
             [name, f"{p50 * 1000:.2f} ms", f"{p95 * 1000:.2f} ms", f"{p95 / anchor_p50:.0f}"]
@@ -323,8 +327,9 @@ def main() -> None:
         ["query", "p50", "p95", "p95 / anchor p50"],
         rows,
     )
-    verdict = "met" if percentile(answered, 0.95) < 0.050 else "NOT met"
-    print(f"target g_variants p95 < 50 ms: {verdict}")
+    for name, values in (("disclosure off", bare_beacon), ("stored", repeated), ("first", fresh)):
+        verdict = "met" if percentile(values, 0.95) < 0.050 else "NOT met"
+        print(f"target g_variants p95 < 50 ms ({name}): {verdict}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/v1/", include("genomics.api.urls")),
     path("ga4gh/drs/v1/", include("marketplace.ga4gh.drs_urls")),
     path("ga4gh/htsget/v1/", include("marketplace.ga4gh.htsget_urls")),
+    path("api/v1/", include("discovery.api_urls")),
     path("api/beacon/v2/", include("discovery.beacon.urls")),
     path("discovery/", include("discovery.web.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

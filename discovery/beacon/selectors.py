@@ -3,11 +3,16 @@ which indexed alleles of which datasets match a query."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 from core.errors import ValidationError
@@ -17,6 +22,7 @@ from marketplace.consent.codes import parse_purpose_filter
 from marketplace.consent.terms import term
 from marketplace.models import Dataset
 from marketplace.selectors.datasets import DatasetFilters, dataset_list
+from marketplace.web.results_cache import _generation, cache_down
 
 # Formats as EDAM ontology terms (the filtering-terms vocabulary for file formats).
 EDAM_FORMATS = {"EDAM:format_3016": "VCF", "EDAM:format_3020": "BCF"}
@@ -45,7 +51,27 @@ def beacon_datasets(*, filters: Sequence[str] = ()) -> list[BeaconDataset]:
     """Listed datasets with at least one indexed file, narrowed by Beacon filtering terms:
     DUO codes (together one research purpose; a dataset matches when the consent matcher
     lets that purpose in, DESIGN "Consent", so a GRU dataset matches HMB) and EDAM format
-    terms. Raises BeaconQueryError for a term we do not offer."""
+    terms. Raises BeaconQueryError for a term we do not offer.
+
+    Kept in the shared cache under the catalogue's generation (a listing change, a donor's
+    granularity or a newly indexed file makes it stale at once; CATALOGUE_CACHE_S bounds
+    the rest): every g_variants query needs this list, which changes rarely."""
+    if settings.CATALOGUE_CACHE_S <= 0:
+        return _beacon_datasets(filters)
+    digest = hashlib.sha256("\n".join(filters).encode()).hexdigest()[:32]
+    try:
+        key = f"beacon:datasets:{_generation()}:{digest}"
+        cached = cache.get(key)
+    except cache_down():
+        return _beacon_datasets(filters)
+    if cached is None:
+        cached = _beacon_datasets(filters)
+        with contextlib.suppress(*cache_down()):
+            cache.set(key, cached, timeout=settings.CATALOGUE_CACHE_S)
+    return list(cached)
+
+
+def _beacon_datasets(filters: Sequence[str]) -> list[BeaconDataset]:
     duo = [f for f in filters if f.startswith("DUO:")]
     formats = [f for f in filters if not f.startswith("DUO:")]
     for unknown in (f for f in formats if f not in EDAM_FORMATS):
@@ -61,7 +87,7 @@ def beacon_datasets(*, filters: Sequence[str] = ()) -> list[BeaconDataset]:
     rows = (
         datasets.filter(files__in=indexed)
         .distinct()
-        .order_by("created_at", "pk")
+        .order_by("pk")
         .values_list("pk", "title", "description")
     )
     chosen = dict(BeaconPolicy.objects.values_list("dataset_id", "granularity"))
@@ -86,7 +112,7 @@ def matching_alleles(
     if not dataset_ids:
         return {}
     where = ["a.chrom = %s"]
-    params: list[object] = [query.chrom]
+    params: list[Any] = [query.chrom]
     if query.kind == "sequence":
         where += ["a.pos = %s", "a.ref = %s", "a.alt = %s"]
         params += [query.start_min + 1, query.ref, query.alt]

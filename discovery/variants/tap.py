@@ -16,10 +16,13 @@ import queue
 import threading
 from collections.abc import Mapping
 
+from django.db import transaction
+
 from discovery.models import VariantSource
 from discovery.variants import store
 from discovery.variants.reader import Row, Skipped, read_rows
 from genomics.models import GenomicFile
+from marketplace.web.results_cache import catalogue_changed
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +119,8 @@ class VariantTap:
         )
         source.alleles = self.sink.flush(source_id=source.pk)
         source.save(update_fields=["alleles"])
+        # A listed dataset may now take part in the Beacon (its cached dataset list).
+        transaction.on_commit(catalogue_changed)
         logger.info("file %s: %s alleles indexed", self.upload.pk, source.alleles)
 
     def abort(self) -> None:

@@ -78,7 +78,7 @@ def cohorts(make_user):
     }
 
 
-def _get(path: str, **params: object) -> Any:
+def _get(path: str, **params: Any) -> Any:
     response = APIClient().get(f"/api/beacon/v2/{path}", params, REMOTE_ADDR="198.51.100.7")
     return response
 
@@ -192,7 +192,7 @@ def test_assembly_id_restricts_to_that_assembly(cohorts) -> None:
 def test_hmb_filter_means_what_the_consent_matcher_says(cohorts) -> None:
     """ "Datasets that allow HMB and contain 17:43044295 A>G" in one query: GRU datasets
     allow an HMB purpose; a DS-only one does not."""
-    body = {
+    body: dict[str, Any] = {
         "meta": {"apiVersion": "v2.1.1"},
         "query": {
             "requestParameters": {
@@ -296,3 +296,26 @@ def test_a_spent_budget_answers_429_and_a_repeat_costs_nothing(cohorts, settings
         "g_variants", referenceName="17", start=43044294, referenceBases="A", alternateBases="G"
     )
     assert common.status_code == 200 and "gru" in _found(common.json())
+
+
+def test_the_donor_chooses_the_granularity(cohorts, client_for) -> None:
+    hmb = cohorts["hmb"]
+    stranger, _ = client_for(Role.DONOR)
+    url = f"/api/v1/datasets/{hmb.pk}/beacon"
+    assert stranger.put(url, {"granularity": "count"}, format="json").status_code == 403
+    owner = APIClient()
+    owner.force_authenticate(hmb.donor)
+    assert owner.put(url, {"granularity": "record"}, format="json").status_code == 400
+    assert owner.put(url, {"granularity": "count"}, format="json").json() == {
+        "granularity": "count"
+    }
+    document = _get(
+        "g_variants",
+        referenceName="17",
+        start=43044294,
+        referenceBases="A",
+        alternateBases="G",
+        requestedGranularity="count",
+    ).json()
+    counts = {r["info"]["name"]: r["resultsCount"] for r in document["response"]["resultSets"]}
+    assert counts["hmb"] == 120
