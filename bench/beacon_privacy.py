@@ -80,7 +80,7 @@ def simulate(regions: int, seed: int, victims: int) -> tuple[Cohort, Split]:
     regions fit in memory): members are `victims` of the dataset's 1,000 individuals,
     non-members the first `victims` held-out ones; `Cohort.genotypes` has the members'
     columns first, then the non-members'."""
-    import msprime  # type: ignore[import-untyped]
+    import msprime
 
     demography = msprime.Demography()
     # Sizes backwards in time: 200,000 today, 10,000 at 400 generations and before.
