@@ -137,3 +137,19 @@ class AuditEntryAdmin(ReadOnlyAdmin):
         "prev_hash",
         "hash",
     )
+
+
+def _unregister_side_doors() -> None:
+    """Credentials and second factors are made by their owners, never by another account
+    through the admin (newcomer finding: an admin could mint any user's API token here,
+    unaudited). Groups are not used: roles are."""
+    from django.contrib.auth.models import Group
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from rest_framework.authtoken.models import TokenProxy
+
+    for model in (TokenProxy, Group, TOTPDevice):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_unregister_side_doors()

@@ -137,6 +137,14 @@ ACTION_WORDS = {
     "download": "Downloaded",
     "flag": "Flagged for admins",
     "reverted": "Undone by a chain reorganisation",
+    # Committees, agreements, attachments and renewals (issue 19)
+    "vote": "Committee member voted",
+    "return": "Returned to the researcher for changes",
+    "resubmit": "Sent again after changes",
+    "edit": "Changed by the researcher",
+    "message": "Message in the request's thread",
+    "attach": "Document attached for the committee",
+    "attachment_open": "Attachment opened by the committee",
 }
 
 

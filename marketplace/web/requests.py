@@ -99,6 +99,19 @@ def request_create(request: HttpRequest, dataset_id: str) -> HttpResponse:
         dataset=dataset,
         tier=next((t for t in tiers if str(t.pk) == chosen_tier), None),
     )
+    if (
+        request.method == "POST"
+        and agreement is not None
+        and not request.POST.get("agreement_sha256")
+    ):
+        # The form was read before the donor asked for an agreement: say so, not only
+        # "required" under a box the researcher has not seen yet.
+        form.is_valid()
+        form.add_error(
+            None,
+            "The donor now asks you to accept a data access agreement: read it below, "
+            "tick the box to accept it, then send the request again.",
+        )
     if request.method == "POST" and form.is_valid():
         try:
             created = request_submit(
@@ -234,11 +247,6 @@ def _numbers_as_strings(data: object) -> object:
     return data
 
 
-def _attachments(found: AccessRequest) -> list[object]:
-    related = getattr(found, "attachments", None)
-    return list(related.all()) if related is not None else []
-
-
 def _committee_context(user: User, found: AccessRequest) -> dict[str, object]:
     """What the committee's part of the page needs (issue 19 §6): the viewer's seat on the
     dataset's committee, the votes, and which of vote / decide / return they may do now."""
@@ -263,10 +271,9 @@ def _committee_context(user: User, found: AccessRequest) -> dict[str, object]:
         "thread": request_thread(request=found),
         "can_post": seat is not None or found.researcher_id == user.pk,
         "message_form": MessageForm(),
-        # Places for issue 19 §3 (the agreement accepted, attachments): filled once those
-        # models exist; the page already shows that none are asked for.
-        "agreement": getattr(found, "agreement", None),
-        "attachments": _attachments(found),
+        # The agreement the researcher accepted (issue 19 §3); the attachments come with
+        # the rest of the page (`attachments_of`, opened by the committee only).
+        "agreement": found.agreement,
     }
 
 

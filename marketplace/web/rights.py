@@ -39,12 +39,15 @@ def access_history(request: HttpRequest) -> HttpResponse:
 @role_required(Role.DONOR)
 @require_http_methods(["GET", "POST"])
 def erase(request: HttpRequest) -> HttpResponse:
-    """GET: the files, and what erasing the chosen ones (all by default) will do, counted.
+    """GET: the files, and what erasing the chosen ones (all when none is picked) will do,
+    counted.
     POST (with the confirmation ticked): withdraw and erase."""
     donor = _donor(request)
     source = request.POST if request.method == "POST" else request.GET
-    chosen = source.getlist("files")
-    files: list[str] | str = chosen if chosen and "all" not in chosen else "all"
+    # Files picked by name win over "all" (ticked by default): picking one file must
+    # never erase everything.
+    chosen = [c for c in source.getlist("files") if c != "all"]
+    files: list[str] | str = chosen if chosen else "all"
     error = ""
     if request.method == "POST":
         try:

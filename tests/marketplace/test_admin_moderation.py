@@ -187,3 +187,28 @@ def test_the_django_admin_shows_the_marketplace_records_read_only() -> None:
     assert 'name="_save"' not in text  # read-only: nothing to save
     assert admin.post(f"/admin/marketplace/dataset/{request.dataset_id}/delete/").status_code == 403
     assert admin.get("/admin/marketplace/dataset/add/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/authtoken/tokenproxy/add/", "/admin/otp_totp/totpdevice/add/", "/admin/auth/group/"],
+)
+def test_the_django_admin_is_no_side_door_to_credentials(path: str) -> None:
+    """No admin mints another account's API token or second factor (newcomer finding: a
+    token could be added for any user, unaudited); tokens and factors are their owners'."""
+    admin = logged_in(cast(User, UserFactory(role=Role.ADMIN)))
+    assert admin.get(path).status_code == 404
+    assert "authtoken" not in admin.get("/admin/").content.decode()
+
+
+def test_a_delisted_datasets_donor_still_sees_its_blocklist_and_may_withdraw() -> None:
+    dataset = _request("submitted").dataset
+    Dataset.objects.filter(pk=dataset.pk).update(state="delisted")
+    page = logged_in(dataset.donor).get(f"/datasets/{dataset.pk}/").content.decode()
+    assert f"/datasets/{dataset.pk}/withdraw/" in page
+    assert f"/datasets/{dataset.pk}/blocks/" in page
+    assert f"/datasets/{dataset.pk}/edit/" not in page  # delisted: no more edits
+    admin = logged_in(cast(User, UserFactory(role=Role.ADMIN)))
+    assert (
+        f"/datasets/{dataset.pk}/blocks/" in admin.get(f"/datasets/{dataset.pk}/").content.decode()
+    )

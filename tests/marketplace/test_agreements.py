@@ -177,3 +177,18 @@ def test_only_the_donor_publishes_and_removing_drops_the_requirement(dataset_id)
     assert APIClient().get(f"/api/v1/datasets/{dataset_id}/agreement").status_code == 404
     researcher = cast(User, UserFactory(role=Role.RESEARCHER))
     assert _ask(researcher, dataset_id).status_code == 201
+
+
+def test_an_agreement_published_while_the_form_was_open_is_explained(dataset_id) -> None:
+    """The form was loaded when no agreement was asked for (newcomer finding: only
+    "required" under a box never seen): the page says what changed and what to do."""
+    researcher = cast(User, UserFactory(role=Role.RESEARCHER))
+    client = logged_in(researcher)
+    _publish(dataset_id, TEXT_V1)
+    sent = client.post(
+        f"/datasets/{dataset_id}/request/",
+        {"permission": "DUO:0000042", "statement": "Cardiac variants.", "accept_terms": "on"},
+    )
+    html = sent.content.decode()
+    assert sent.status_code == 400 and "now asks you to accept a data access agreement" in html
+    assert "No re-identification." in html and not AccessRequest.objects.exists()

@@ -186,3 +186,11 @@ def test_an_archive_key_rotation_carries_attachments_along(
     reviewer = cast(User, UserFactory(role=Role.REVIEWER))
     opened = _api(reviewer).get(f"/api/v1/access-requests/{waiting.pk}/attachments/{attachment.pk}")
     assert opened.status_code == 200 and opened.content == PDF
+
+
+def test_the_committee_box_names_the_attachments_by_file_name(waiting: AccessRequest) -> None:
+    _attach(waiting)
+    reviewer = cast(User, UserFactory(role=Role.REVIEWER))
+    page = logged_in(reviewer).get(f"/requests/{waiting.pk}/").content.decode()
+    box = page.split("data-agreement>", 1)[1].split("</div>", 1)[0]
+    assert "ethics.pdf" in box and "of request" not in box  # not the model's default text

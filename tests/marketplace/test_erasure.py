@@ -304,3 +304,20 @@ def test_the_web_role_cannot_delete_audit_personal_rows_nor_order_deletions() ->
     tables = worker_tables()
     assert tables["marketplace_auditpersonal"] == ("INSERT",)
     assert tables["marketplace_erasureobject"] == ()
+
+
+def test_picking_one_file_on_the_page_erases_only_that_file(donor_files) -> None:
+    """The page's "All my files" box comes ticked: a file picked by name must win over it,
+    and the counts say whether the donor's name in the audit log goes (newcomer finding)."""
+    from tests.support.web import logged_in
+
+    donor, stored, _, _ = donor_files
+    client = logged_in(donor)
+    page = client.get("/my-data/erase/", {"files": ["all", str(stored.pk)]}).content.decode()
+    assert "your name in the audit log kept" in page
+    sent = client.post(
+        "/my-data/erase/", {"files": ["all", str(stored.pk)], "confirm": "yes"}, follow=False
+    )
+    assert sent.status_code == 302
+    erasure = Erasure.objects.get()
+    assert not erasure.everything and [str(f) for f in erasure.file_ids] == [str(stored.pk)]
