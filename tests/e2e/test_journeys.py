@@ -646,7 +646,7 @@ def test_a_two_member_committee_with_a_chair_returns_and_decides(
     shot(researcher_page, "dac-returned-edit")
     researcher_page.get_by_role("button", name="Send it again").click()
     expect(researcher_page.locator("#request-status")).to_contain_text("Submitted")
-    expect(researcher_page.locator(".timeline")).to_contain_text("resubmit")
+    expect(researcher_page.locator(".timeline")).to_contain_text("Sent again after changes")
 
     # A new round: the member votes again, then the chair approves.
     member.goto(f"{base}{request_path}")
