@@ -61,7 +61,12 @@ State = AccessRequest.State
 # the name of its foreign key to Dataset. Rows hanging off a *file* need no entry: they
 # are found through their foreign keys (genomics.erasure). The lead registers other
 # branches' dataset-keyed derived rows here (e.g. a variant index keyed by dataset).
-DATASET_DERIVED: dict[str, str] = {}
+DATASET_DERIVED: dict[str, str] = {
+    # What the Beacon released about the dataset, and the donor's Beacon choice: derived
+    # from the donor's data, erased with it (the variant rows go with the files).
+    "disclosure.ReleasedAnswer": "dataset",
+    "discovery.BeaconPolicy": "dataset",
+}
 # Tables with a foreign key to Dataset that an erasure keeps (not the donor's data): the
 # requests (the researchers' records, with their settlement history). A table in neither
 # registry fails tests/marketplace/test_erasure.py, so each new one is decided.
@@ -75,6 +80,8 @@ DATASET_KEPT: frozenset[str] = frozenset(
         # A region tier's listing (name, price, regions) is public like the listing record
         # and requests name it; its slice objects are file rows, erased with their parent.
         "marketplace.DatasetTier",
+        # Callers' privacy budgets on the dataset: about researchers, not the donor's data.
+        "disclosure.BudgetAccount",
     }
 )
 

@@ -24,7 +24,10 @@ def test_the_catalogue_page_offers_the_search(client) -> None:
     assert b'id="f-variant"' in page.content and b"Ask the Beacon" in page.content
 
 
-def test_it_lists_datasets_holding_the_variant_and_the_budget(make_user, researcher) -> None:
+def test_it_lists_datasets_holding_the_variant_and_the_budget(
+    make_user, researcher, settings
+) -> None:
+    settings.DISCLOSURE_USER_BUDGET = settings.DISCLOSURE_NETWORK_BUDGET = 50
     donor = make_user(Role.DONOR)
     gru = listed_dataset(
         donor, title="Common carriers", consent=(GRU,), alleles=[(17, 43044295, "A", "G", 150, 400)]

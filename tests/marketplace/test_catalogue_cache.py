@@ -37,7 +37,8 @@ def results_queries(path: str) -> tuple[str, int]:
     """The page's result list and how many queries touched the datasets table for it."""
     with CaptureQueriesContext(connection) as queries:
         html = Client().get(path).content.decode()
-    results = html[html.index('<section id="results"') : html.index("</section>")]
+    start = html.index('<section id="results"')
+    results = html[start : html.index("</section>", start)]
     return results, sum("marketplace_dataset" in q["sql"] for q in queries.captured_queries)
 
 

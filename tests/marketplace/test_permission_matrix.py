@@ -191,7 +191,13 @@ class Case:
     @property
     def error_keys(self) -> set[str]:
         """GA4GH DRS answers errors in its own shape (DRS 1.4 `Error`), the API in API.md's."""
-        return {"msg", "status_code"} if self.path.startswith(DRS) else {"error"}
+        if self.path.startswith(DRS):
+            return {"msg", "status_code"}
+        if self.path.startswith(HTSGET):
+            return {"htsget"}  # htsget 1.3.0 "Error response"
+        if self.path.startswith(BEACON):
+            return {"meta", "error"}  # Beacon v2 beaconErrorResponse
+        return {"error"}
 
 
 def everyone(status: int | frozenset[int], **others: int) -> Expect:
@@ -529,6 +535,44 @@ DRS = "/ga4gh/drs/v1"
 UPLOAD = "/api/v1/uploads/{upload_id}"
 TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
 PUBLIC = everyone(200)
+
+BEACON = "/api/beacon/v2"
+HTSGET = "/ga4gh/htsget/v1"
+# Beacon v2 and htsget answer in their own specs' shapes (and anyone may ask a Beacon:
+# its answers go through the disclosure control, tests/disclosure).
+GA4GH_CASES = [
+    *(
+        Case("GET", BEACON + endpoint, PUBLIC)
+        for endpoint in (
+            "/",
+            "/info",
+            "/service-info",
+            "/configuration",
+            "/map",
+            "/entry_types",
+            "/filtering_terms",
+            "/datasets",
+        )
+    ),
+    Case("POST", BEACON + "/datasets", PUBLIC, body=lambda w, c: {}),
+    Case("GET", BEACON + "/g_variants", everyone(400), label="without a query"),
+    Case("POST", BEACON + "/g_variants", everyone(400), body=lambda w, c: {}, label="empty"),
+    Case("GET", "/api/v1/datasets/{dataset_id}/beacon", PUBLIC),
+    Case(
+        "PUT",
+        "/api/v1/datasets/{dataset_id}/beacon",
+        everyone(403, anonymous=401, donor=200),
+        body=lambda w, c: {"granularity": "boolean"},
+    ),
+    Case("GET", HTSGET + "/reads/service-info", PUBLIC),
+    Case("GET", HTSGET + "/variants/service-info", PUBLIC),
+    *(
+        Case(method, HTSGET + kind + "/{object_id}", everyone(404, anonymous=401))
+        for method in ("GET", "POST")
+        for kind in ("/reads", "/variants")
+    ),
+    Case("GET", HTSGET + "/blocks/{object_id}", everyone(401), label="without a ticket's token"),
+]
 
 CASES = [
     # accounts
@@ -888,6 +932,7 @@ CASES = [
     Case("GET", "/api/docs/", PUBLIC),
     # /health tells load balancers whether the services answer: the same for everyone.
     Case("GET", "/health", everyone(frozenset({200, 503}))),
+    *GA4GH_CASES,
 ]
 
 

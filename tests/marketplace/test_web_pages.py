@@ -390,6 +390,8 @@ PAGES: dict[str, Page] = {
         {**ADMIN_ONLY, "admin": "/committees/"},
         method="POST",
     ),
+    # The catalogue's "contains variant" box (htmx), open to everyone like the catalogue.
+    "variant-search": Page("/discovery/variant-search"),
     "review": Page("/review/", STAFF_ONLY),
     "audit": Page("/audit/", STAFF_ONLY),
     "chain": Page("/chain/", STAFF_ONLY),

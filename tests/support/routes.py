@@ -69,7 +69,7 @@ def api_operations() -> set[tuple[str, str]]:
     permit-call")."""
     operations: set[tuple[str, str]] = set()
     for route in all_routes():
-        if route.namespace in ("web", "admin") or route.path.startswith("/^"):
+        if route.namespace in (*WEB_NAMESPACES, "admin") or route.path.startswith("/^"):
             continue
         assert route.view_class is not None, f"{route.path} is not a class view"
         operations |= {(method, route.path) for method in route.methods()}
@@ -89,8 +89,13 @@ def schema_operations() -> set[tuple[str, str]]:
     }
 
 
+# The namespaces of server-rendered pages and their htmx parts: the marketplace's own and
+# the catalogue's variant search (app `discovery`).
+WEB_NAMESPACES = ("web", "discovery")
+
+
 def web_routes() -> dict[str, Route]:
     """The web UI's routes by URL name ("chain", "request-approve", ...)."""
-    routes = {route.name: route for route in all_routes() if route.namespace == "web"}
+    routes = {route.name: route for route in all_routes() if route.namespace in WEB_NAMESPACES}
     assert None not in routes, "every web route needs a name"
     return {name: route for name, route in routes.items() if name is not None}
