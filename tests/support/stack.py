@@ -98,6 +98,11 @@ class LiveStack:
                 "INDEXER_INTERVAL_S": "0.5",
                 "SENDER_POLL_INTERVAL_S": "0.5",
                 "PYTHONUNBUFFERED": "1",
+                # One shared stack serves every journey and flow from one address: the
+                # per-address limits of sign-up and wallet linking (tested on their own in
+                # tests/core/test_throttling.py) would otherwise refuse the later ones.
+                "THROTTLE_REGISTER": "1000/hour",
+                "THROTTLE_WALLET": "1000/hour",
                 **self.extra_env,
             }
         )
