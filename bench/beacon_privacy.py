@@ -340,9 +340,11 @@ def endpoint_agrees(beacon: Beacon, runs: dict[str, list[list[Answered]]], count
 
 def utility(
     beacon: Beacon, parts: Split, by: str, rng: np.random.Generator
-) -> tuple[int, int, int]:
-    """(asked, answered, exact) for 1,000 distinct queries of one honest account about
-    sites with allele frequency >= 1 % (`by`: "dataset" or "reference")."""
+) -> tuple[int, int, int, int]:
+    """(asked, answered, correct, exact) for 1,000 distinct queries of one honest account
+    about sites with allele frequency >= 1 % (`by`: "dataset" or "reference"): answered
+    (not refused by the budget), correct (the Beacon's yes/no is the truth: the dataset
+    holds the allele), exact (flagged exact: no noise was involved)."""
     from disclosure.services import Caller
 
     af = parts.beacon_ac / (2 * BEACON_SIZE) if by == "dataset" else parts.reference_af
@@ -351,7 +353,7 @@ def utility(
     caller = Caller.for_address(user_id=10**9 + (by == "dataset"), address="192.0.2.10")
     from disclosure.services import AlleleTally, BudgetExhausted, release_answer
 
-    answered = exact = 0
+    answered = correct = exact = 0
     for site in sites:
         ac = int(parts.beacon_ac[site])
         try:
@@ -364,8 +366,9 @@ def utility(
         except BudgetExhausted:
             continue
         answered += 1
+        correct += bool(answer.exists) == (ac > 0)
         exact += answer.exact
-    return len(sites), answered, exact
+    return len(sites), answered, correct, exact
 
 
 def plot(path: Path, curves: dict[str, list[float]], budget: int) -> None:
@@ -524,11 +527,13 @@ def main() -> None:
     )
     rows = []
     for by in ("dataset", "reference"):
-        asked, answered, exact = utility(protected, parts, by, rng)
-        rows.append([f"AF >= 1 % in the {by}", asked, answered, exact, f"{exact / asked:.1%}"])
+        asked, answered, correct, exact = utility(protected, parts, by, rng)
+        rows.append(
+            [f"AF >= 1 % in the {by}", asked, answered, correct, f"{correct / asked:.1%}", exact]
+        )
     table(
         "Utility with the defaults: one honest account, distinct queries in one day",
-        ["variants", "asked", "answered", "exact", "exact share"],
+        ["variants", "asked", "answered", "answered truly", "true share", "flagged exact"],
         rows,
     )
     off_power = curves["protection off"][CHECKPOINTS.index(1000)]

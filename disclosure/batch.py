@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from disclosure.models import BudgetAccount, BudgetCharge, ReleasedAnswer
 from disclosure.policy import DisclosurePolicy
-from disclosure.services import _draw, _sha256, _truth_fingerprint
+from disclosure.services import _sha256, _truth_fingerprint
 from disclosure.types import AlleleTally, BudgetExhausted, Caller, Granularity, Released
 
 Asked = tuple[Sequence[AlleleTally], Granularity | str]
@@ -43,18 +43,6 @@ def _noisy_counts(true_counts: list[int], *, scale: float) -> list[int]:
     return [int(v) for v in _vector_laplace(float(scale))([int(c) for c in true_counts])]
 
 
-def _rare_draw(
-    noisy: int, granularity: Granularity, policy: DisclosurePolicy
-) -> tuple[bool, bool, bool | None, int | None, bool]:
-    """services._draw's rare branch, given the noisy AC."""
-    if noisy < policy.suppress_below:
-        return True, True, None, None, False
-    step = policy.count_rounding
-    with_count = granularity is Granularity.COUNT
-    count = max(policy.suppress_below, step * round(noisy / step)) if with_count else None
-    return True, False, True, count, False
-
-
 def _exhausted(holder: str, oldest: datetime | None, window_s: int) -> BudgetExhausted:
     renews_at = oldest + timedelta(seconds=window_s) if oldest else None
     kind = "account" if holder.startswith("user:") else "network"
@@ -66,51 +54,69 @@ def _exhausted(holder: str, oldest: datetime | None, window_s: int) -> BudgetExh
     )
 
 
+def _tally(alleles: Sequence[AlleleTally]) -> tuple[int, int]:
+    """(AC summed over the matched alleles, AN: the largest of theirs; 0 when none)."""
+    return sum(a.allele_count for a in alleles), max((a.allele_number for a in alleles), default=0)
+
+
 def release_answers(
     *, caller: Caller, query_key: str, asked: Mapping[UUID, Asked]
 ) -> dict[UUID, Released | BudgetExhausted]:
     """For each dataset id in `asked` (its matched alleles, empty when none, and its
     granularity): what `release_answer` would give, or the BudgetExhausted it would
-    raise (nothing charged or released for that dataset then). Same budget, suppression,
-    noise and stored answers; one transaction."""
+    raise (nothing charged or released for that dataset then). Same budget, noise and
+    stored answers; one transaction.
+
+    The rules are DisclosurePolicy.answer's: each dataset's answer to a normalised query
+    comes from two noisy counts drawn once and stored (ReleasedAnswer), unless its allele
+    count is far above the rare threshold (then exact, free, nothing stored); a stored
+    answer whose gate draw fell below the gate costs one unit of budget per holder the
+    first time each holder gets it."""
     policy = DisclosurePolicy.current()
     query_sha256 = _sha256(query_key)
     results: dict[UUID, Released | BudgetExhausted] = {}
-    rare: dict[UUID, tuple[Sequence[AlleleTally], Granularity]] = {}
+    drawn: dict[UUID, tuple[Sequence[AlleleTally], Granularity]] = {}
     for dataset_id, (alleles, granularity) in asked.items():
         level = Granularity(granularity)
-        if policy.enabled and policy.is_rare(alleles):
-            rare[dataset_id] = (alleles, level)
+        true_ac, allele_number = _tally(alleles)
+        if policy.enabled and true_ac < policy.undrawn_from(allele_number):
+            drawn[dataset_id] = (alleles, level)
             continue
-        _, suppressed, exists, count, exact = _draw(
-            alleles=alleles, granularity=level, policy=policy
+        _, suppressed, exists, count, exact = policy.answer(
+            true_ac=true_ac,
+            allele_number=allele_number,
+            draws=None,
+            with_count=level is Granularity.COUNT,
         )
         results[dataset_id] = Released(
             suppressed=suppressed, exists=exists, count=count, exact=exact, charged=False
         )
-    if not rare:
+    if not drawn:
         return results
     now = timezone.now()
     since = now - timedelta(seconds=policy.window_s)
-    ids = sorted(rare, key=str)
+    ids = sorted(drawn, key=str)
     with transaction.atomic():
+        stored = _stored_answers(ids, drawn, query_key, query_sha256, policy)
+        rare = [d for d in ids if stored[d].rare]
         known = set(
-            BudgetAccount.objects.filter(holder__in=caller.holders, dataset_id__in=ids).values_list(
-                "holder", "dataset_id"
-            )
+            BudgetAccount.objects.filter(
+                holder__in=caller.holders, dataset_id__in=rare
+            ).values_list("holder", "dataset_id")
         )
         missing = [
             BudgetAccount(holder=h, dataset_id=d)
-            for d in ids
+            for d in rare
             for h in caller.holders
             if (h, d) not in known
         ]
         if missing:
             BudgetAccount.objects.bulk_create(missing, ignore_conflicts=True)
-        # Locked in a fixed order (holder, dataset), as release_answer locks them.
+        # Locked in a fixed order (holder, dataset), so concurrent queries cannot overspend
+        # and cannot deadlock.
         accounts = list(
             BudgetAccount.objects.select_for_update()
-            .filter(holder__in=caller.holders, dataset_id__in=ids)
+            .filter(holder__in=caller.holders, dataset_id__in=rare)
             .order_by("holder", "dataset_id")
             .values_list("pk", "holder", "dataset_id")
         )
@@ -143,54 +149,12 @@ def release_answers(
                 for pk in pks
             ]
         )
-        released_ids = [d for d in ids if d not in refused]
-        stored = {
-            a.dataset_id: a
-            for a in ReleasedAnswer.objects.select_for_update().filter(
-                dataset_id__in=released_ids, query_sha256=query_sha256
-            )
-        }
-        fresh: list[ReleasedAnswer] = []
-        redrawn: list[ReleasedAnswer] = []
-        to_draw = []
-        for dataset_id in released_ids:
-            alleles, level = rare[dataset_id]
-            truth = _truth_fingerprint(alleles, level, policy)
-            answer = stored.get(dataset_id)
-            if answer is None or answer.truth_sha256 != truth:
-                to_draw.append((dataset_id, alleles, level, truth, answer))
-        noisy_counts = _noisy_counts(
-            [sum(a.allele_count for a in d[1]) for d in to_draw], scale=policy.noise_scale
-        )
-        for (dataset_id, _, level, truth, answer), noisy in zip(to_draw, noisy_counts, strict=True):
-            was_rare, suppressed, exists, count, exact = _rare_draw(noisy, level, policy)
-            drawn = answer or ReleasedAnswer(dataset_id=dataset_id, query_sha256=query_sha256)
-            drawn.query_key, drawn.granularity, drawn.truth_sha256 = query_key, level.value, truth
-            drawn.rare, drawn.suppressed, drawn.exists = was_rare, suppressed, exists
-            drawn.count, drawn.exact = count, exact
-            (redrawn if answer is not None else fresh).append(drawn)
-            stored[dataset_id] = drawn
-        if redrawn:
-            ReleasedAnswer.objects.bulk_update(
-                redrawn,
-                ["query_key", "granularity", "truth_sha256", "rare", "suppressed", "exists",
-                 "count", "exact", "updated_at"],
-            )  # fmt: skip
-        if fresh:
-            # Two first askers at once: one insert wins, both serve the winner's draw.
-            ReleasedAnswer.objects.bulk_create(fresh, ignore_conflicts=True)
-            stored.update(
-                (a.dataset_id, a)
-                for a in ReleasedAnswer.objects.filter(
-                    dataset_id__in=[a.dataset_id for a in fresh], query_sha256=query_sha256
-                )
-            )
     for dataset_id in ids:
         if dataset_id in refused:
             results[dataset_id] = refused[dataset_id]
             continue
         answer = stored[dataset_id]
-        level = rare[dataset_id][1]
+        level = drawn[dataset_id][1]
         results[dataset_id] = Released(
             suppressed=answer.suppressed,
             exists=answer.exists,
@@ -199,3 +163,65 @@ def release_answers(
             charged=bool(charges[dataset_id]),
         )
     return results
+
+
+def _stored_answers(
+    ids: list[UUID],
+    drawn: Mapping[UUID, tuple[Sequence[AlleleTally], Granularity]],
+    query_key: str,
+    query_sha256: str,
+    policy: DisclosurePolicy,
+) -> dict[UUID, ReleasedAnswer]:
+    """Each dataset's stored answer to the query, drawn now where none is stored yet or
+    the truth it was drawn from changed (a file added). Draws are the query's, not the
+    caller's: they are stored before any budget is decided, so a refused caller changes
+    nothing a later caller gets. Within the caller's transaction."""
+    stored = {
+        a.dataset_id: a
+        for a in ReleasedAnswer.objects.select_for_update().filter(
+            dataset_id__in=ids, query_sha256=query_sha256
+        )
+    }
+    fresh: list[ReleasedAnswer] = []
+    redrawn: list[ReleasedAnswer] = []
+    to_draw = []
+    for dataset_id in ids:
+        alleles, level = drawn[dataset_id]
+        truth = _truth_fingerprint(alleles, level, policy)
+        answer = stored.get(dataset_id)
+        if answer is None or answer.truth_sha256 != truth:
+            to_draw.append((dataset_id, alleles, level, truth, answer))
+    # Two independent draws per dataset (gate, answer), in one call of OpenDP's sampler.
+    noisy = _noisy_counts(
+        [_tally(d[1])[0] for d in to_draw for _ in range(2)], scale=policy.noise_scale
+    )
+    for index, (dataset_id, alleles, level, truth, answer) in enumerate(to_draw):
+        true_ac, allele_number = _tally(alleles)
+        charged, suppressed, exists, count, exact = policy.answer(
+            true_ac=true_ac,
+            allele_number=allele_number,
+            draws=(noisy[2 * index], noisy[2 * index + 1]),
+            with_count=level is Granularity.COUNT,
+        )
+        row = answer or ReleasedAnswer(dataset_id=dataset_id, query_sha256=query_sha256)
+        row.query_key, row.granularity, row.truth_sha256 = query_key, level.value, truth
+        row.rare, row.suppressed, row.exists = charged, suppressed, exists
+        row.count, row.exact = count, exact
+        (redrawn if answer is not None else fresh).append(row)
+        stored[dataset_id] = row
+    if redrawn:
+        ReleasedAnswer.objects.bulk_update(
+            redrawn,
+            ["query_key", "granularity", "truth_sha256", "rare", "suppressed", "exists",
+             "count", "exact", "updated_at"],
+        )  # fmt: skip
+    if fresh:
+        # Two first askers at once: one insert wins, both serve the winner's draw.
+        ReleasedAnswer.objects.bulk_create(fresh, ignore_conflicts=True)
+        stored.update(
+            (a.dataset_id, a)
+            for a in ReleasedAnswer.objects.filter(
+                dataset_id__in=[a.dataset_id for a in fresh], query_sha256=query_sha256
+            )
+        )
+    return stored

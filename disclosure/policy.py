@@ -3,13 +3,11 @@ bench's override takes effect), and the noise it draws (OpenDP)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
-
-from disclosure.types import AlleleTally
 
 
 @dataclass(frozen=True)
@@ -26,6 +24,7 @@ class DisclosurePolicy:
     user_budget: int
     network_budget: int
     window_s: int
+    gate_margin: float = 3.0
 
     @classmethod
     def current(cls) -> DisclosurePolicy:
@@ -39,17 +38,77 @@ class DisclosurePolicy:
             user_budget=settings.DISCLOSURE_USER_BUDGET,
             network_budget=settings.DISCLOSURE_NETWORK_BUDGET,
             window_s=settings.DISCLOSURE_BUDGET_WINDOW_S,
+            gate_margin=settings.DISCLOSURE_GATE_MARGIN_SCALES,
         )
 
     def budget_for(self, holder: str) -> int:
         return self.user_budget if holder.startswith("user:") else self.network_budget
 
-    def is_rare(self, alleles: Sequence[AlleleTally]) -> bool:
-        """A query touches a rare allele when no allele matched (absent: AF 0, which must not
-        be told apart from rare) or any matched allele is rare in this dataset."""
-        if not alleles:
-            return True
-        return any(a.allele_count < self.rare_min_ac or a.frequency < self.rare_af for a in alleles)
+    def rare_below(self, allele_number: int) -> int:
+        """The allele count from which an allele is common in a dataset of `allele_number`
+        called alleles: AC >= max(DISCLOSURE_RARE_MIN_AC, ceil(DISCLOSURE_RARE_AF * AN))."""
+        return max(self.rare_min_ac, math.ceil(self.rare_af * allele_number - 1e-9))
+
+    def gate(self, allele_number: int) -> int:
+        """The noisy allele count from which a query is free (not charged): the rare
+        threshold lowered by `gate_margin` noise scales, so that a common allele (AF at the
+        threshold) is charged with probability at most 1/2 e^-margin (2.5 % at 3)."""
+        return math.floor(self.rare_below(allele_number) - self.gate_margin * self.noise_scale)
+
+    def exact_from(self, allele_number: int) -> int:
+        """The noisy allele count from which the true count is released (count
+        granularity): the rare threshold raised by `gate_margin` noise scales."""
+        return math.ceil(self.rare_below(allele_number) + self.gate_margin * self.noise_scale)
+
+    def undrawn_from(self, allele_number: int) -> int:
+        """The true allele count from which no noise is drawn: the answer is the exact one
+        a draw would give but with probability 1/2 e^-10 (2.3e-5), the truncation (the
+        delta of the mechanism's (epsilon, delta)); below it every answer is drawn."""
+        if self.noise_scale <= 0:
+            return self.exact_from(allele_number)
+        return math.ceil(self.exact_from(allele_number) + TAIL_SCALES * self.noise_scale)
+
+    def answer(
+        self, *, true_ac: int, allele_number: int, draws: tuple[int, int] | None, with_count: bool
+    ) -> tuple[bool, bool, bool | None, int | None, bool]:
+        """(charged, suppressed, exists, count, exact) for an allele count `true_ac` of
+        `allele_number` called alleles, given `draws` = (gate, answer): two independent noisy
+        counts (true_ac plus discrete Laplace noise of `noise_scale` each), or None when
+        true_ac >= undrawn_from(allele_number) (or protection is off).
+
+        Everything a caller sees is a function of the two draws (the truncation aside), so
+        no output flips at a fixed allele count that one person's genome could cross:
+        - the gate draw decides the cost: charged below gate(AN), free from it; from
+          exact_from(AN) the answer is the true one (presence, and the count for count
+          granularity) and `exact`;
+        - the answer draw decides presence: a charged answer says "present" from
+          DISCLOSURE_SUPPRESS_BELOW (else suppressed: rare and absent look alike), a free
+          one from gate(AN), so that a common allele is rarely missed and an absent one is
+          called present with probability about (1/2 e^-gate/scale)^2.
+        A released noisy count is rounded to DISCLOSURE_COUNT_ROUNDING, never below the
+        floor it passed."""
+        if not self.enabled:
+            return False, False, true_ac > 0, true_ac if with_count else None, True
+        if draws is None:
+            return False, False, True, true_ac if with_count else None, True
+        gate_draw, answer_draw = draws
+        if gate_draw >= self.exact_from(allele_number):
+            # Propose-test-release: a true count this far below the gate passes the test
+            # with probability 1/2 e^-(margin scales) at most, the mechanism's delta.
+            return False, False, true_ac > 0, true_ac if with_count else None, True
+        charged = gate_draw < self.gate(allele_number)
+        floor = self.suppress_below if charged else self.gate(allele_number)
+        if answer_draw < floor:
+            return charged, True, None, None, False
+        if not with_count:
+            return charged, False, True, None, False
+        step = self.count_rounding
+        return charged, False, True, max(floor, step * round(answer_draw / step)), False
+
+
+# How many noise scales above the exact-count gate an allele count must be for its answer
+# to be given without a draw (README "Disclosure control", the truncation).
+TAIL_SCALES = 10
 
 
 @lru_cache(maxsize=8)

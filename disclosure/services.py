@@ -2,17 +2,20 @@
 about a dataset leaves the system).
 
 The rules (README "Disclosure control"), against the likelihood-ratio membership attack
-(Shringarpure and Bustamante, AJHG 2015; rare alleles first, Raisaro et al. 2017):
-- an allele that is not rare in the dataset (AF >= DISCLOSURE_RARE_AF and
-  AC >= DISCLOSURE_RARE_MIN_AC) is answered exactly and costs nothing: it says next to
-  nothing about any one person;
-- a query that touches a rare or absent allele costs the caller one unit of budget, on the
-  account and on the network prefix (the Sybil rule); its answer is the AC plus discrete
-  Laplace noise (OpenDP), suppressed below DISCLOSURE_SUPPRESS_BELOW (absent and rare are
-  not told apart), a released count rounded;
-- each answer is drawn once per dataset and normalised query and stored: the same query
-  gets the same answer for everyone, so noise cannot be averaged away, and a caller's
-  repeat costs nothing.
+(Shringarpure and Bustamante, AJHG 2015; rare alleles first, Raisaro et al. 2017), are
+DisclosurePolicy.answer's:
+- an allele far above the rare threshold (AF >= DISCLOSURE_RARE_AF and
+  AC >= DISCLOSURE_RARE_MIN_AC, plus a margin of noise scales) is answered exactly and
+  costs nothing: it says next to nothing about any one person;
+- every other answer (absent alleles included) is a function of two noisy counts (AC plus
+  discrete Laplace noise, OpenDP), drawn once per dataset and normalised query and stored:
+  the first decides whether the query costs budget (near the rare threshold it may or may
+  not, so neither the cost nor a refusal nor the `exact` flag says on which side of the
+  threshold the true count lies), the second whether presence is said (rare and absent
+  suppressed alike) and the noisy count;
+- a charged query costs the caller one unit of budget, on the account and on the network
+  prefix (the Sybil rule); the same query gets the same answer for everyone, so noise
+  cannot be averaged away, and a caller's repeat costs nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import json
 from collections.abc import Sequence
 from uuid import UUID
 
-from disclosure.policy import DisclosurePolicy, noisy_count
+from disclosure.policy import DisclosurePolicy
 from disclosure.types import (
     AlleleTally,
     BudgetExhausted,
@@ -50,25 +53,6 @@ def _truth_fingerprint(
 ) -> str:
     tallies = sorted((a.allele_count, a.allele_number) for a in alleles)
     return _sha256(json.dumps([granularity.value, policy.enabled, tallies]))
-
-
-def _draw(
-    *, alleles: Sequence[AlleleTally], granularity: Granularity, policy: DisclosurePolicy
-) -> tuple[bool, bool, bool | None, int | None, bool]:
-    """(rare, suppressed, exists, count, exact) for the true tallies."""
-    true_ac = sum(a.allele_count for a in alleles)
-    with_count = granularity is Granularity.COUNT
-    if not policy.enabled:
-        return False, False, true_ac > 0, true_ac if with_count else None, True
-    if not policy.is_rare(alleles):
-        return False, False, True, true_ac if with_count else None, True
-    noisy = noisy_count(true_ac, scale=policy.noise_scale)
-    if noisy < policy.suppress_below:
-        return True, True, None, None, False
-    step = policy.count_rounding
-    # Rounded to the nearest step, never below the suppression floor.
-    count = max(policy.suppress_below, step * round(noisy / step)) if with_count else None
-    return True, False, True, count, False
 
 
 def release_answer(

@@ -16,6 +16,7 @@ from disclosure.services import (
     BudgetExhausted,
     Caller,
     Granularity,
+    Released,
     release_answer,
 )
 from disclosure.types import network_prefix
@@ -24,7 +25,8 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-COMMON = [AlleleTally(allele_count=40, allele_number=2000)]  # AF 2 %
+# AF 5 %: far enough above the rare threshold (AC 20 of 2,000) to be answered without noise.
+COMMON = [AlleleTally(allele_count=100, allele_number=2000)]
 SINGLETON = [AlleleTally(allele_count=1, allele_number=2000)]
 
 
@@ -72,7 +74,7 @@ def test_common_alleles_are_exact_and_cost_nothing(dataset: Dataset) -> None:
         )
         assert (answer.exists, answer.count, answer.exact, answer.charged) == (
             True,
-            40,
+            100,
             True,
             False,
         )
@@ -109,6 +111,7 @@ def test_rare_and_absent_alleles_are_suppressed_alike(dataset: Dataset) -> None:
 @override_settings(
     DISCLOSURE_NOISE_SCALE=3.0,
     DISCLOSURE_SUPPRESS_BELOW=1,
+    DISCLOSURE_RARE_MIN_AC=100,  # AC 12 is charged (gate 91) but for 1/2 e^-26
     DISCLOSURE_USER_BUDGET=100,
     DISCLOSURE_NETWORK_BUDGET=100,
 )
@@ -151,7 +154,9 @@ def test_a_noisy_answer_is_the_same_on_every_repeat_and_for_everyone(dataset: Da
     assert ReleasedAnswer.objects.filter(dataset=dataset, query_key="GRCh38:2:100:C>T").count() == 1
 
 
-@override_settings(DISCLOSURE_USER_BUDGET=3, DISCLOSURE_NETWORK_BUDGET=100)
+@override_settings(
+    DISCLOSURE_USER_BUDGET=3, DISCLOSURE_RARE_MIN_AC=100, DISCLOSURE_NETWORK_BUDGET=100
+)
 def test_a_users_budget_runs_out_and_repeats_stay_free(dataset: Dataset) -> None:
     caller = researcher()
     for i in range(3):
@@ -162,18 +167,22 @@ def test_a_users_budget_runs_out_and_repeats_stay_free(dataset: Dataset) -> None
     with pytest.raises(BudgetExhausted) as refused:
         release_answer(caller=caller, dataset_id=dataset.pk, query_key="q3", alleles=SINGLETON)
     assert refused.value.status == 429 and refused.value.holder == f"user:{caller.user_id}"
-    assert not ReleasedAnswer.objects.filter(dataset=dataset, query_key="q3").exists()
     again = release_answer(caller=caller, dataset_id=dataset.pk, query_key="q1", alleles=SINGLETON)
     assert not again.charged
     # Common alleles are still answered, and another user of another network is untouched.
-    assert release_answer(caller=caller, dataset_id=dataset.pk, query_key="c", alleles=COMMON).exact
+    very_common = [AlleleTally(allele_count=1000, allele_number=2000)]
+    assert release_answer(
+        caller=caller, dataset_id=dataset.pk, query_key="c", alleles=very_common
+    ).exact
     other = researcher("192.0.2.1")
     assert release_answer(
         caller=other, dataset_id=dataset.pk, query_key="q3", alleles=SINGLETON
     ).charged
 
 
-@override_settings(DISCLOSURE_USER_BUDGET=100, DISCLOSURE_NETWORK_BUDGET=4)
+@override_settings(
+    DISCLOSURE_USER_BUDGET=100, DISCLOSURE_RARE_MIN_AC=100, DISCLOSURE_NETWORK_BUDGET=4
+)
 def test_anonymous_callers_of_one_prefix_share_its_budget(dataset: Dataset) -> None:
     # Four addresses of one IPv6 /64 (an attacker rotating addresses) are one caller.
     callers = [Caller.for_address(user_id=None, address=f"2001:db8:0:1::{i}") for i in range(1, 5)]
@@ -196,7 +205,9 @@ def test_anonymous_callers_of_one_prefix_share_its_budget(dataset: Dataset) -> N
     )
 
 
-@override_settings(DISCLOSURE_USER_BUDGET=5, DISCLOSURE_NETWORK_BUDGET=5)
+@override_settings(
+    DISCLOSURE_USER_BUDGET=5, DISCLOSURE_RARE_MIN_AC=100, DISCLOSURE_NETWORK_BUDGET=5
+)
 def test_sybil_accounts_from_one_prefix_share_the_prefix_budget(dataset: Dataset) -> None:
     """The Sybil rule: free accounts do not multiply the budget from one network."""
     sybils = [researcher(f"203.0.113.{i}") for i in range(1, 11)]
@@ -222,3 +233,35 @@ def test_protection_off_answers_exactly_without_budget(dataset: Dataset) -> None
     for i in range(5):
         answer = release_answer(caller=caller, dataset_id=dataset.pk, query_key=f"q{i}", alleles=[])
         assert (answer.exists, answer.exact, answer.charged) == (False, True, False)
+
+
+def _share(answers: list[bool]) -> float:
+    return sum(answers) / len(answers)
+
+
+@override_settings(DISCLOSURE_USER_BUDGET=10**6, DISCLOSURE_NETWORK_BUDGET=10**6)
+def test_neither_cost_nor_exactness_flips_at_the_rare_threshold(dataset: Dataset) -> None:
+    """One genome moves an allele count by one or two: at the rare threshold (AC 20 of
+    AN 2,000) that must not turn a charged, noised answer into a free, exact one (or a
+    refusal into an answer), or the cost alone would tell a member from a non-member."""
+    caller = researcher()
+    outcomes: dict[int, list[Released]] = {}
+    for ac in (19, 20):
+        outcomes[ac] = [
+            release_answer(
+                caller=caller,
+                dataset_id=dataset.pk,
+                query_key=f"GRCh38:3:{ac}{i}:A>G",
+                alleles=[AlleleTally(allele_count=ac, allele_number=2000)],
+                granularity=Granularity.COUNT,
+            )
+            for i in range(150)
+        ]
+    charged = {ac: _share([a.charged for a in answers]) for ac, answers in outcomes.items()}
+    exact = {ac: _share([a.exact for a in answers]) for ac, answers in outcomes.items()}
+    # Each is a few per cent (1/2 e^-8/3 and 1/2 e^-3 for the charge at scale 3).
+    assert charged[19] < 0.2 and abs(charged[19] - charged[20]) < 0.12, charged
+    assert exact[20] < 0.2 and abs(exact[19] - exact[20]) < 0.12, exact
+    # A free answer at the threshold says present (but for 1/2 e^-3), with a count.
+    free = [a for a in outcomes[20] if not a.charged]
+    assert _share([bool(a.exists and a.count is not None) for a in free]) > 0.85

@@ -103,6 +103,10 @@ class LiveStack:
                 # tests/core/test_throttling.py) would otherwise refuse the later ones.
                 "THROTTLE_REGISTER": "1000/hour",
                 "THROTTLE_WALLET": "1000/hour",
+                # Beacon answers without noise, as in tests/discovery: a journey's rare query
+                # is then charged and suppressed every time, not but for a draw above the
+                # gate (the noise is tested in tests/disclosure).
+                "DISCLOSURE_NOISE_SCALE": "0",
                 **self.extra_env,
             }
         )
