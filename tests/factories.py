@@ -78,3 +78,37 @@ def payout_wallet(user: User) -> str:
     address = Account.create().address
     WalletLink.objects.create(user=user, address=address)
     return address
+
+
+def committee_request(
+    *, researcher: User | None = None, donor: User | None = None, **fields: object
+):
+    """An access request (default state "submitted") for a committee-reviewed dataset of
+    one ready file (DUO:0000042, price 1000, 30 days) listed by `donor` (a new donor with a
+    payout wallet when None), by `researcher` (a new one when None). `fields` set other
+    AccessRequest fields (state, expires_at, ...)."""
+    from typing import cast
+
+    from marketplace.models import AccessRequest
+    from marketplace.services.datasets import dataset_create
+
+    donor = donor or cast(User, UserFactory(role=Role.DONOR, payout_wallet=True))
+    dataset = dataset_create(
+        donor=donor,
+        title="Exomes",
+        description="",
+        files=[ready_file(donor).pk],
+        duo_codes=["DUO:0000042"],
+        price="1000",
+        access_days=30,
+        review="committee",
+    )
+    return AccessRequest.objects.create(
+        dataset=dataset,
+        researcher=researcher or cast(User, UserFactory(role=Role.RESEARCHER)),
+        statement="Research.",
+        purpose_codes=[{"code": "DUO:0000042", "value": ""}],
+        amount=dataset.price,
+        duo_match={"fits": True, "reasons": []},
+        **fields,
+    )

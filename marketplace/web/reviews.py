@@ -4,6 +4,10 @@ Each view parses a form and calls one service; refusals come back in words."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -44,51 +48,59 @@ def _invalid(request: HttpRequest, found: AccessRequest, form: object) -> HttpRe
     return refused(request, found, DomainError(text or "The form was not filled in."))
 
 
-@committee_required
-@require_POST
-def request_vote_view(request: HttpRequest, request_id: str) -> HttpResponse:
+def _committee_act(
+    request: HttpRequest,
+    request_id: str,
+    form_class: type[forms.Form],
+    act: Callable[[User, AccessRequest, dict[str, Any]], str],
+) -> HttpResponse:
+    """A committee member's form on a request: parse it, call `act` (one service call;
+    returns the message shown on success), and put a refusal in words on the page. The
+    request must be one the member may see (NotFound, a 404, otherwise)."""
     member = _user(request)
     found = request_get(viewer=member, request_id=request_id)
-    form = VoteForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
         return _invalid(request, found, form)
     try:
-        request_vote(
-            member=member,
-            request_id=found.pk,
-            vote=form.cleaned_data["vote"],
-            comment=form.cleaned_data["comment"],
-            expected_state=form.cleaned_data["expected_state"] or None,
-        )
+        done = act(member, found, form.cleaned_data)
     except NotFound:
         raise
     except DomainError as exc:
         return refused(request, found, exc)
-    messages.success(request, f"Your vote ({form.cleaned_data['vote']}) is recorded.")
+    messages.success(request, done)
     return redirect("web:request", request_id=found.pk)
+
+
+@committee_required
+@require_POST
+def request_vote_view(request: HttpRequest, request_id: str) -> HttpResponse:
+    def vote(member: User, found: AccessRequest, data: dict[str, Any]) -> str:
+        request_vote(
+            member=member,
+            request_id=found.pk,
+            vote=data["vote"],
+            comment=data["comment"],
+            expected_state=data["expected_state"] or None,
+        )
+        return f"Your vote ({data['vote']}) is recorded."
+
+    return _committee_act(request, request_id, VoteForm, vote)
 
 
 @committee_required
 @require_POST
 def request_return_view(request: HttpRequest, request_id: str) -> HttpResponse:
-    member = _user(request)
-    found = request_get(viewer=member, request_id=request_id)
-    form = DecisionForm(request.POST)
-    if not form.is_valid():
-        return _invalid(request, found, form)
-    try:
+    def give_back(member: User, found: AccessRequest, data: dict[str, Any]) -> str:
         request_return(
             member=member,
             request_id=found.pk,
-            reason=form.cleaned_data["reason"],
-            expected_state=form.cleaned_data["expected_state"] or None,
+            reason=data["reason"],
+            expected_state=data["expected_state"] or None,
         )
-    except NotFound:
-        raise
-    except DomainError as exc:
-        return refused(request, found, exc)
-    messages.success(request, "Returned to the researcher for changes.")
-    return redirect("web:request", request_id=found.pk)
+        return "Returned to the researcher for changes."
+
+    return _committee_act(request, request_id, DecisionForm, give_back)
 
 
 @role_required(*EVERY_ROLE)

@@ -17,10 +17,9 @@ from core import worker_secrets
 from genomics.models import GenomicFile, Grant
 from genomics.services.archive_keys import archive_key_create, archive_key_rotate_batch
 from marketplace import tasks
-from marketplace.models import AccessRequest, AuditEntry, Dataset, RequestAttachment, Role, User
+from marketplace.models import AccessRequest, AuditEntry, RequestAttachment, Role, User
 from marketplace.services.attachments import attachment_header_for
-from marketplace.services.datasets import dataset_create
-from tests.factories import UserFactory, ready_file
+from tests.factories import UserFactory, committee_request
 from tests.genomics.conftest import PASSPHRASE, archive_key  # noqa: F401
 from tests.support.web import logged_in
 
@@ -54,25 +53,7 @@ def _worker_runs_the_task(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def waiting(archive_key) -> AccessRequest:  # noqa: F811
-    donor = cast(User, UserFactory(role=Role.DONOR, payout_wallet=True))
-    dataset: Dataset = dataset_create(
-        donor=donor,
-        title="Exomes",
-        description="",
-        files=[ready_file(donor).pk],
-        duo_codes=["DUO:0000042"],
-        price="1000",
-        access_days=30,
-        review="committee",
-    )
-    return AccessRequest.objects.create(
-        dataset=dataset,
-        researcher=cast(User, UserFactory(role=Role.RESEARCHER)),
-        statement="Research.",
-        purpose_codes=[{"code": "DUO:0000042", "value": ""}],
-        amount=dataset.price,
-        duo_match={"fits": True, "reasons": []},
-    )
+    return committee_request()
 
 
 def _attach(request: AccessRequest, name: str = "ethics.pdf", data: bytes = PDF):

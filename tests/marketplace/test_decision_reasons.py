@@ -7,39 +7,18 @@ from typing import cast
 
 import pytest
 
-from marketplace.models import AccessRequest, Dataset, Notification, Role, User
+from marketplace.models import AccessRequest, Notification, Role, User
 from marketplace.services.access_requests import request_approve, request_reject
-from marketplace.services.datasets import dataset_create
-from tests.factories import UserFactory, ready_file
+from tests.factories import UserFactory, committee_request
 from tests.support.web import logged_in
 
 pytestmark = pytest.mark.django_db
 
 
 def _request(state: str = "submitted") -> tuple[AccessRequest, User, User, User]:
-    donor = cast(User, UserFactory(role=Role.DONOR, payout_wallet=True))
-    researcher = cast(User, UserFactory(role=Role.RESEARCHER))
+    request = committee_request(state=state)
     reviewer = cast(User, UserFactory(role=Role.REVIEWER))
-    dataset: Dataset = dataset_create(
-        donor=donor,
-        title="Exomes",
-        description="",
-        files=[ready_file(donor).pk],
-        duo_codes=["DUO:0000042"],
-        price="1000",
-        access_days=30,
-        review="committee",
-    )
-    request = AccessRequest.objects.create(
-        dataset=dataset,
-        researcher=researcher,
-        statement="Research.",
-        purpose_codes=[{"code": "DUO:0000042", "value": ""}],
-        amount=dataset.price,
-        state=state,
-        duo_match={"fits": True, "reasons": []},
-    )
-    return request, donor, researcher, reviewer
+    return request, request.dataset.donor, request.researcher, reviewer
 
 
 def _page(user: User, request: AccessRequest) -> str:

@@ -10,11 +10,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from marketplace.models import AccessRequest, Dataset, Notification, Role, User
+from marketplace.models import AccessRequest, Notification, Role, User
 from marketplace.services.blocklist import researcher_block
-from marketplace.services.datasets import dataset_create
 from marketplace.services.renewals import requests_remind_expiring
-from tests.factories import UserFactory, ready_file
+from tests.factories import UserFactory, committee_request
 from tests.support.web import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -22,27 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def live() -> AccessRequest:
-    donor = cast(User, UserFactory(role=Role.DONOR, payout_wallet=True))
-    dataset: Dataset = dataset_create(
-        donor=donor,
-        title="Exomes",
-        description="",
-        files=[ready_file(donor).pk],
-        duo_codes=["DUO:0000042"],
-        price="1000",
-        access_days=30,
-        review="committee",
-    )
-    return AccessRequest.objects.create(
-        dataset=dataset,
-        researcher=cast(User, UserFactory(role=Role.RESEARCHER)),
-        statement="Research.",
-        purpose_codes=[{"code": "DUO:0000042", "value": ""}],
-        amount=dataset.price,
-        state="granted",
-        expires_at=timezone.now() + timedelta(days=10),
-        duo_match={"fits": True, "reasons": []},
-    )
+    return committee_request(state="granted", expires_at=timezone.now() + timedelta(days=10))
 
 
 def _renew(user: User, request: AccessRequest):
