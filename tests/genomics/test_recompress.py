@@ -287,7 +287,8 @@ def test_an_attempt_killed_halfway_is_taken_over_and_its_objects_deleted(
     with django_capture_on_commit_callbacks(execute=True):
         row = file_recompress(file_id=str(stored.pk))
 
-    assert row is not None and row.state == Recompression.State.DONE, row.error
+    assert row is not None
+    assert row.state == Recompression.State.DONE, row.error
     assert "leftover" not in _payload_folders()
 
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pysam
 import pytest
@@ -26,7 +26,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from genomics import c4gh
-from genomics.models import GenomicFile, Recompression
+from genomics.models import GenomicFile, Grant, Recompression
 from genomics.services import recompress, tickets
 from genomics.services.grants import grant_create
 from genomics.services.ingest import file_ingest
@@ -46,6 +46,10 @@ REGION = ("chr1", 50_000, 400_000)  # htsget: 0-based, end exclusive
 
 def _run(*args: str, stdin: bytes = b"") -> bytes:
     return subprocess.run(list(args), input=stdin, capture_output=True, check=True).stdout
+
+
+def _user(role: Role, **kwargs: object) -> User:
+    return cast(User, UserFactory(role=role, **kwargs))
 
 
 def _api(user: User) -> APIClient:
@@ -122,8 +126,8 @@ def test_a_listed_granted_plain_vcf_stored_bgzipped_serves_regions_under_the_new
     monkeypatch.setattr(
         htsget_service, "ticket_request", lambda **kwargs: tickets.ticket_build(**kwargs)
     )
-    donor = UserFactory(role=Role.DONOR, payout_wallet=True)
-    researcher = UserFactory(role=Role.RESEARCHER)
+    donor = _user(Role.DONOR, payout_wallet=True)
+    researcher = _user(Role.RESEARCHER)
     secret_file, public_file = tmp_path / "r.sec", tmp_path / "r.pub"
     _run(
         str(BIN / "crypt4gh-keygen"), "--nocrypt", "-f", "--sk", str(secret_file),
@@ -178,7 +182,9 @@ def test_a_listed_granted_plain_vcf_stored_bgzipped_serves_regions_under_the_new
     done = shown["recompression"]
     assert done["state"] == "done" and done["uploaded_plaintext_sha256"] == uploaded_sha
     assert done["bgzipped_plaintext_sha256"] == shown["plaintext_sha256"] != uploaded_sha
-    assert done["grants_reissued"] == 1 and grant.pk
+    # The grant is the same row, its header made again for the new payload.
+    assert done["grants_reissued"] == 1
+    assert bytes(Grant.objects.get(pk=grant.pk).header) != bytes(grant.header)
     # The listing's record describes what researchers now get, and is anchored again.
     dataset.refresh_from_db()
     (entry,) = dataset.metadata["files"]
@@ -243,7 +249,7 @@ def test_my_files_offers_it_shows_it_working_then_why_it_failed(
     plain_vcf,
     monkeypatch,
 ) -> None:
-    donor = UserFactory(role=Role.DONOR)
+    donor = _user(Role.DONOR)
     stored = _ingested(donor, plain_vcf.read_bytes(), "cohort.vcf")
     bgzipped = ready_file(donor, filename="done.vcf.gz")
     GenomicFile.objects.filter(pk=bgzipped.pk).update(
@@ -285,7 +291,7 @@ def test_my_files_offers_it_shows_it_working_then_why_it_failed(
 
 
 def test_a_file_that_cannot_be_stored_bgzipped_answers_409_in_the_api_shape() -> None:
-    donor = UserFactory(role=Role.DONOR)
+    donor = _user(Role.DONOR)
     bgzipped = ready_file(donor)
     GenomicFile.objects.filter(pk=bgzipped.pk).update(
         metadata={**bgzipped.metadata, "compression": "bgzf"}
