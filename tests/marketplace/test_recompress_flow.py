@@ -301,3 +301,17 @@ def test_a_file_that_cannot_be_stored_bgzipped_answers_409_in_the_api_shape() ->
     assert answer.json()["error"]["code"] == "conflict"
     assert "already bgzipped" in answer.json()["error"]["message"]
     assert not Recompression.objects.exists()
+
+
+def test_the_openapi_schema_documents_the_offer_and_its_state(client: Client) -> None:
+    import yaml
+
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    operation = schema["paths"]["/api/v1/files/{file_id}/recompress"]["post"]
+    assert operation["operationId"] == "files_recompress"
+    answer = operation["responses"]["202"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/FileOutput"}
+    fields = schema["components"]["schemas"]["FileOutput"]["properties"]
+    assert {"sliceable", "recompression"} <= set(fields)
+    recompression = schema["components"]["schemas"]["Recompression"]["properties"]
+    assert {"state", "progress", "error", "uploaded_plaintext_sha256"} <= set(recompression)
