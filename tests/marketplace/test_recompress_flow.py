@@ -268,6 +268,13 @@ def test_my_files_offers_it_shows_it_working_then_why_it_failed(
     assert table.startswith('<section id="files-table"') or 'id="files-table"' in table[:200]
     assert 'data-recompression="queued"' in table and "every 2s" in table
     assert "Store bgzipped</button>" not in table  # asked: no second button
+    Recompression.objects.filter(file=stored).update(
+        state=Recompression.State.WORKING, progress=0.42
+    )  # as a running attempt reports it
+    table = browser.get("/files/table").content.decode()
+    assert 'data-recompression="working"' in table and 'value="0.420"' in table
+    assert "every 2s" in table
+    Recompression.objects.filter(file=stored).update(state=Recompression.State.QUEUED)
 
     def broken(*args: object) -> None:
         raise ValueError("no memory left")
