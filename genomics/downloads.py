@@ -16,8 +16,9 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 
+from core.errors import Conflict
 from genomics import payloads
-from genomics.models import Grant
+from genomics.models import GenomicFile, Grant, PayloadPart
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 STREAM_CHUNK = 1024 * 1024
@@ -49,20 +50,46 @@ def _parse_range(header: str, total: int) -> tuple[int, int] | None | str:
     return start, end
 
 
-def _stream(grant: Grant, start: int, end: int) -> Iterator[bytes]:
-    header = bytes(grant.header)
+Parts = list[tuple[int, int, str]]
+
+
+def _with_parts(grant: Grant) -> tuple[Grant, Parts]:
+    """The grant's header and its file's payload parts as of one moment.
+
+    Storing a file bgzipped (genomics.services.recompress) switches the file to a new
+    payload and every grant to a new header in one transaction; a download reads the
+    grant (with its file) in one statement and the parts in another. The file's payload
+    key changes with every switch and never comes back, so finding it unchanged after
+    the parts were read proves no switch came between; otherwise the grant is read again.
+    The parts are then kept for the whole response: a switch during a download leaves it
+    on the payload it started with (kept in storage for RECOMPRESS_REPLACED_PAYLOAD_KEEP_S).
+    """
+    for _ in range(3):
+        parts = list(
+            PayloadPart.objects.filter(file_id=grant.file_id).values_list(
+                "payload_offset", "size", "storage_name"
+            )
+        )
+        now = GenomicFile.objects.filter(pk=grant.file_id).values_list("payload_key", flat=True)
+        if list(now) == [grant.file.payload_key]:
+            return grant, parts
+        grant = Grant.objects.select_related("file").get(pk=grant.pk)
+    raise Conflict("The file is being replaced right now; try again in a moment.")
+
+
+def _stream(header: bytes, parts: Parts, start: int, end: int) -> Iterator[bytes]:
     if start < len(header):
         yield header[start : min(end, len(header))]
     payload_start = max(start - len(header), 0)
     payload_end = end - len(header)
     if payload_end > payload_start:
-        parts = [(p.payload_offset, p.size, p.storage_name) for p in grant.file.parts.all()]
         yield from payloads.read_range(parts, payload_start, payload_end, chunk=STREAM_CHUNK)
 
 
 def grant_download_response(
     request: HttpRequest, *, grant: Grant, filename: str
 ) -> HttpResponseBase:
+    grant, parts = _with_parts(grant)
     total = len(bytes(grant.header)) + grant.file.payload_size
     etag = grant_etag(grant)
     wanted: tuple[int, int] | None | str = None
@@ -74,7 +101,9 @@ def grant_download_response(
         refusal["Content-Range"] = f"bytes */{total}"
         return refusal
     start, end = wanted if isinstance(wanted, tuple) else (0, total)
-    body: Iterator[bytes] = iter(()) if request.method == "HEAD" else _stream(grant, start, end)
+    body: Iterator[bytes] = (
+        iter(()) if request.method == "HEAD" else _stream(bytes(grant.header), parts, start, end)
+    )
     response: HttpResponseBase = StreamingHttpResponse(
         body,
         status=206 if isinstance(wanted, tuple) else 200,

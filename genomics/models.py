@@ -217,3 +217,59 @@ class FileIndex(models.Model):
 
     def __str__(self) -> str:
         return f"{self.index_format} index of {self.file_id}"
+
+
+class Recompression(models.Model):
+    """A donor's request to store a VCF that is not bgzipped (plain, gzip, or in a ZIP) as
+    BGZF, so htsget can serve regions of it (issue 17 §1; README "Storing a VCF
+    bgzipped"); done by the worker (genomics.services.recompress). One row per file.
+
+    States: queued (asked, no worker on it yet), working (an attempt runs: `attempt`,
+    heartbeat in `updated_at`, `progress` 0..1), done (the file now holds the BGZF payload),
+    failed (`error` says why; the file is unchanged, and asking again starts over).
+
+    Both checksums are kept: the file's `plaintext_sha256` becomes the BGZF bytes' (what a
+    grantee decrypts, what DRS names) and `uploaded_plaintext_sha256` keeps the upload's
+    (what the donor sent). Storage keys end in `_payload_key` so erasure finds them
+    (genomics.erasure): an attempt's objects until the switch, and the replaced payload,
+    kept until `replaced_purge_after` for downloads in flight.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        WORKING = "working", "Working"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    file = models.OneToOneField(
+        GenomicFile, on_delete=models.CASCADE, primary_key=True, related_name="recompression"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    # The running attempt (random): only it may switch the file or record a failure.
+    attempt = models.CharField(max_length=32, blank=True)
+    # Where the running attempt stores its objects; recorded before it writes any.
+    new_payload_key = models.CharField(max_length=64, blank=True)
+    new_index_payload_key = models.CharField(max_length=64, blank=True)
+    new_map_payload_key = models.CharField(max_length=64, blank=True)
+    # The payload the switch replaced, deleted once downloads in flight have had time.
+    replaced_payload_key = models.CharField(max_length=64, blank=True)
+    replaced_purge_after = models.DateTimeField(null=True, blank=True)
+    # What the donor uploaded, as ingest recorded it (set by the switch).
+    uploaded_filename = models.CharField(max_length=255, blank=True)
+    uploaded_plaintext_sha256 = models.CharField(max_length=64, blank=True)
+    uploaded_plaintext_size = models.PositiveBigIntegerField(null=True, blank=True)
+    uploaded_compression = models.CharField(max_length=16, blank=True)  # none, gzip, zip
+    # The stored BGZF plaintext's, equal to the file's `plaintext_sha256` once done.
+    bgzipped_plaintext_sha256 = models.CharField(max_length=64, blank=True)
+    grants_reissued = models.PositiveIntegerField(default=0)
+    requested_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"recompression of {self.file_id} ({self.state})"

@@ -6,10 +6,13 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
+from genomics.models import GenomicFile, Recompression
+from genomics.signals import file_recompress_failed, file_recompressed
 from ledger.models import ChainEvent, OperatorTransaction
 from ledger.signals import chain_event_applied, chain_event_reverted, operator_transaction_mined
 from marketplace.models import Dataset, User
 from marketplace.services.anchoring import anchor_confirm, anchor_unconfirm
+from marketplace.services.files import file_recompress_failed_record, file_recompressed_record
 from marketplace.services.settlement import (
     request_after_operator_transaction,
     request_apply_payment,
@@ -40,6 +43,20 @@ def on_chain_event_reverted(sender: object, event: ChainEvent, **_: object) -> N
         request_revert_event(event=event)
     elif event.name == "Anchored":
         anchor_unconfirm(event=event)
+
+
+@receiver(file_recompressed, dispatch_uid="marketplace.file_recompressed")
+def on_file_recompressed(
+    sender: object, recompression: Recompression, file: GenomicFile, **_: object
+) -> None:
+    file_recompressed_record(recompression=recompression, file=file)
+
+
+@receiver(file_recompress_failed, dispatch_uid="marketplace.file_recompress_failed")
+def on_file_recompress_failed(
+    sender: object, recompression: Recompression, file: GenomicFile, **_: object
+) -> None:
+    file_recompress_failed_record(recompression=recompression, file=file)
 
 
 @receiver(post_save, sender=Dataset, dispatch_uid="marketplace.catalogue_saved")

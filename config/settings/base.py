@@ -344,6 +344,15 @@ CELERY_BEAT_SCHEDULE["expire-uploads"] = {
     "schedule": UPLOAD_EXPIRY_SWEEP_S,
     "options": {"expires": UPLOAD_EXPIRY_SWEEP_S},
 }
+# Storing a VCF bgzipped (README "Storing a VCF bgzipped"): the payload it replaced is kept
+# this long, so downloads that started before the switch finish; then beat deletes it.
+RECOMPRESS_REPLACED_PAYLOAD_KEEP_S = env.int("RECOMPRESS_REPLACED_PAYLOAD_KEEP_S", default=86400)
+RECOMPRESS_PURGE_SWEEP_S = env.float("RECOMPRESS_PURGE_SWEEP_S", default=3600.0)
+CELERY_BEAT_SCHEDULE["purge-replaced-payloads"] = {
+    "task": "genomics.tasks.purge_replaced_payloads",
+    "schedule": RECOMPRESS_PURGE_SWEEP_S,
+    "options": {"expires": RECOMPRESS_PURGE_SWEEP_S},
+}
 CELERY_BEAT_SCHEDULE["lapse-and-expire"] = {
     "task": "marketplace.tasks.lapse_and_expire",
     "schedule": LIFECYCLE_INTERVAL_S,

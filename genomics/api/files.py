@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -15,14 +15,47 @@ from core.api.auth import request_user
 from core.api.schema import paginated
 from core.errors import ServiceUnavailable
 from genomics import c4gh
-from genomics.models import GenomicFile
+from genomics.models import GenomicFile, Recompression
 from genomics.selectors.archive_keys import archive_key_list, archive_key_rotation_progress
 from genomics.selectors.files import archive_public_key, file_get, file_list
+from genomics.services.indexes import sliceable
+
+
+class RecompressionSerializer(serializers.ModelSerializer):
+    """Storing a VCF bgzipped (README "Storing a VCF bgzipped"), as the worker goes."""
+
+    state = serializers.ChoiceField(
+        choices=Recompression.State.choices,
+        help_text="queued, working (see progress), done, or failed (see error; the file "
+        "is unchanged).",
+    )
+    uploaded_plaintext_sha256 = serializers.CharField(
+        help_text="SHA-256 of what was uploaded (set when done; the file's plaintext_sha256 "
+        "is then the bgzipped bytes', what a grantee verifies after decrypting)."
+    )
+
+    class Meta:
+        model = Recompression
+        fields = [
+            "state",
+            "progress",
+            "error",
+            "requested_at",
+            "finished_at",
+            "uploaded_filename",
+            "uploaded_plaintext_sha256",
+            "uploaded_plaintext_size",
+            "uploaded_compression",
+            "bgzipped_plaintext_sha256",
+            "grants_reissued",
+        ]
 
 
 class FileOutputSerializer(serializers.ModelSerializer):
     size = serializers.SerializerMethodField()
     received_bytes = serializers.IntegerField(source="upload_offset")
+    sliceable = serializers.SerializerMethodField()
+    recompression = serializers.SerializerMethodField()
 
     class Meta:
         model = GenomicFile
@@ -42,6 +75,8 @@ class FileOutputSerializer(serializers.ModelSerializer):
             "error",
             "created_at",
             "ready_at",
+            "sliceable",
+            "recompression",
         ]
 
     def get_size(self, obj: GenomicFile) -> int | None:
@@ -50,6 +85,20 @@ class FileOutputSerializer(serializers.ModelSerializer):
         if obj.plaintext_size is not None:
             return obj.plaintext_size
         return obj.upload_length if obj.source == GenomicFile.Source.PLAINTEXT else None
+
+    def get_sliceable(self, obj: GenomicFile) -> bool:
+        """Whether researchers can read regions of it (htsget). False for a plain or gzip
+        VCF: POST /api/v1/files/{id}/recompress stores it bgzipped."""
+        return obj.state == GenomicFile.State.READY and sliceable(obj)
+
+    @extend_schema_field(RecompressionSerializer(allow_null=True))
+    def get_recompression(self, obj: GenomicFile) -> dict[str, object] | None:
+        """Its bgzipped copy, once asked for (POST /api/v1/files/{id}/recompress); else null."""
+        try:
+            row = obj.recompression
+        except Recompression.DoesNotExist:
+            return None
+        return dict(RecompressionSerializer(row).data)
 
 
 class FileListApi(APIView):

@@ -13,12 +13,21 @@ from genomics.models import ArchiveKey, GenomicFile
 
 def file_list(*, owner: AbstractBaseUser) -> QuerySet[GenomicFile]:
     # Region objects (a tier's slices) are the tier's, listed with it, not as uploads.
-    return GenomicFile.objects.filter(owner_id=owner.pk, parent__isnull=True).defer("header")
+    return (
+        GenomicFile.objects.filter(owner_id=owner.pk, parent__isnull=True)
+        .select_related("recompression")
+        .defer("header")
+    )
 
 
 def file_get(*, owner: AbstractBaseUser, file_id: UUID | str) -> GenomicFile:
     """A file of `owner`; another owner's id answers like a missing one (404)."""
-    found = GenomicFile.objects.filter(pk=file_id, owner_id=owner.pk).defer("header").first()
+    found = (
+        GenomicFile.objects.filter(pk=file_id, owner_id=owner.pk)
+        .select_related("recompression")
+        .defer("header")
+        .first()
+    )
     if found is None:
         raise NotFound("No such file.")
     return found

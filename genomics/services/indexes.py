@@ -90,7 +90,10 @@ def sliceable_format(file_format: str, compression: object) -> bool:
 
 
 def sliceable(file: GenomicFile) -> bool:
-    """Whether htsget can serve regions of `file`."""
+    """Whether htsget can serve regions of `file`. A file read out of a ZIP is stored as the
+    ZIP, whatever its member's compression: not sliceable (it can be stored bgzipped)."""
+    if (file.metadata or {}).get("container"):
+        return False
     return sliceable_format(file.format, file.metadata.get("compression"))
 
 
@@ -173,14 +176,86 @@ def _build(path: str, fd: int, file_format: str, size: int) -> tuple[str, bytes,
     return kind, index, BlockMap(file_format, references, header_end, blocks, size, eof)
 
 
-def _encrypt_and_store(data: bytes, archive_public: bytes, secret: bytes) -> tuple[str, bytes]:
-    """(storage name, Crypt4GH header) of `data` encrypted to the archive key."""
+def index_build(path: str, fd: int, file_format: str, size: int) -> tuple[str, bytes, BlockMap]:
+    """(index kind, index bytes, block map) of the plaintext file `fd` of `size` bytes, also
+    readable at `path`, by htslib. Raises pysam.utils.SamtoolsError, OSError or ValueError
+    (htsindex.IndexUnreadable among them) when htslib cannot index it."""
+    return _build(path, fd, file_format, size)
+
+
+def index_storage_key() -> str:
+    """A fresh random payload key for an index or block map object."""
+    return f"index-{secrets.token_hex(16)}"
+
+
+@dataclass(frozen=True)
+class SealedIndex:
+    """An index and its block map, each encrypted under its own fresh data key and stored;
+    their Crypt4GH headers are made for an archive key only when the row is written
+    (`row_fields`), so a caller may store first and write the row later, under the file's
+    lock, for whatever archive key the file then has (genomics.services.recompress)."""
+
+    kind: str
+    index_storage_name: str
+    index_data_key: bytes
+    index_size: int
+    map_storage_name: str
+    map_data_key: bytes
+    map_size: int
+    blocks: int
+
+    def row_fields(self, archive_public: bytes, writer_secret: bytes) -> dict[str, object]:
+        """The FileIndex fields, with headers to `archive_public` written by the archive."""
+        return {
+            "index_format": self.kind,
+            "index_storage_name": self.index_storage_name,
+            "index_header": c4gh.build_header(
+                self.index_data_key, archive_public, writer_secret=writer_secret
+            ),
+            "index_size": self.index_size,
+            "map_storage_name": self.map_storage_name,
+            "map_header": c4gh.build_header(
+                self.map_data_key, archive_public, writer_secret=writer_secret
+            ),
+            "map_size": self.map_size,
+        }
+
+    def delete(self) -> None:
+        """Delete both stored objects (a build that lost, or an attempt given up)."""
+        payloads.delete_payload(self.index_storage_name.split("/")[1])
+        payloads.delete_payload(self.map_storage_name.split("/")[1])
+
+
+def _seal_and_store(payload_key: str, data: bytes) -> tuple[str, bytes]:
+    """(storage name, data key) of `data` encrypted under a fresh data key and stored."""
     data_key = c4gh.new_data_key()
-    header = c4gh.build_header(data_key, archive_public, writer_secret=secret)
-    name = payloads.write_part(
-        f"index-{secrets.token_hex(16)}", 0, bytes(c4gh.encrypt_segments(data_key, data))
+    name = payloads.write_part(payload_key, 0, bytes(c4gh.encrypt_segments(data_key, data)))
+    return name, data_key
+
+
+def index_objects_store(
+    kind: str,
+    index: bytes,
+    block_map: BlockMap,
+    *,
+    index_payload_key: str | None = None,
+    map_payload_key: str | None = None,
+) -> SealedIndex:
+    """Encrypt and store an index and its block map under the given payload keys (fresh
+    random ones by default)."""
+    map_bytes = block_map.to_bytes()
+    index_name, index_key = _seal_and_store(index_payload_key or index_storage_key(), index)
+    map_name, map_key = _seal_and_store(map_payload_key or index_storage_key(), map_bytes)
+    return SealedIndex(
+        kind,
+        index_name,
+        index_key,
+        len(index),
+        map_name,
+        map_key,
+        len(map_bytes),
+        len(block_map.blocks),
     )
-    return name, header
 
 
 def file_index_build(
@@ -220,26 +295,14 @@ def file_index_build(
         raise htsindex.IndexUnreadable(f"htslib could not index the file: {exc}") from exc
     finally:
         os.close(fd)
-    archive_public = bytes(file.archive_key.public_key)
-    index_name, index_header = _encrypt_and_store(index, archive_public, secret)
-    map_bytes = block_map.to_bytes()
-    map_name, map_header = _encrypt_and_store(map_bytes, archive_public, secret)
+    sealed = index_objects_store(kind, index, block_map)
     with transaction.atomic():
         row, created = FileIndex.objects.get_or_create(
             file=file,
-            defaults={
-                "index_format": kind,
-                "index_storage_name": index_name,
-                "index_header": index_header,
-                "index_size": len(index),
-                "map_storage_name": map_name,
-                "map_header": map_header,
-                "map_size": len(map_bytes),
-            },
+            defaults=sealed.row_fields(bytes(file.archive_key.public_key), secret),
         )
     if not created:  # a concurrent build won: drop ours
-        payloads.delete_payload(index_name.split("/")[1])
-        payloads.delete_payload(map_name.split("/")[1])
+        sealed.delete()
     logger.info("file %s indexed: %s, %s blocks", file.pk, kind, len(block_map.blocks))
     return row
 

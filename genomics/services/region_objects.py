@@ -61,12 +61,14 @@ class RegionSliceRefused(ValueError):
 def region_refusal(file: GenomicFile) -> str | None:
     """Why `file` cannot be sliced by region, in words for its donor; None if it can."""
     compression = str((file.metadata or {}).get("compression", ""))
-    if (file.format, compression) in SLICEABLE:
+    # A file read out of a ZIP is stored as the ZIP, whatever its member's compression.
+    if (file.format, compression) in SLICEABLE and not (file.metadata or {}).get("container"):
         return None
     if file.format == "VCF":
         return (
             f"{file.filename} is a plain (not bgzipped) VCF, which cannot be sold by region: "
-            "compress it with `bgzip` and upload the .vcf.gz."
+            "have the vault store it bgzipped (My files: Store bgzipped), or compress it with "
+            "`bgzip` and upload the .vcf.gz."
         )
     if file.format == "CRAM":
         return (

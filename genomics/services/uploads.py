@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, DomainError, NotFound, ServiceUnavailable, ValidationError
 from core.queue import enqueue
-from genomics import c4gh, payloads
+from genomics import c4gh, erasure, payloads
 from genomics.filenames import clean_filename
 from genomics.keywrap import seal, unseal
 from genomics.models import ArchiveKey, GenomicFile, PayloadPart, UploadState
@@ -380,9 +380,14 @@ def stored_file_delete(*, owner: AbstractBaseUser, file_id: UUID | str) -> Genom
             raise Conflict("This file is being checked: delete it once it is ready or has failed.")
         if upload.grants.exists():
             raise Conflict("Researchers were granted this file: it cannot be deleted.")
-        payload_key = upload.payload_key
+        # Every storage object its rows name, found as erasure finds them: the payload,
+        # its index and block map, a bgzipped copy's replaced payload (genomics.erasure).
+        rows = erasure.derived_rows([upload.pk])
+        names = erasure.storage_names(rows)
+        kept = erasure.names_kept_by_others(names, rows)
         upload.delete()  # its parts, upload state and derived rows go with it (CASCADE)
-        transaction.on_commit(partial(payloads.delete_payload, payload_key))
+        gone = [name for name in names if name not in kept]
+        transaction.on_commit(partial(erasure.storage_delete, gone))
     return upload
 
 

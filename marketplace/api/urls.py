@@ -35,6 +35,7 @@ from marketplace.api.datasets import (
     DatasetsApi,
     DatasetWithdrawApi,
 )
+from marketplace.api.files import FileRecompressApi
 from marketplace.api.notifications import NotificationsApi, NotificationsReadApi
 from marketplace.api.passports import PassportApi
 from marketplace.api.rights import MeDisclosuresApi, MeEraseApi, MeExportApi
@@ -56,6 +57,7 @@ urlpatterns = [
     path("datasets", DatasetsApi.as_view(), name="datasets"),
     path("datasets/<uuid:dataset_id>", DatasetDetailApi.as_view(), name="dataset"),
     path("datasets/<uuid:dataset_id>/tiers", DatasetTiersApi.as_view(), name="dataset-tiers"),
+    path("files/<uuid:file_id>/recompress", FileRecompressApi.as_view(), name="file-recompress"),
     path("access-requests", AccessRequestsApi.as_view(), name="access-requests"),
     path(
         "access-requests/<uuid:request_id>", AccessRequestDetailApi.as_view(), name="access-request"

@@ -59,7 +59,8 @@ ACCESS_ID = "crypt4gh"
 # DRS 1.4 `DrsObject.name` and `ContentsObject.name`: portable filename characters only.
 _NOT_PORTABLE = re.compile(r"[^A-Za-z0-9._-]")
 CHECKSUM_NOTE = (
-    "size and the sha-256 checksum are of the decrypted file (the donor's original bytes); "
+    "size and the sha-256 checksum are of the decrypted file (the donor's bytes, or the "
+    "vault's bgzipped copy of a VCF the donor had stored bgzipped: the same records); "
     "the bytes served are that file encrypted with Crypt4GH to your registered public key, "
     "so decrypt with `crypt4gh decrypt --sk <your secret key>` and check the sha-256 of "
     "the output."
@@ -96,6 +97,17 @@ def _rfc3339(moment: Any) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def _updated_time(file: GenomicFile) -> str | None:
+    """When the bytes a grantee decrypts last changed: ingest, or the vault storing the file
+    bgzipped (genomics.services.recompress; its checksum then changed too)."""
+    moments = [file.ready_at]
+    recompression = getattr(file, "recompression", None)  # none: RelatedObjectDoesNotExist
+    if recompression is not None and recompression.state == "done":
+        moments.append(recompression.finished_at)
+    known = [moment for moment in moments if moment is not None]
+    return _rfc3339(max(known)) if known else None
+
+
 def blob_json(request: Request, granted: GrantedFile) -> dict[str, Any]:
     """A `DrsObject` of one file (DRS 1.4 `DrsObject`, a blob)."""
     file = granted.file
@@ -106,7 +118,7 @@ def blob_json(request: Request, granted: GrantedFile) -> dict[str, Any]:
         "self_uri": _drs_uri(request, file.pk),
         "size": file.plaintext_size or 0,
         "created_time": created,
-        "updated_time": _rfc3339(file.ready_at) if file.ready_at else created,
+        "updated_time": _updated_time(file) or created,
         "checksums": [{"type": "sha-256", "checksum": file.plaintext_sha256}],
         "access_methods": [
             {

@@ -8,8 +8,9 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from genomics.models import GenomicFile
+from genomics.models import GenomicFile, Recompression
 from genomics.selectors.files import file_list
+from genomics.services.recompress import recompress_refusal
 from genomics.services.uploads import upload_expires_at
 from marketplace.models import Dataset, User
 
@@ -37,6 +38,31 @@ class FileRow:
         ended = (GenomicFile.State.READY, GenomicFile.State.FAILED)
         return self.file.state in ended and not self.listed_in
 
+    @property
+    def recompression(self) -> Recompression | None:
+        """Its bgzipped copy, once asked for (README "Storing a VCF bgzipped")."""
+        try:
+            return self.file.recompression
+        except Recompression.DoesNotExist:
+            return None
+
+    @property
+    def recompressing(self) -> bool:
+        found = self.recompression
+        return found is not None and found.state in (
+            Recompression.State.QUEUED,
+            Recompression.State.WORKING,
+        )
+
+    @property
+    def not_sliceable(self) -> bool:
+        """A ready VCF that researchers can fetch whole only (not bgzipped)."""
+        return recompress_refusal(self.file) is None
+
+    @property
+    def can_recompress(self) -> bool:
+        return self.not_sliceable and not self.recompressing
+
 
 def donor_file_rows(*, donor: User) -> list[FileRow]:
     """The donor's newest files (at most MAX_FILES), newest first."""
@@ -45,15 +71,18 @@ def donor_file_rows(*, donor: User) -> list[FileRow]:
     through = Dataset.files.through.objects.filter(genomicfile_id__in=[f.pk for f in files])
     for file_id, title in through.values_list("genomicfile_id", "dataset__title"):
         listed.setdefault(str(file_id), []).append(title)
-    # The first (oldest) file with each plaintext checksum is the original.
+    # The first (oldest) file with each plaintext checksum is the original; a file stored
+    # bgzipped is still the one the donor uploaded (its upload's checksum counts too).
     first_by_sha: dict[str, GenomicFile] = {}
     for f in sorted(files, key=lambda f: f.created_at):
-        if f.plaintext_sha256 and f.state == GenomicFile.State.READY:
-            first_by_sha.setdefault(f.plaintext_sha256, f)
+        if f.state == GenomicFile.State.READY:
+            for sha in _checksums(f):
+                first_by_sha.setdefault(sha, f)
     now = timezone.now()
     rows = []
     for f in files:
-        original = first_by_sha.get(f.plaintext_sha256) if f.plaintext_sha256 else None
+        found = [first_by_sha[sha] for sha in _checksums(f) if sha in first_by_sha]
+        original = min(found, key=lambda g: g.created_at) if found else None
         expires_at = upload_expires_at(f)
         rows.append(
             FileRow(
@@ -65,3 +94,16 @@ def donor_file_rows(*, donor: User) -> list[FileRow]:
             )
         )
     return rows
+
+
+def _checksums(file: GenomicFile) -> list[str]:
+    """The plaintext checksums that name `file`: the stored one, and the upload's when the
+    vault stored it bgzipped."""
+    shas = [file.plaintext_sha256] if file.plaintext_sha256 else []
+    try:
+        uploaded = file.recompression.uploaded_plaintext_sha256
+    except Recompression.DoesNotExist:
+        uploaded = ""
+    if uploaded and uploaded not in shas:
+        shas.append(uploaded)
+    return shas

@@ -110,6 +110,48 @@ def record_hash(dataset: Dataset) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def datasets_file_changed(*, file: GenomicFile) -> list[Dataset]:
+    """`file`'s stored bytes changed (stored bgzipped: genomics.services.recompress): every
+    listing that shows it describes it again (checksum, size, compression, whether it is
+    sliceable), so its record, and the record's hash, anchored again, name what researchers
+    now get. The file's entry is replaced where it stands; the rest of the record is
+    unchanged. Withdrawn and delisted datasets keep the record they ended with. Inside the
+    caller's transaction; each change audited as `dataset.update`."""
+    changed = []
+    entry = public_metadata([file])["files"]
+    assert isinstance(entry, list)
+    listed = Dataset.objects.select_for_update().filter(files=file, state=Dataset.State.LISTED)
+    for dataset in listed:
+        metadata = dict(dataset.metadata or {})
+        files = [
+            entry[0] if str(item.get("id")) == str(file.pk) else item
+            for item in metadata.get("files") or []
+        ]
+        metadata["files"] = files
+        metadata["total_size"] = sum(int(item.get("size") or 0) for item in files)
+        before = dataset.record_hash
+        dataset.metadata = metadata
+        dataset.record_hash = record_hash(dataset)
+        if dataset.record_hash == before:
+            continue
+        dataset.anchor_tx, dataset.anchored_at = "", None
+        dataset.save(update_fields=["metadata", "record_hash", "anchor_tx", "anchored_at"])
+        audit_append(
+            action="dataset.update",
+            actor=None,
+            object_type="dataset",
+            object_id=dataset.pk,
+            data={
+                "record_hash": dataset.record_hash,
+                "previous": before,
+                "file": str(file.pk),
+                "cause": "file stored bgzipped",
+            },
+        )
+        changed.append(dataset)
+    return changed
+
+
 @dataclass(frozen=True)
 class _Listing:
     """A listing's terms, checked: what creating and editing share."""

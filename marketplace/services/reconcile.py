@@ -50,6 +50,13 @@ def work_reconcile(*, waiting_for_s: float) -> dict[str, int]:
         state=GenomicFile.State.INGESTING, updated_at__lt=cutoff, parent__isnull=True
     ).values_list("pk", flat=True)
     sent["ingest_file"] = sum(enqueue(ingest_file, str(pk)) for pk in files)
+    # Storing a VCF bgzipped: asked but not begun, or an attempt gone silent (its worker
+    # died); a running attempt beats far more often than the wait.
+    from genomics.services.recompress import recompressions_waiting
+    from genomics.tasks import recompress_file
+
+    recompressions = recompressions_waiting(cutoff=cutoff).values_list("file_id", flat=True)
+    sent["recompress_file"] = sum(enqueue(recompress_file, str(pk)) for pk in recompressions)
     erasures = Erasure.objects.filter(
         state=Erasure.State.REQUESTED, updated_at__lt=cutoff
     ).values_list("pk", flat=True)

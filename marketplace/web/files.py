@@ -1,6 +1,7 @@
-"""A donor's files: upload with a progress bar (tus-js-client), ingest progress live, and
+"""A donor's files: upload with a progress bar (tus-js-client), ingest progress live,
 cleaning up (issue 16 §9): cancel an upload, delete a file no listing uses, upload a
-failed one again (a new upload: a failed one stays ended, as tus expects)."""
+failed one again (a new upload: a failed one stays ended, as tus expects); and having a
+VCF that is not bgzipped stored bgzipped (issue 17 §1), its progress live."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from core.errors import DomainError
 from genomics.models import GenomicFile
 from marketplace.models import Role, User
 from marketplace.selectors.files import donor_file_rows
-from marketplace.services.files import donor_file_delete, donor_upload_cancel
+from marketplace.services.files import (
+    donor_file_delete,
+    donor_file_recompress,
+    donor_upload_cancel,
+)
 from marketplace.web.permissions import role_required
 
 BUSY = {GenomicFile.State.RECEIVING, GenomicFile.State.INGESTING}
@@ -27,7 +32,8 @@ def _donor(request: HttpRequest) -> User:
 
 def _context(request: HttpRequest) -> dict[str, object]:
     rows = donor_file_rows(donor=_donor(request))
-    return {"rows": rows, "busy": any(r.file.state in BUSY and not r.expired for r in rows)}
+    busy = any((r.file.state in BUSY and not r.expired) or r.recompressing for r in rows)
+    return {"rows": rows, "busy": busy}
 
 
 @role_required(Role.DONOR)
@@ -64,4 +70,26 @@ def upload_cancel_view(request: HttpRequest, file_id: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Upload cancelled; the bytes received so far are deleted.")
+    return redirect("web:files")
+
+
+@role_required(Role.DONOR)
+@require_POST
+def file_recompress_view(request: HttpRequest, file_id: str) -> HttpResponse:
+    """Store a VCF bgzipped. From htmx (the table's button) the table comes back, the file
+    queued and the table polling until the worker is done (or saying why not); without
+    JS, the page with a message."""
+    try:
+        donor_file_recompress(donor=_donor(request), file_id=file_id)
+        refusal = ""
+    except DomainError as exc:
+        refusal = exc.message
+    if request.headers.get("HX-Request"):
+        context = _context(request)
+        context["notice"] = refusal
+        return render(request, "marketplace/files/_table.html", context)
+    if refusal:
+        messages.error(request, refusal)
+    else:
+        messages.success(request, "The vault is storing it bgzipped; the list shows how it goes.")
     return redirect("web:files")

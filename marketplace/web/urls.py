@@ -91,6 +91,7 @@ urlpatterns = [
     path("files/table", files.files_table, name="files-table"),
     path("files/<uuid:file_id>/delete", files.file_delete_view, name="file-delete"),
     path("files/<uuid:file_id>/cancel", files.upload_cancel_view, name="upload-cancel"),
+    path("files/<uuid:file_id>/recompress", files.file_recompress_view, name="file-recompress"),
     path("requests/", requests.request_index, name="requests"),
     path("requests/<uuid:request_id>/", requests.request_page, name="request"),
     path("requests/<uuid:request_id>/status", requests.request_status, name="request-status"),

@@ -324,6 +324,15 @@ def bgzipped(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def the_donors_file_is_queued_for_bgzip(world: World) -> None:
+    """Storing a VCF bgzipped (issue 17 §1): the donor's own file is queued, audited."""
+    from genomics.models import Recompression
+
+    assert Recompression.objects.get(file=world.file).state == Recompression.State.QUEUED
+    entry = AuditEntry.objects.get(action="file.recompress_request")
+    assert entry.actor_id == str(world.users["donor"].pk)
+
+
 def payable(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """A signed voucher waiting for the researcher's payment."""
     AccessRequest.objects.filter(pk=world.request.pk).update(
@@ -867,6 +876,12 @@ CASES = [
     # files and uploads (a donor's own)
     Case("GET", "/api/v1/files/", users_only(200)),
     Case("GET", "/api/v1/files/{file_id}", owner_only(200, "donor")),
+    Case(
+        "POST",
+        "/api/v1/files/{file_id}/recompress",
+        everyone(403, anonymous=401, donor=202, other_donor=404),
+        check=lambda w, caller, response: the_donors_file_is_queued_for_bgzip(w),
+    ),
     Case("GET", "/api/v1/archive-key", PUBLIC),
     Case(
         "POST",

@@ -75,6 +75,9 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
     from genomics import tasks as genomics_tasks
 
     monkeypatch.setattr(genomics_tasks.ingest_file, "delay", lambda pk: sent.append(("ingest", pk)))
+    monkeypatch.setattr(
+        genomics_tasks.recompress_file, "delay", lambda pk: sent.append(("recompress", pk))
+    )
     donor = make_user(Role.DONOR)
     # One researcher per request: a researcher has one open request per dataset (issue 16 §7).
     dataset = Dataset.objects.create(
@@ -146,6 +149,15 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
         tx_hash="0x",
     )
 
+    # Storing a VCF bgzipped: asked while the broker was away, and one just asked.
+    from genomics.models import Recompression
+
+    lost_recompression = Recompression.objects.create(
+        file=ready_file(donor, filename="lost.vcf"), requested_at=old
+    )
+    Recompression.objects.filter(pk=lost_recompression.pk).update(updated_at=old)
+    Recompression.objects.create(file=ready_file(donor, filename="new.vcf"), requested_at=old)
+
     counts = work_reconcile(waiting_for_s=300)
 
     assert counts == {
@@ -156,6 +168,7 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
         "ingest_file": 1,
         "erase_donor_data": 1,
         "build_tier": 1,
+        "recompress_file": 1,
     }
     assert sorted(sent) == sorted(
         [
@@ -166,5 +179,6 @@ def test_the_reconciler_sends_again_what_waits(make_user, monkeypatch) -> None:
             ("ingest", str(waiting.pk)),
             ("marketplace.tasks.erase_donor_data", str(lost_erasure.pk)),
             ("marketplace.tasks.build_tier", str(lost.pk)),
+            ("recompress", str(lost_recompression.file_id)),
         ]
     )

@@ -178,6 +178,12 @@ PAGES: dict[str, Page] = {
         {**DONOR_ONLY, "donor": "/files/", "other_donor": "/files/"},
         method="POST",
     ),
+    # Storing a VCF bgzipped: the donor's is queued; another donor's is not found (message).
+    "file-recompress": Page(
+        "/files/{file}/recompress",
+        {**DONOR_ONLY, "donor": "/files/", "other_donor": "/files/"},
+        method="POST",
+    ),
     "listing-create": Page("/datasets/new/", DONOR_ONLY),
     "listing-edit": Page("/datasets/{dataset}/edit/", {**DONOR_ONLY, "other_donor": 404}),
     "listing-withdraw": Page(
