@@ -25,7 +25,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from genomics import c4gh
+from genomics import c4gh, payloads
 from genomics.models import FileIndex, GenomicFile
 from genomics.services import tickets
 from genomics.services.grants import grant_create
@@ -236,6 +236,62 @@ def test_tickets_decrypt_to_slices_with_exactly_the_regions_records(
     assert len(got) == 60_000  # chr2's records are at 100-base steps up to 15 Mb
     whole = client.get(f"{HTSGET}/variants/{granted.vcf.pk}")
     assert decrypt(granted, fetch(client, whole.json())) == granted.originals["vcf"].read_bytes()
+
+
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def test_a_files_ticket_material_is_derived_once_and_the_grant_checked_every_time(
+    archive_key,  # noqa: F811
+    worker,  # noqa: F811
+    make_user,
+    originals: dict[str, Path],
+    monkeypatch,
+    django_assert_num_queries,
+) -> None:
+    bam = _ingest(make_user(Role.DONOR), originals["bam"].read_bytes(), "once.bam")
+    secret, public = c4gh.generate_keypair()
+    grant_create(file=bam, recipient_public_key=public)
+    ask = {"file_id": str(bam.pk), "regions": [BAM_REGION], "header_only": False}
+    first = tickets.ticket_build(recipient_public=public, **ask)
+
+    def stream(parts: tickets.TicketParts) -> bytes:
+        stored = [(p.payload_offset, p.size, p.storage_name) for p in bam.parts.all()]
+        body = b"".join(
+            b"".join(payloads.read_range(stored, start, end)) for start, end in parts.payload_ranges
+        )
+        out = io.BytesIO()
+        reference.decrypt(
+            [(0, secret, None)],
+            io.BytesIO(parts.header + body + parts.trailer),
+            out,
+            sender_pubkey=bytes(archive_key.public_key),
+        )
+        return out.getvalue()
+
+    # Once derived, a ticket decrypts nothing (index, stored header, payload) and costs one
+    # query: the file, its index and the grant for this key.
+    derived: list[str] = []
+
+    def counted(module: object, name: str) -> None:
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, **k: derived.append(name) or real(*a, **k))
+
+    counted(tickets, "file_index_read")
+    counted(c4gh, "decrypt_header")
+    counted(payloads, "read_range")
+    with django_assert_num_queries(1):
+        again = tickets.ticket_build(recipient_public=public, **ask)
+    assert derived == []
+    # The grant is still checked for every key: the cached material serves no other.
+    _, stranger = c4gh.generate_keypair()
+    with pytest.raises(tickets.TicketRefused) as refused:
+        tickets.ticket_build(recipient_public=stranger, **ask)
+    assert refused.value.code == "NotFound"
+
+    assert again.payload_ranges == first.payload_ranges and again.trailer
+    sliced = stream(again)
+    assert sliced == stream(first) and sliced.endswith(BGZF_EOF)
 
 
 def error(answer: Any) -> tuple[int, str]:
