@@ -15,8 +15,11 @@ Decrypted, the edit list skips everything in those segments but the wanted byte 
 so the output is the file's header blocks, the region's BGZF blocks (or CRAM containers)
 and the EOF marker: a valid BGZF/BAM/CRAM file that samtools and bcftools read.
 
-Only the worker holds the archive key: the index is decrypted here (and kept decrypted in
-this process's memory only, for `INDEX_CACHE_SIZE` files), never in the web.
+Only the worker holds the archive key: the index is decrypted here, never in the web. What
+every ticket of a file needs (the parsed index, the block map, the data keys of its stored
+header, the EOF marker) is derived on its first ticket and kept in this process's memory
+only, for `INDEX_CACHE_SIZE` files, so a ticket costs one query and no decryption; the grant
+is checked on every ticket.
 """
 
 from __future__ import annotations
