@@ -260,7 +260,7 @@ def ticket_build(
     if file is None or file.archive_key is None or file.header is None:
         forget(file_id)
         raise TicketRefused("NotFound", "No such file.")
-    if not file.granted:  # type: ignore[attr-defined]
+    if not file.granted:
         raise TicketRefused("NotFound", "No grant of this file for your key.")
     try:
         index = file.index
