@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import socket
 import subprocess
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -20,12 +23,13 @@ from typing import Any
 import pytest
 from crypt4gh import lib as reference
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from genomics import c4gh, payloads
+from genomics import c4gh, payloads, ticketer
 from genomics.models import FileIndex, GenomicFile
 from genomics.services import tickets
 from genomics.services.grants import grant_create
@@ -407,3 +411,25 @@ def test_a_visa_authorizes_htsget_and_drs_for_its_dataset_until_revoked(
     assert error(client.get(f"{HTSGET}/reads/{granted.bam.pk}")) == (403, "PermissionDenied")
     refused = client.get(f"/ga4gh/drs/v1/objects/{granted.bam.pk}")
     assert refused.status_code == 403 and "msg" in refused.json()
+
+
+@pytest.mark.django_db(transaction=True)  # no test transaction: closing really closes
+def test_the_ticketer_serves_every_request_on_one_database_connection(monkeypatch) -> None:
+    # SQLite's default: Django would close the connection after every request.
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    connection.close()
+    used = []
+
+    def ask() -> dict[str, Any]:
+        server_end, client_end = socket.socketpair()
+        with server_end, client_end:
+            request = {"file": str(uuid.uuid4()), "recipient": "", "regions": None}
+            client_end.sendall(json.dumps(request).encode() + b"\n")
+            ticketer._Handler(server_end, "", None)  # type: ignore[arg-type]
+            answer = json.loads(client_end.makefile("rb").readline())
+        used.append(connection.connection)
+        return answer
+
+    assert ask()["error"] == "NotFound"
+    assert ask()["error"] == "NotFound"
+    assert used[0] is not None and used[1] is used[0]
