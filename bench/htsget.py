@@ -54,7 +54,7 @@ def generate_bam(path: Path, size_mib: int) -> Path:
     rng = random.Random(7)
     bases = [("".join(rng.choice("ACGT") for _ in range(100))) for _ in range(4096)]
     quals = [("".join(chr(33 + rng.randrange(2, 41)) for _ in range(100))) for _ in range(4096)]
-    reads = int(size_mib * MIB / 108)  # measured: ~112 compressed bytes per read
+    reads = int(size_mib * MIB / 108)  # measured: ~114 compressed bytes a read, so past size
     step = (CHROM_LENGTH - 200) / reads
     partial = path.with_suffix(".partial")
     samtools = subprocess.Popen(
@@ -83,7 +83,7 @@ VCF_SAMPLES = 50
 def generate_vcf(path: Path, size_mib: int) -> Path:
     """A sorted bgzipped VCF of a bit over `size_mib` MiB: biallelic SNVs with 50 samples'
     random phased genotypes, spread evenly over the whole of chr1 (a record every ~6 bp at
-    1 GiB, gnomAD's density). The records' spacing comes from their compressed size,
+    1 GiB, about gnomAD's density). The records' spacing comes from their compressed size,
     measured on a sample with zlib at bgzip's level; the text goes through a pipe to
     htslib's `bgzip -@ 2` (BGZF blocks as htslib writes them), Python only formats lines."""
     if path.exists() and path.stat().st_size >= size_mib * MIB:
