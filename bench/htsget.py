@@ -1,7 +1,7 @@
 """htsget over Crypt4GH on big files: bytes served, ticket latency, time to a decrypted slice.
 
 (a) a BAM of >= 1 GiB with reads spread evenly over one chromosome, (b) a bgzipped VCF of
->= 1 GiB of one chromosome; both generated once and cached under
+>= 1 GiB with records spread evenly over one chromosome; both generated once and cached under
 /tmp/genemarket-bench/htsget/ (with their plaintext indexes, the anchors' input). Each is
 stored encrypted as ingest stores it and indexed by the worker's code (file_index_build);
 the ticketer runs as at `make run` (its Unix socket server, in a thread of this process
@@ -26,37 +26,35 @@ import base64
 import io
 import os
 import random
-import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest import generate as generate_vcf
 from bench.support.common import MIB, django_scratch, table
 
 CACHE = Path("/tmp/genemarket-bench/htsget")
 CHROM_LENGTH = 248_956_422
 REGION = 1_000_000
-PART = 64 * MIB
 HEADER_BYTES_MAX = 1024  # a Crypt4GH header with two packets is ~250 bytes
 
 
 def generate_bam(path: Path, size_mib: int) -> Path:
     """A sorted BAM of about `size_mib` MiB: 100 bp reads with random bases and qualities,
     evenly spread over chr1 (SAM text through `samtools view -b`, 2 threads)."""
-    if path.exists() and path.stat().st_size >= size_mib * MIB * 0.95:
+    if path.exists() and path.stat().st_size >= size_mib * MIB:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(7)
     bases = [("".join(rng.choice("ACGT") for _ in range(100))) for _ in range(4096)]
     quals = [("".join(chr(33 + rng.randrange(2, 41)) for _ in range(100))) for _ in range(4096)]
-    reads = int(size_mib * MIB / 112)  # measured: ~115 compressed bytes per read
+    reads = int(size_mib * MIB / 108)  # measured: ~114 compressed bytes a read, so past size
     step = (CHROM_LENGTH - 200) / reads
     partial = path.with_suffix(".partial")
     samtools = subprocess.Popen(
@@ -79,43 +77,65 @@ def generate_bam(path: Path, size_mib: int) -> Path:
     return path
 
 
-def store(path: Path, filename: str, file_format: str, compression: str):
-    """The file encrypted and stored as ingest leaves it (ready), from disk in 64 MiB parts."""
-    from bench.support.vault import archive_key, owner
-    from genomics import c4gh, payloads
-    from genomics.models import GenomicFile, PayloadPart
+VCF_SAMPLES = 50
 
-    key = archive_key()
-    data_key = c4gh.new_data_key()
-    size = path.stat().st_size
-    stored = GenomicFile.objects.create(
-        owner=owner(),
-        filename=filename,
-        upload_length=size,
-        upload_offset=size,
-        payload_key=secrets.token_hex(16),
-        archive_key=key,
-        state=GenomicFile.State.READY,
-        source=GenomicFile.Source.PLAINTEXT,
-        plaintext_size=size,
-        format=file_format,
-        metadata={"compression": compression},
-        header=c4gh.build_header(data_key, bytes(key.public_key)),
-        payload_sha256="0" * 64,
+
+def generate_vcf(path: Path, size_mib: int) -> Path:
+    """A sorted bgzipped VCF of a bit over `size_mib` MiB: biallelic SNVs with 50 samples'
+    random phased genotypes, spread evenly over the whole of chr1 (a record every ~6 bp at
+    1 GiB, about gnomAD's density). The records' spacing comes from their compressed size,
+    measured on a sample with zlib at bgzip's level; the text goes through a pipe to
+    htslib's `bgzip -@ 2` (BGZF blocks as htslib writes them), Python only formats lines."""
+    if path.exists() and path.stat().st_size >= size_mib * MIB:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(1)
+    alleles = [("A", "G"), ("C", "T"), ("G", "A"), ("T", "C"), ("A", "C"), ("G", "T")]
+    tails = [
+        f"\t.\t{alleles[i % 6][0]}\t{alleles[i % 6][1]}\t50\tPASS\t.\tGT\t"
+        + "\t".join(rng.choice(("0|0", "0|1", "1|0", "1|1")) for _ in range(VCF_SAMPLES))
+        + "\n"
+        for i in range(4096)
+    ]
+    header = (
+        f"##fileformat=VCFv4.2\n##contig=<ID=chr1,length={CHROM_LENGTH}>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+        + "\t".join(f"S{i}" for i in range(VCF_SAMPLES))
+        + "\n"
     )
-    buffer = bytearray(c4gh.encrypted_size(PART))
-    payload_offset = 0
-    with path.open("rb") as source:
-        while chunk := source.read(PART):
-            sealed = bytes(c4gh.encrypt_segments(data_key, chunk, out=buffer))
-            name = payloads.write_part(stored.payload_key, payload_offset, sealed)
-            PayloadPart.objects.create(
-                file=stored, payload_offset=payload_offset, size=len(sealed), storage_name=name
+    sample = "".join(f"chr1\t{7 * i + 1}{tails[i & 4095]}" for i in range(50_000)).encode()
+    per_record = (
+        sum(
+            len(zlib.compress(sample[at : at + 65280], 6)) + 26
+            for at in range(0, len(sample), 65280)
+        )
+        / 50_000
+    )
+    records = int(size_mib * MIB / per_record)  # htslib (libdeflate) writes ~5% more than zlib
+    step = (CHROM_LENGTH - 1000) / records
+    if step < 1:
+        raise ValueError(f"{size_mib} MiB of records does not fit on one chromosome")
+    partial = path.with_suffix(".partial")
+    with partial.open("wb") as out:
+        bgzip = subprocess.Popen(["bgzip", "-@", "2", "-c"], stdin=subprocess.PIPE, stdout=out)
+        assert bgzip.stdin is not None
+        bgzip.stdin.write(header.encode())
+        batch = 200_000
+        for first in range(0, records, batch):
+            bgzip.stdin.write(
+                "".join(
+                    [
+                        f"chr1\t{int(i * step) + 1}{tails[i & 4095]}"
+                        for i in range(first, min(first + batch, records))
+                    ]
+                ).encode()
             )
-            payload_offset += len(sealed)
-    stored.payload_size = payload_offset
-    stored.save(update_fields=["payload_size"])
-    return stored
+        bgzip.stdin.close()
+        if bgzip.wait() != 0:
+            raise RuntimeError("bgzip failed")
+    partial.rename(path)
+    return path
 
 
 def minimal_bytes(
@@ -162,13 +182,19 @@ def run(kind: str, path: Path, regions: int, researcher, secret: bytes, scratch:
     from django.test import Client
     from rest_framework.authtoken.models import Token
 
+    from bench.support.vault import stored_file
     from genomics.models import FileIndex
     from genomics.services.grants import grant_create
     from genomics.services.indexes import BlockMap, file_index_build
     from marketplace.models import AccessRequest, Dataset
 
-    compression = "bgzf"
-    stored = store(path, path.name, kind if kind == "BAM" else "VCF", compression)
+    stored = stored_file(
+        path.stat().st_size,
+        filename=path.name,
+        source=path,
+        file_format=kind,
+        metadata={"compression": "bgzf"},
+    )
     started = time.perf_counter()
     file_index_build(file_id=str(stored.pk))
     index_s = time.perf_counter() - started
@@ -208,12 +234,11 @@ def run(kind: str, path: Path, regions: int, researcher, secret: bytes, scratch:
     _, block_map = file_index_read(index=index_row, secret=archive_secret_key(stored.archive_key))
     assert isinstance(block_map, BlockMap)
     header_blocks = block_map.header_end >> 16
-    positions = _last_position(path, kind)
     rng = random.Random(11)
     latencies, ratios, ours, anchors = [], [], [], []
     served_total = 0
     for number in range(regions + 1):
-        start = rng.randrange(0, max(positions - REGION, 1))
+        start = rng.randrange(0, CHROM_LENGTH - REGION)  # both files span all of chr1
         region = f"chr1:{start + 1}-{start + REGION}"
         began = time.perf_counter()
         answer = client.get(
@@ -262,19 +287,6 @@ def run(kind: str, path: Path, regions: int, researcher, secret: bytes, scratch:
     ]
 
 
-def _last_position(path: Path, kind: str) -> int:
-    if kind == "BAM":
-        return CHROM_LENGTH
-    # The last record's position (the generator writes consecutive positions).
-    out = subprocess.run(
-        ["bash", "-c", f"bgzip -dc {path} | tail -1 | cut -f2"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    return int(out)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -288,7 +300,7 @@ def main() -> None:
         else None
     )
     vcf = (
-        generate_vcf(CACHE / f"variants-{args.size_mib}.vcf.gz", args.size_mib)
+        generate_vcf(CACHE / f"variants-chr1-{args.size_mib}.vcf.gz", args.size_mib)
         if "vcf" in wanted
         else None
     )

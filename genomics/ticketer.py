@@ -24,7 +24,7 @@ import socketserver
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 
 from core.errors import ServiceUnavailable
 from genomics.services.tickets import TicketParts, TicketRefused, ticket_build
@@ -61,11 +61,24 @@ def _answer(request: dict[str, object]) -> dict[str, object]:
     }
 
 
+def _drop_broken_connections() -> None:
+    """Close this thread's database connections that no longer work, and keep the others.
+
+    The ticketer serves one request at a time on one connection for its whole life: a new
+    connection (SQLite registers its functions, PostgreSQL authenticates) costs more than a
+    ticket's one query. Django's `close_old_connections` would also close it after every
+    ticket where CONN_MAX_AGE is 0, SQLite's default; a connection a restarted database
+    broke is still replaced before the next ticket."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.is_usable():
+            conn.close()
+
+
 class _Handler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         line = self.rfile.readline(MAX_REQUEST)
         try:
-            close_old_connections()
+            _drop_broken_connections()
             answer = _answer(json.loads(line))
         except Exception:  # one bad request must not stop the service
             logger.exception("htsget ticket failed")

@@ -199,3 +199,18 @@ def test_the_public_rpc_url_never_defaults_to_the_private_one(tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stderr
     assert "PROVIDER-API-KEY" not in result.stdout and result.stdout.strip() == "''"
+
+
+def test_the_embedded_sqlite_database_logs_ahead_and_syncs_every_commit(tmp_path: Path) -> None:
+    # Write-ahead logging: one sync per commit instead of the rollback journal's several
+    # (an htsget ticket's audit entry is a commit), still durable (synchronous=FULL, 2).
+    result = run_python(
+        "import django; django.setup(); from django.db import connection; "
+        "c = connection.cursor(); "
+        "print(c.execute('PRAGMA journal_mode').fetchone()[0], "
+        "c.execute('PRAGMA synchronous').fetchone()[0])",
+        settings_module="config.settings.dev",
+        tmp_path=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "2"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.support.common import MIB
@@ -36,8 +37,35 @@ def owner():
     return user
 
 
-def stored_file(size: int, *, filename: str, plaintext: bytes | None = None):
-    """A ready file whose payload (`size` bytes of zeros, or `plaintext`) is really stored."""
+def _parts(size: int, plaintext: bytes | None, source: Path | None) -> Iterator[memoryview]:
+    """The plaintext in parts of at most PART bytes: from `source` (read from disk, never
+    whole in memory), from `plaintext`, or `size` zeros."""
+    if source is not None:
+        with source.open("rb") as handle:
+            while chunk := handle.read(PART):
+                yield memoryview(chunk)
+        return
+    if plaintext is not None:
+        for offset in range(0, size, PART):
+            yield memoryview(plaintext)[offset : offset + PART]
+        return
+    zeros = memoryview(bytes(min(PART, size)))
+    for offset in range(0, size, PART):
+        yield zeros[: min(PART, size - offset)]
+
+
+def stored_file(
+    size: int,
+    *,
+    filename: str,
+    plaintext: bytes | None = None,
+    source: Path | None = None,
+    file_format: str = "",
+    metadata: dict[str, object] | None = None,
+):
+    """A ready file whose payload (`size` bytes of zeros, `plaintext`, or the file at
+    `source`, `size` bytes long) is really stored, encrypted as ingest leaves it, in
+    PART-sized stored parts; `file_format` and `metadata` as ingest would record them."""
     from genomics import c4gh, payloads
     from genomics.models import GenomicFile, PayloadPart
 
@@ -53,18 +81,14 @@ def stored_file(size: int, *, filename: str, plaintext: bytes | None = None):
         state=GenomicFile.State.READY,
         source=GenomicFile.Source.PLAINTEXT,
         plaintext_size=size,
+        format=file_format,
+        metadata=metadata or {},
         header=c4gh.build_header(data_key, bytes(key.public_key)),
         payload_sha256="0" * 64,
     )
-    zeros = bytes(min(PART, size))
-    buffer = bytearray(c4gh.encrypted_size(len(zeros)))
+    buffer = bytearray(c4gh.encrypted_size(min(PART, size)))
     payload_offset = 0
-    for offset in range(0, size, PART):
-        chunk = (
-            plaintext[offset : offset + PART]
-            if plaintext is not None
-            else memoryview(zeros)[: min(PART, size - offset)]
-        )
+    for chunk in _parts(size, plaintext, source):
         sealed = bytes(c4gh.encrypt_segments(data_key, chunk, out=buffer))
         name = payloads.write_part(stored.payload_key, payload_offset, sealed)
         PayloadPart.objects.create(

@@ -131,9 +131,16 @@ else:
     # SQLite: wait for the writer lock instead of failing at once when worker and web
     # write together in the embedded run, and take it at BEGIN so a read-then-write
     # transaction (nonce allocation) cannot interleave with another: SQLite has no
-    # SELECT ... FOR UPDATE.
+    # SELECT ... FOR UPDATE. Write-ahead logging: a commit appends to the log and syncs it
+    # once (synchronous=FULL keeps every commit durable) instead of the rollback journal's
+    # several syncs, and readers do not wait for a writer (an htsget ticket's audit entry,
+    # README "htsget"; web and worker sharing the file).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

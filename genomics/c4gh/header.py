@@ -117,11 +117,17 @@ def _session_key(
     return digest[:KEY]
 
 
-def _seal_packet(content: bytes, writer_secret: bytes, reader_public: bytes) -> bytes:
+def _sealer(writer_secret: bytes, reader_public: bytes) -> tuple[bytes, bytes]:
+    """(writer public key, shared key) of packets from `writer_secret` to `reader_public`."""
     writer_public = (
         X25519PrivateKey.from_private_bytes(writer_secret).public_key().public_bytes_raw()
     )
-    key = _session_key(writer_secret, reader_public, reader_public, writer_public)
+    return writer_public, _session_key(writer_secret, reader_public, reader_public, writer_public)
+
+
+def _seal_packet(content: bytes, writer_public: bytes, key: bytes) -> bytes:
+    # A fresh random nonce per packet, so one shared key safely seals every packet of a
+    # header (Crypt4GH §3.2.1: each packet names its writer key and nonce).
     nonce = os.urandom(NONCE)
     body = (
         U32.pack(HEADER_METHOD_X25519)
@@ -163,7 +169,8 @@ def edit_list_packet(lengths: list[int]) -> bytes:
 def seal_header(contents: list[bytes], *, writer_secret: bytes, recipient_public: bytes) -> bytes:
     """A header whose packets hold `contents` (packet contents as `data_encryption_packet`
     and `edit_list_packet` make them), each sealed for `recipient_public` by the writer."""
-    return _assemble([_seal_packet(c, writer_secret, recipient_public) for c in contents])
+    writer_public, key = _sealer(writer_secret, recipient_public)
+    return _assemble([_seal_packet(c, writer_public, key) for c in contents])
 
 
 @typed_errors(HeaderError, "A header cannot be made for this key.")
@@ -172,7 +179,8 @@ def build_header(
 ) -> bytes:
     """A header giving `data_key` to `recipient_public` (an ephemeral writer by default)."""
     writer = writer_secret or X25519PrivateKey.generate().private_bytes_raw()
-    return _assemble([_seal_packet(data_encryption_packet(data_key), writer, recipient_public)])
+    writer_public, key = _sealer(writer, recipient_public)
+    return _assemble([_seal_packet(data_encryption_packet(data_key), writer_public, key)])
 
 
 @typed_errors(HeaderError, "The Crypt4GH header cannot be decrypted with this key.")
@@ -234,7 +242,5 @@ def reencrypt_header(
     O(1) in the payload's size: the payload is shared and never touched.
     """
     decrypted = decrypt_header(header, secret_key)
-    writer = writer_secret or secret_key
-    return _assemble(
-        [_seal_packet(content, writer, recipient_public) for content in decrypted.packets]
-    )
+    writer_public, key = _sealer(writer_secret or secret_key, recipient_public)
+    return _assemble([_seal_packet(content, writer_public, key) for content in decrypted.packets])

@@ -15,8 +15,11 @@ Decrypted, the edit list skips everything in those segments but the wanted byte 
 so the output is the file's header blocks, the region's BGZF blocks (or CRAM containers)
 and the EOF marker: a valid BGZF/BAM/CRAM file that samtools and bcftools read.
 
-Only the worker holds the archive key: the index is decrypted here (and kept decrypted in
-this process's memory only, for `INDEX_CACHE_SIZE` files), never in the web.
+Only the worker holds the archive key: the index is decrypted here, never in the web. What
+every ticket of a file needs (the parsed index, the block map, the data keys of its stored
+header, the EOF marker) is derived on its first ticket and kept in this process's memory
+only, for `INDEX_CACHE_SIZE` files, so a ticket costs one query and no decryption; the grant
+is checked on every ticket.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
+
+from django.db.models import Exists, OuterRef
 
 from genomics import c4gh, htsindex, payloads
 from genomics.archive_secret import archive_secret_key
@@ -56,12 +61,32 @@ class TicketParts:
     trailer: bytes = b""  # the EOF marker's segment
 
 
-_cache: OrderedDict[tuple[str, int], tuple[object, BlockMap]] = OrderedDict()
+@dataclass(frozen=True)
+class _Prepared:
+    """What every ticket of one file needs, derived once per ticketer process: the parsed
+    index and block map, where the header blocks end, the data keys of the file's stored
+    header, and the EOF marker's plaintext (a fixed marker: BGZF's empty block, CRAM's EOF
+    container), so that a ticket costs no decryption of the index, the header or the
+    payload."""
+
+    parsed: object
+    block_map: BlockMap
+    head_end: int
+    keys: list[bytes]
+    eof: bytes
+
+
+# Keyed by the file, its index row and its stored header: a key rotation rewrites the
+# header (and the index's headers) and so gets a fresh entry; the old one ages out.
+_cache: OrderedDict[tuple[str, int, bytes], _Prepared] = OrderedDict()
 _cache_lock = Lock()
 
 
-def _parsed_index(index: FileIndex, secret: bytes) -> tuple[object, BlockMap]:
-    key = (str(index.file_id), index.pk)
+def _prepared(file: GenomicFile, index: FileIndex, secret: bytes) -> _Prepared:
+    """The file's ticket material, from the cache or derived now (worker only)."""
+    assert file.header is not None
+    header = bytes(file.header)
+    key = (str(file.pk), index.pk, header)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
@@ -72,11 +97,22 @@ def _parsed_index(index: FileIndex, secret: bytes) -> tuple[object, BlockMap]:
         parsed = htsindex.parse_crai(data)
     else:
         parsed = htsindex.parse_binned(data, index.index_format)
+    keys = c4gh.decrypt_header(header, secret).data_keys
+    eof_start = block_map.size - block_map.eof_size
+    eof = _plaintext_range(file, keys, eof_start, block_map.size) if block_map.eof_size else b""
+    prepared = _Prepared(parsed, block_map, header_end(block_map), keys, eof)
     with _cache_lock:
-        _cache[key] = (parsed, block_map)
+        _cache[key] = prepared
         while len(_cache) > INDEX_CACHE_SIZE:
             _cache.popitem(last=False)
-    return parsed, block_map
+    return prepared
+
+
+def forget(file_id: str) -> None:
+    """Drop a file's cached ticket material (its data keys and index) from this process."""
+    with _cache_lock:
+        for key in [key for key in _cache if key[0] == file_id]:
+            del _cache[key]
 
 
 def header_end(block_map: BlockMap) -> int:
@@ -210,20 +246,33 @@ def ticket_build(
     writes, after checking the escrow): a ticket discloses nothing a grant did not.
     Raises TicketRefused: NotFound (no such file, reference, or no grant for this key),
     UnsupportedFormat (a file that cannot be sliced or is not indexed yet)."""
-    file = GenomicFile.objects.select_related("archive_key").filter(pk=file_id).first()
+    # One query: the file, its archive key, its index and whether this key holds a grant.
+    file = (
+        GenomicFile.objects.select_related("archive_key", "index")
+        .annotate(
+            granted=Exists(
+                Grant.objects.filter(file=OuterRef("pk"), recipient_public_key=recipient_public)
+            )
+        )
+        .filter(pk=file_id)
+        .first()
+    )
     if file is None or file.archive_key is None or file.header is None:
+        forget(file_id)
         raise TicketRefused("NotFound", "No such file.")
-    if not Grant.objects.filter(file=file, recipient_public_key=recipient_public).exists():
+    if not file.granted:
         raise TicketRefused("NotFound", "No grant of this file for your key.")
-    index = FileIndex.objects.filter(file=file).first()
-    if index is None:
+    try:
+        index = file.index
+    except FileIndex.DoesNotExist:
         raise TicketRefused(
             "UnsupportedFormat",
             "This file has no index (yet): it can only be fetched whole. A VCF must be "
             "compressed with bgzip to be sliced.",
-        )
+        ) from None
     secret = archive_secret_key(file.archive_key)
-    parsed, block_map = _parsed_index(index, secret)
+    prepared = _prepared(file, index, secret)
+    parsed, block_map, keys = prepared.parsed, prepared.block_map, prepared.keys
     ranges: list[tuple[int, int]] = []
     if not header_only:
         for reference_name, start, end in regions or [(None, None, None)]:  # type: ignore[list-item]
@@ -231,8 +280,7 @@ def ticket_build(
                 parsed, block_map, reference_name=reference_name, start=start, end=end
             )
     ranges = htsindex.merge_ranges(ranges)
-    keys = c4gh.decrypt_header(bytes(file.header), secret).data_keys
-    head_end = header_end(block_map)
+    head_end = prepared.head_end
     eof_start = block_map.size - block_map.eof_size
     # The header blocks come from the stored segments: a segment before the last must be
     # a whole 64 KiB (Crypt4GH §3.3), so only the EOF can be a short segment of its own,
@@ -243,7 +291,7 @@ def ticket_build(
     if (served and (served[-1][1] - 1) // SEG == last_segment) or not block_map.eof_size:
         served = htsindex.merge_ranges([*served, (eof_start, block_map.size)])
     else:
-        eof = _plaintext_range(file, keys, eof_start, block_map.size)
+        eof = prepared.eof
     payload, kept = segments_of(served, block_map.size, file.payload_size)
     run_length = kept.pop()[1]
     edits = edit_list([*kept, (run_length, run_length + len(eof))])

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import socket
 import subprocess
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -20,12 +23,13 @@ from typing import Any
 import pytest
 from crypt4gh import lib as reference
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from genomics import c4gh
+from genomics import c4gh, payloads, ticketer
 from genomics.models import FileIndex, GenomicFile
 from genomics.services import tickets
 from genomics.services.grants import grant_create
@@ -238,6 +242,72 @@ def test_tickets_decrypt_to_slices_with_exactly_the_regions_records(
     assert decrypt(granted, fetch(client, whole.json())) == granted.originals["vcf"].read_bytes()
 
 
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def test_a_files_ticket_material_is_derived_once_and_the_grant_checked_every_time(
+    archive_key,  # noqa: F811
+    worker,  # noqa: F811
+    make_user,
+    originals: dict[str, Path],
+    monkeypatch,
+    django_assert_num_queries,
+) -> None:
+    bam = _ingest(make_user(Role.DONOR), originals["bam"].read_bytes(), "once.bam")
+    secret, public = c4gh.generate_keypair()
+    grant_create(file=bam, recipient_public_key=public)
+
+    def ask(key: bytes) -> tickets.TicketParts:
+        return tickets.ticket_build(
+            file_id=str(bam.pk), recipient_public=key, regions=[BAM_REGION], header_only=False
+        )
+
+    first = ask(public)
+
+    def stream(parts: tickets.TicketParts) -> bytes:
+        stored = [(p.payload_offset, p.size, p.storage_name) for p in bam.parts.all()]
+        body = b"".join(
+            b"".join(payloads.read_range(stored, start, end)) for start, end in parts.payload_ranges
+        )
+        out = io.BytesIO()
+        reference.decrypt(
+            [(0, secret, None)],
+            io.BytesIO(parts.header + body + parts.trailer),
+            out,
+            sender_pubkey=bytes(archive_key.public_key),
+        )
+        return out.getvalue()
+
+    # Once derived, a ticket decrypts nothing (index, stored header, payload) and costs one
+    # query: the file, its index and the grant for this key.
+    derived: list[str] = []
+
+    def counted(module: object, name: str) -> None:
+        real = getattr(module, name)
+
+        def count(*args: Any, **kwargs: Any) -> Any:
+            derived.append(name)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, count)
+
+    counted(tickets, "file_index_read")
+    counted(c4gh, "decrypt_header")
+    counted(payloads, "read_range")
+    with django_assert_num_queries(1):
+        again = ask(public)
+    assert derived == []
+    # The grant is still checked for every key: the cached material serves no other.
+    _, stranger = c4gh.generate_keypair()
+    with pytest.raises(tickets.TicketRefused) as refused:
+        ask(stranger)
+    assert refused.value.code == "NotFound"
+
+    assert again.payload_ranges == first.payload_ranges and again.trailer
+    sliced = stream(again)
+    assert sliced == stream(first) and sliced.endswith(BGZF_EOF)
+
+
 def error(answer: Any) -> tuple[int, str]:
     body = answer.json()
     assert set(body) == {"htsget"} and set(body["htsget"]) == {"error", "message"}, body
@@ -341,3 +411,25 @@ def test_a_visa_authorizes_htsget_and_drs_for_its_dataset_until_revoked(
     assert error(client.get(f"{HTSGET}/reads/{granted.bam.pk}")) == (403, "PermissionDenied")
     refused = client.get(f"/ga4gh/drs/v1/objects/{granted.bam.pk}")
     assert refused.status_code == 403 and "msg" in refused.json()
+
+
+@pytest.mark.django_db(transaction=True)  # no test transaction: closing really closes
+def test_the_ticketer_serves_every_request_on_one_database_connection(monkeypatch) -> None:
+    # SQLite's default: Django would close the connection after every request.
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    connection.close()
+    used = []
+
+    def ask() -> dict[str, Any]:
+        server_end, client_end = socket.socketpair()
+        with server_end, client_end:
+            request = {"file": str(uuid.uuid4()), "recipient": "", "regions": None}
+            client_end.sendall(json.dumps(request).encode() + b"\n")
+            ticketer._Handler(server_end, "", None)  # type: ignore[arg-type]
+            answer = json.loads(client_end.makefile("rb").readline())
+        used.append(connection.connection)
+        return answer
+
+    assert ask()["error"] == "NotFound"
+    assert ask()["error"] == "NotFound"
+    assert used[0] is not None and used[1] is used[0]
