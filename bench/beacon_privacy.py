@@ -27,7 +27,7 @@ positives), power the share of the members below it, after each number of querie
 
 Settings compared: protection off (DISCLOSURE_ENABLED=false: exact yes/no, no budget),
 and our defaults against one attacker account and against 10 colluding accounts on 10
-different network prefixes (a refused query is skipped; common alleles stay free).
+different network prefixes (a refused query is skipped; alleles the gate lets through are free).
 Utility: one honest account asks 1,000 distinct queries about variants with allele
 frequency >= 1 % (in the dataset, and in the reference panel) and counts exact answers.
 Needs the local PostgreSQL. The cost is the protected run: each victim's coalition spends

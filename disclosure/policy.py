@@ -24,7 +24,7 @@ class DisclosurePolicy:
     user_budget: int
     network_budget: int
     window_s: int
-    gate_margin: float = 3.0
+    gate_margin: float = 1.0
 
     @classmethod
     def current(cls) -> DisclosurePolicy:
@@ -52,13 +52,14 @@ class DisclosurePolicy:
     def gate(self, allele_number: int) -> int:
         """The noisy allele count from which a query is free (not charged): the rare
         threshold lowered by `gate_margin` noise scales, so that a common allele (AF at the
-        threshold) is charged with probability at most 1/2 e^-margin (2.5 % at 3)."""
+        threshold) is charged with probability about 1/2 e^-margin (18 % at 1, 2.5 % at
+        2 % AF and AN 2,000)."""
         return math.floor(self.rare_below(allele_number) - self.gate_margin * self.noise_scale)
 
     def exact_from(self, allele_number: int) -> int:
-        """The noisy allele count from which the true count is released (count
-        granularity): the rare threshold raised by `gate_margin` noise scales."""
-        return math.ceil(self.rare_below(allele_number) + self.gate_margin * self.noise_scale)
+        """The noisy allele count from which the true answer is released: the rare
+        threshold raised by EXACT_MARGIN_SCALES noise scales."""
+        return math.ceil(self.rare_below(allele_number) + EXACT_MARGIN_SCALES * self.noise_scale)
 
     def undrawn_from(self, allele_number: int) -> int:
         """The true allele count from which no noise is drawn: the answer is the exact one
@@ -81,11 +82,9 @@ class DisclosurePolicy:
         - the gate draw decides the cost: charged below gate(AN), free from it; from
           exact_from(AN) the answer is the true one (presence, and the count for count
           granularity) and `exact`;
-        - the answer draw decides presence, charged or free alike: "present" from
-          DISCLOSURE_SUPPRESS_BELOW, else suppressed (rare and absent look alike). A lower
-          floor for free answers would miss fewer alleles at AF 1 %, but doubled the
-          "yes" answers an allele of AC 10 gets, which the attack lives on
-          (bench/beacon_privacy.py, README "Privacy benchmark").
+        - a charged answer says "present" when the answer draw reaches
+          DISCLOSURE_SUPPRESS_BELOW, else it is suppressed (rare and absent look alike);
+          a free one says "present", with the gate draw as its noisy count.
         A released noisy count is rounded to DISCLOSURE_COUNT_ROUNDING, never below the
         floor it passed."""
         if not self.enabled:
@@ -94,11 +93,15 @@ class DisclosurePolicy:
             return False, False, True, true_ac if with_count else None, True
         gate_draw, answer_draw = draws
         if gate_draw >= self.exact_from(allele_number):
-            # Propose-test-release: a true count this far below the gate passes the test
-            # with probability 1/2 e^-(margin scales) at most, the mechanism's delta.
+            # Propose-test-release: a true count far below the threshold passes this test
+            # with probability 1/2 e^-(its distance in scales), the mechanism's delta.
             return False, False, true_ac > 0, true_ac if with_count else None, True
         charged = gate_draw < self.gate(allele_number)
         floor = self.suppress_below
+        # A free answer is said from the gate draw (above the floor by construction): a
+        # second floor there would suppress alleles of AC 15-25 now and then, and each such
+        # "no", free and unlimited, is what the attack lives on.
+        answer_draw = answer_draw if charged else max(gate_draw, floor)
         if answer_draw < floor:
             return charged, True, None, None, False
         if not with_count:
@@ -107,6 +110,9 @@ class DisclosurePolicy:
         return charged, False, True, max(floor, step * round(answer_draw / step)), False
 
 
+# How many noise scales above the rare threshold a gate draw must be for the true answer to
+# be released (propose-test-release; at 3, an allele of AC 1 passes with probability 3e-5).
+EXACT_MARGIN_SCALES = 3
 # How many noise scales above the exact-count gate an allele count must be for its answer
 # to be given without a draw (README "Disclosure control", the truncation).
 TAIL_SCALES = 10

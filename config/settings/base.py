@@ -611,12 +611,12 @@ DISCLOSURE_RARE_AF = env.float("DISCLOSURE_RARE_AF", default=0.01)
 DISCLOSURE_RARE_MIN_AC = env.int("DISCLOSURE_RARE_MIN_AC", default=20)
 # Answers near or below that threshold come from AC plus discrete Laplace noise of this scale
 # (OpenDP), drawn once per dataset and query: one draw decides whether the query costs budget
-# (free from the threshold minus DISCLOSURE_GATE_MARGIN_SCALES scales; the exact count from
-# the threshold plus as many), the other what is said; a noisy AC below
+# (free from the threshold minus DISCLOSURE_GATE_MARGIN_SCALES scales; the true answer from
+# the threshold plus 3 scales), the other what a charged answer says; a noisy AC below
 # DISCLOSURE_SUPPRESS_BELOW is suppressed (absent and rare alike), a released noisy count is
 # rounded to DISCLOSURE_COUNT_ROUNDING. Alleles far above the threshold are answered exactly.
 DISCLOSURE_NOISE_SCALE = env.float("DISCLOSURE_NOISE_SCALE", default=3.0)
-DISCLOSURE_GATE_MARGIN_SCALES = env.float("DISCLOSURE_GATE_MARGIN_SCALES", default=3.0)
+DISCLOSURE_GATE_MARGIN_SCALES = env.float("DISCLOSURE_GATE_MARGIN_SCALES", default=1.0)
 DISCLOSURE_SUPPRESS_BELOW = env.int("DISCLOSURE_SUPPRESS_BELOW", default=15)
 DISCLOSURE_COUNT_ROUNDING = env.int("DISCLOSURE_COUNT_ROUNDING", default=5)
 # Distinct rare-allele queries per dataset per window, per account and per network prefix

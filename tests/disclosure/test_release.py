@@ -259,9 +259,9 @@ def test_neither_cost_nor_exactness_flips_at_the_rare_threshold(dataset: Dataset
         ]
     charged = {ac: _share([a.charged for a in answers]) for ac, answers in outcomes.items()}
     exact = {ac: _share([a.exact for a in answers]) for ac, answers in outcomes.items()}
-    # Each is a few per cent (1/2 e^-8/3 and 1/2 e^-3 for the charge at scale 3).
-    assert charged[19] < 0.2 and abs(charged[19] - charged[20]) < 0.12, charged
+    # The charge: about 21 % and 15 % (the gate at 17, scale 3); exact: under 3 %.
+    assert charged[19] < 0.45 and abs(charged[19] - charged[20]) < 0.2, charged
     assert exact[20] < 0.2 and abs(exact[19] - exact[20]) < 0.12, exact
-    # A free answer at the threshold says present (but for 1/2 e^-3), with a count.
+    # A free answer says present, with a (noised) count.
     free = [a for a in outcomes[20] if not a.charged]
-    assert _share([bool(a.exists and a.count is not None) for a in free]) > 0.85
+    assert free and all(a.exists and a.count is not None for a in free)

@@ -186,3 +186,39 @@ def test_anonymous_cannot_ask_for_a_challenge(api_client: APIClient) -> None:
         api_client.post(CHALLENGE, {"address": Account.create().address}, format="json").status_code
         == 401
     )
+
+
+def test_text_other_than_the_issued_challenge_never_reaches_the_siwe_parser(
+    client_for, monkeypatch
+) -> None:
+    """The siwe package's ABNF parser takes seconds on some inputs of the allowed length
+    (4,000 zeros took 4 s): a caller's text is matched against the issued challenge first,
+    by linear-time checks, and only the issued text is parsed."""
+    from siwe import SiweMessage
+
+    parsed: list[str] = []
+    real = SiweMessage.from_message
+
+    def counting(message: str, *args, **kwargs):
+        parsed.append(message)
+        return real(message, *args, **kwargs)
+
+    monkeypatch.setattr(SiweMessage, "from_message", staticmethod(counting))
+    client, _ = client_for(Role.RESEARCHER)
+    account = Account.create()
+    message = challenge(client, account.address)
+    tampered = message.replace("URI: ", "URI:  ")
+    for text in ("0" * 4000, tampered, message.replace("Nonce: ", "Nonce: x")):
+        response = client.post(
+            LINK, {"message": text, "signature": sign(text, account)}, format="json"
+        )
+        assert response.status_code == 400, response.json()
+    assert parsed == []
+    response = client.post(
+        LINK, {"message": message, "signature": sign(message, account)}, format="json"
+    )
+    assert response.status_code == 400  # the tampered attempt spent the nonce
+    assert parsed == []
+    fresh = challenge(client, account.address)
+    linked = client.post(LINK, {"message": fresh, "signature": sign(fresh, account)}, format="json")
+    assert linked.status_code == 200 and parsed == [fresh]
