@@ -17,4 +17,6 @@ def beacon_disclosure() -> dict[str, object]:
         "policy": policy,
         "rare_percent": f"{policy.rare_af * 100:g}",
         "window_days": f"{policy.window_s / 86400:g}",
+        # AN 2,000: a dataset of 1,000 diploid genomes.
+        "sure_copies": policy.undrawn_from(2000) if policy.enabled else policy.rare_min_ac,
     }

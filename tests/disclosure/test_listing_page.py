@@ -35,5 +35,6 @@ def test_the_donor_sees_what_a_beacon_may_reveal_per_granularity() -> None:
         assert "data-beacon-disclosure" in html, page
         assert "Yes/no answers:" in html and "Count answers:" in html
         assert "at least 23 copies" in html and "at most 17 questions" in html
+        assert "from 62 copies" in html  # 23 + 3 + 10 noise scales of 3, rounded up
     # A researcher's view of the dataset does not carry the donor's notice.
     assert "data-beacon-disclosure" not in Client().get(f"/datasets/{dataset.pk}/").content.decode()
