@@ -15,20 +15,28 @@ htsget clients) reads it as an ordinary file. Its bytes differ from the parent's
 its own plaintext SHA-256, recorded like an ingested file's.
 
 Made once per scope (parent, regions): the unique (parent, regions_sha256) makes a second
-tier with the same regions reuse it, and a redelivered task finish or redo it. Cost: one
-pass over the parent's payload (sequential read; no index is needed) plus the slice's
-encryption, once at listing time, never per buyer. Plaintext stays in memory and OS pipes.
+tier with the same regions reuse it, and a redelivered task finish or redo it, once at
+listing time, never per buyer. Cost O(slice), not O(file): through the parent's encrypted
+index (genomics.services.covering, the rule htsget tickets use too), only the Crypt4GH
+segments holding the header blocks, the BGZF blocks htslib's index gives for the regions
+and the EOF marker are read from storage and decrypted; htslib then reads just those
+blocks (seeking to each index chunk, as its own iterator does) and keeps the records
+that overlap. A parent without index gets it built first (one pass, kept); one that
+cannot have one (a donor's edit list, an unsorted file) is read in one whole pass.
+Plaintext stays in memory (a memfd holding only the decrypted segments) and OS pipes.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import logging
 import os
 import secrets
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import pysam
@@ -38,8 +46,9 @@ from django.utils import timezone
 from genomics import c4gh, htsindex, payloads
 from genomics.archive_secret import archive_secret_key
 from genomics.formats.stream import through_pipe
-from genomics.models import ArchiveKey, GenomicFile, PayloadPart
+from genomics.models import ArchiveKey, FileIndex, GenomicFile, PayloadPart
 from genomics.regions import Region, regions_sha256
+from genomics.services import covering
 from genomics.services.indexes import file_index_build
 
 logger = logging.getLogger(__name__)
@@ -101,8 +110,9 @@ def _index(regions: Sequence[Region]) -> dict[str, tuple[list[int], list[int]]]:
 
 
 def _plaintext(parent: GenomicFile) -> Iterator[bytes]:
-    """The parent's plaintext; keys and parts are read here, in the caller's thread (the
-    stream is consumed by the pipe's feeding thread, which must not touch the database)."""
+    """The parent's whole plaintext (the pass for a file without index); keys and parts
+    are read here, in the caller's thread (the stream is consumed by the pipe's feeding
+    thread, which must not touch the database)."""
     assert parent.archive_key is not None and parent.header is not None
     decrypted = c4gh.decrypt_header(bytes(parent.header), archive_secret_key(parent.archive_key))
     parts = [(p.payload_offset, p.size, p.storage_name) for p in parent.parts.all()]
@@ -110,8 +120,63 @@ def _plaintext(parent: GenomicFile) -> Iterator[bytes]:
         decrypted.data_keys,
         payloads.read_range(parts, 0, parent.payload_size),
         edit_list=decrypted.edit_list,
-        expected_size=parent.plaintext_size,
+        # The check counts the segments' bytes, before an edit list; the recorded size is
+        # what the edit list keeps, so only a file without one can be checked against it.
+        expected_size=parent.plaintext_size if decrypted.edit_list is None else None,
     )
+
+
+@dataclass(frozen=True)
+class _Covering:
+    """What the index says to read for the regions: the chunks (BGZF virtual offsets,
+    merged, in file order) holding every record that overlaps a region, and the plaintext
+    byte ranges of the blocks to decrypt (the header blocks, the chunks' blocks, the EOF)."""
+
+    chunks: list[tuple[int, int]]
+    ranges: list[tuple[int, int]]
+    size: int
+
+
+def _covering(parent: GenomicFile, index: FileIndex, regions: Sequence[Region]) -> _Covering:
+    """The blocks htslib's index gives for `regions` (genomics.services.covering, as an
+    htsget ticket selects them). A region on a contig the file lacks selects nothing, as
+    the pass over the whole file would."""
+    assert parent.archive_key is not None
+    parsed, block_map = covering.parsed_index(index, archive_secret_key(parent.archive_key))
+    if not isinstance(parsed, htsindex.BinnedIndex):  # CRAM: not sliceable (SLICEABLE)
+        raise RegionSliceRefused(f"{parent.filename} has no BAI, TBI or CSI index.")
+    chunks: list[tuple[int, int]] = []
+    for contig, start, end in regions:
+        with contextlib.suppress(covering.UnknownReference):
+            chunks += covering.region_chunks(parsed, block_map, contig, start, end)
+    chunks = htsindex.merge_ranges(chunks)
+    data_end = block_map.size - block_map.eof_size
+    ranges = htsindex.merge_ranges(
+        [
+            (0, covering.header_end(block_map)),
+            *htsindex.chunks_to_ranges(chunks, block_map.blocks, data_end),
+            covering.eof_range(block_map),
+        ]
+    )
+    return _Covering(chunks, ranges, block_map.size)
+
+
+def _sparse_plaintext(parent: GenomicFile, wanted: _Covering) -> int:
+    """An anonymous in-memory file (memfd) as long as the parent's plaintext, holding the
+    decrypted segments of `wanted.ranges` at their own offsets and holes elsewhere (a hole
+    costs no memory); only those segments are read from storage and decrypted. Returns its
+    descriptor, the caller's to close."""
+    assert parent.archive_key is not None and parent.header is not None
+    decrypted = c4gh.decrypt_header(bytes(parent.header), archive_secret_key(parent.archive_key))
+    fd = os.memfd_create("region-source")
+    try:
+        os.ftruncate(fd, wanted.size)
+        for offset, plaintext in covering.read_segments(parent, decrypted.data_keys, wanted.ranges):
+            os.pwrite(fd, plaintext, offset)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class _SealedWriter:
@@ -151,13 +216,39 @@ class _SealedWriter:
             self.failure = exc
 
 
-def _write_slice(parent: GenomicFile, regions: Sequence[Region], out_path: str) -> int:
-    """htslib reads the parent's plaintext (through a pipe) and writes, to `out_path`,
-    the parent's header and every record overlapping a region; returns the record count.
-    Overlap is htslib's region rule (`bcftools view -r`, `samtools view REGION`): a VCF
-    record by POS..POS+rlen, a read by its aligned span (an unmapped placed read by POS)."""
+def _chunk_records(
+    source: pysam.VariantFile | pysam.AlignmentFile, chunks: list[tuple[int, int]]
+) -> Iterator[object]:
+    """The records of `source` in `chunks` (virtual offsets), in file order, each once:
+    htslib's iterator walk (seek to a chunk's start, read while before its end), so only
+    the chunks' blocks are read."""
+    for start, end in chunks:
+        source.seek(start)
+        while source.tell() < end:
+            yield next(source)
+
+
+def _write_slice(
+    parent: GenomicFile, regions: Sequence[Region], out_path: str, index: FileIndex | None
+) -> int:
+    """htslib writes, to `out_path`, the parent's header and every record overlapping a
+    region; returns the record count. Overlap is htslib's region rule (`bcftools view -R`,
+    `samtools view -L`): a VCF record by POS..POS+rlen, a read by its aligned span (an
+    unmapped placed read by POS).
+
+    With the parent's `index`, htslib reads only the blocks the index gives for the
+    regions (decrypted from the segments holding them, see _sparse_plaintext); without it,
+    the whole plaintext through a pipe (one sequential pass)."""
     mode, _ = SLICEABLE[(parent.format, str(parent.metadata.get("compression")))]
-    index = _index(regions)
+    wanted = _index(regions)
+    covered = _covering(parent, index, regions) if index is not None else None
+
+    def records(source: pysam.VariantFile | pysam.AlignmentFile) -> Iterator[object]:
+        if covered is not None:
+            return _chunk_records(source, covered.chunks)
+        if isinstance(source, pysam.AlignmentFile):
+            return source.fetch(until_eof=True)
+        return source.fetch()
 
     def slice_variants(path: str) -> int:
         count = 0
@@ -165,9 +256,10 @@ def _write_slice(parent: GenomicFile, regions: Sequence[Region], out_path: str) 
             pysam.VariantFile(path) as source,
             pysam.VariantFile(out_path, mode, header=source.header) as out,
         ):
-            for record in source.fetch():
+            for record in records(source):
+                assert isinstance(record, pysam.VariantRecord)
                 stop = max(record.stop, record.start + 1)
-                if _overlaps(index, record.contig, record.start, stop):
+                if _overlaps(wanted, record.contig, record.start, stop):
                     out.write(record)
                     count += 1
         return count
@@ -178,18 +270,40 @@ def _write_slice(parent: GenomicFile, regions: Sequence[Region], out_path: str) 
             pysam.AlignmentFile(path, check_sq=False) as source,
             pysam.AlignmentFile(out_path, mode, template=source) as out,
         ):
-            for read in source.fetch(until_eof=True):
+            for read in records(source):
+                assert isinstance(read, pysam.AlignedSegment)
                 if read.reference_id < 0 or read.reference_name is None:
                     continue
                 start = read.reference_start
                 end = read.reference_end or start + 1
-                if _overlaps(index, read.reference_name, start, end):
+                if _overlaps(wanted, read.reference_name, start, end):
                     out.write(read)
                     count += 1
         return count
 
     reader = slice_alignments if parent.format == "BAM" else slice_variants
-    return through_pipe(_plaintext(parent), reader)
+    if covered is None:
+        return through_pipe(_plaintext(parent), reader)
+    fd = _sparse_plaintext(parent, covered)
+    try:
+        return reader(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
+
+
+def _parent_index(parent: GenomicFile) -> FileIndex | None:
+    """The parent's index; a file ingested before indexes existed gets it built first
+    (one pass over the file, kept for htsget and every later tier). None when it cannot
+    have one (a donor's edit list, or htslib cannot index it, e.g. an unsorted VCF): the
+    slice is then made by one pass over the whole file."""
+    index = FileIndex.objects.filter(file=parent).first()
+    if index is not None:
+        return index
+    try:
+        return file_index_build(file_id=str(parent.pk))
+    except (c4gh.Crypt4GHError, htsindex.IndexUnreadable) as exc:
+        logger.warning("file %s could not be indexed, sliced by a whole pass: %s", parent.pk, exc)
+        return None
 
 
 def _slice_filename(parent: GenomicFile, digest: str) -> str:
@@ -242,7 +356,8 @@ def region_object_create(*, parent: GenomicFile, regions: Sequence[Region]) -> G
     sealer.thread.start()
     try:
         try:
-            records = _write_slice(parent, regions, f"/dev/fd/{write_fd}")
+            index = _parent_index(parent)
+            records = _write_slice(parent, regions, f"/dev/fd/{write_fd}", index)
         finally:
             os.close(write_fd)  # htslib wrote through its own descriptor: now EOF
             sealer.thread.join()
