@@ -23,18 +23,19 @@ and the EOF marker are read from storage and decrypted; htslib then reads just t
 blocks (seeking to each index chunk, as its own iterator does) and keeps the records
 that overlap. A parent without index gets it built first (one pass, kept); one that
 cannot have one (a donor's edit list, an unsorted file) is read in one whole pass.
-Plaintext stays in memory (a memfd holding only the decrypted segments) and OS pipes.
+Plaintext stays in memory: memfds holding only the decrypted segments and the part of
+the slice not yet encrypted (and, for the whole pass, an OS pipe).
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
+import ctypes
 import hashlib
 import logging
 import os
 import secrets
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -61,6 +62,8 @@ SLICEABLE = {
     ("BAM", "bgzf"): ("wb", ".bam"),
 }
 PART_TARGET = 8 * 1024 * 1024
+# Records written between two drains of the slice's memfd (a few MiB at most for reads).
+DRAIN_EVERY = 256
 
 
 class RegionSliceRefused(ValueError):
@@ -179,41 +182,72 @@ def _sparse_plaintext(parent: GenomicFile, wanted: _Covering) -> int:
     return fd
 
 
-class _SealedWriter:
-    """Reads the slice htslib writes into a pipe, encrypts it in 64 KiB segments under
-    `data_key` and stores it as payload parts; hashes the plaintext and the payload. The
-    parts' rows are written by the caller's thread, in its own transaction."""
+def _punch_hole(fd: int, offset: int, length: int) -> None:
+    """Free [offset, offset + length) of a memfd (fallocate(2) FALLOC_FL_PUNCH_HOLE |
+    FALLOC_FL_KEEP_SIZE; Python's os module has no punch-hole call)."""
+    if length > 0 and _libc.fallocate(fd, 3, offset, length) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error))
 
-    def __init__(self, row: GenomicFile, data_key: bytes, read_fd: int) -> None:
-        self.row, self.data_key, self.read_fd = row, data_key, read_fd
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+
+
+class _Sealer:
+    """Encrypts the slice htslib writes, in 64 KiB segments under `data_key`, and stores it
+    as payload parts; hashes the plaintext and the payload. The parts' rows are written by
+    the caller, in its own transaction.
+
+    htslib writes to an anonymous in-memory file (`path`), never to a pipe: pysam closes
+    its files holding Python's GIL, so a final flush blocked on a full pipe would wait
+    forever for a reader thread that needs the GIL to drain it. The caller's thread calls
+    `drain()` as htslib writes (and `finish()` after closing): what it has encrypted is
+    punched out of the memfd, so memory holds only what awaits encryption."""
+
+    def __init__(self, row: GenomicFile, data_key: bytes) -> None:
+        self.row, self.data_key = row, data_key
+        self.fd = os.memfd_create("region-slice")
+        self.path = f"/proc/self/fd/{self.fd}"
         self.plaintext_sha256, self.payload_sha256 = hashlib.sha256(), hashlib.sha256()
         self.plaintext_size = self.payload_size = 0
-        self.failure: BaseException | None = None
         self.parts: list[tuple[int, int, str]] = []
-        self.thread = threading.Thread(target=self._run, name="region-seal", daemon=True)
+        self.pending = bytearray()
 
-    def _flush(self, sealed: bytes) -> None:
+    def _flush(self, plaintext: bytes | bytearray) -> None:
+        sealed = bytes(c4gh.encrypt_segments(self.data_key, plaintext))
         name = payloads.write_part(self.row.payload_key, self.payload_size, sealed)
         self.parts.append((self.payload_size, len(sealed), name))
         self.payload_sha256.update(sealed)
         self.payload_size += len(sealed)
 
-    def _run(self) -> None:
-        pending = bytearray()
-        try:
-            with os.fdopen(self.read_fd, "rb") as pipe:
-                while chunk := pipe.read(1024 * 1024):
-                    self.plaintext_sha256.update(chunk)
-                    self.plaintext_size += len(chunk)
-                    pending += chunk
-                    whole = len(pending) - len(pending) % c4gh.SEGMENT_SIZE
-                    if whole >= PART_TARGET:
-                        self._flush(bytes(c4gh.encrypt_segments(self.data_key, pending[:whole])))
-                        del pending[:whole]
-            if pending:
-                self._flush(bytes(c4gh.encrypt_segments(self.data_key, pending)))
-        except BaseException as exc:  # reported by the caller after join()
-            self.failure = exc
+    def drain(self) -> None:
+        """Take what htslib has written so far; store whole segments once PART_TARGET
+        bytes are pending."""
+        written = os.fstat(self.fd).st_size
+        while self.plaintext_size < written:
+            size = min(written - self.plaintext_size, 1 << 20)
+            chunk = os.pread(self.fd, size, self.plaintext_size)
+            if not chunk:
+                break
+            _punch_hole(self.fd, self.plaintext_size, len(chunk))
+            self.plaintext_sha256.update(chunk)
+            self.plaintext_size += len(chunk)
+            self.pending += chunk
+        whole = len(self.pending) - len(self.pending) % c4gh.SEGMENT_SIZE
+        if whole >= PART_TARGET:
+            self._flush(self.pending[:whole])
+            del self.pending[:whole]
+
+    def finish(self) -> None:
+        """Take the rest, once htslib has closed the slice."""
+        self.drain()
+        if self.pending:
+            self._flush(self.pending)
+            self.pending.clear()
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def _chunk_records(
@@ -229,12 +263,12 @@ def _chunk_records(
 
 
 def _write_slice(
-    parent: GenomicFile, regions: Sequence[Region], out_path: str, index: FileIndex | None
+    parent: GenomicFile, regions: Sequence[Region], sealer: _Sealer, index: FileIndex | None
 ) -> int:
-    """htslib writes, to `out_path`, the parent's header and every record overlapping a
-    region; returns the record count. Overlap is htslib's region rule (`bcftools view -R`,
-    `samtools view -L`): a VCF record by POS..POS+rlen, a read by its aligned span (an
-    unmapped placed read by POS).
+    """htslib writes, to `sealer.path`, the parent's header and every record overlapping a
+    region (the sealer drains it as it goes); returns the record count. Overlap is
+    htslib's region rule (`bcftools view -R`, `samtools view -L`): a VCF record by
+    POS..POS+rlen, a read by its aligned span (an unmapped placed read by POS).
 
     With the parent's `index`, htslib reads only the blocks the index gives for the
     regions (decrypted from the segments holding them, see _sparse_plaintext); without it,
@@ -254,7 +288,7 @@ def _write_slice(
         count = 0
         with (
             pysam.VariantFile(path) as source,
-            pysam.VariantFile(out_path, mode, header=source.header) as out,
+            pysam.VariantFile(sealer.path, mode, header=source.header) as out,
         ):
             for record in records(source):
                 assert isinstance(record, pysam.VariantRecord)
@@ -262,13 +296,15 @@ def _write_slice(
                 if _overlaps(wanted, record.contig, record.start, stop):
                     out.write(record)
                     count += 1
+                    if count % DRAIN_EVERY == 0:
+                        sealer.drain()
         return count
 
     def slice_alignments(path: str) -> int:
         count = 0
         with (
             pysam.AlignmentFile(path, check_sq=False) as source,
-            pysam.AlignmentFile(out_path, mode, template=source) as out,
+            pysam.AlignmentFile(sealer.path, mode, template=source) as out,
         ):
             for read in records(source):
                 assert isinstance(read, pysam.AlignedSegment)
@@ -279,6 +315,8 @@ def _write_slice(
                 if _overlaps(wanted, read.reference_name, start, end):
                     out.write(read)
                     count += 1
+                    if count % DRAIN_EVERY == 0:
+                        sealer.drain()
         return count
 
     reader = slice_alignments if parent.format == "BAM" else slice_variants
@@ -351,24 +389,19 @@ def region_object_create(*, parent: GenomicFile, regions: Sequence[Region]) -> G
     payloads.delete_payload(row.payload_key)
 
     data_key = c4gh.new_data_key()  # fresh: shared with no other object
-    read_fd, write_fd = os.pipe()
-    sealer = _SealedWriter(row, data_key, read_fd)
-    sealer.thread.start()
+    sealer = _Sealer(row, data_key)
     try:
-        try:
-            index = _parent_index(parent)
-            records = _write_slice(parent, regions, f"/dev/fd/{write_fd}", index)
-        finally:
-            os.close(write_fd)  # htslib wrote through its own descriptor: now EOF
-            sealer.thread.join()
-        if sealer.failure is not None:
-            raise sealer.failure
+        index = _parent_index(parent)
+        records = _write_slice(parent, regions, sealer, index)
+        sealer.finish()
     except Exception as exc:
         GenomicFile.objects.filter(pk=row.pk).update(
             state=GenomicFile.State.FAILED,
             error=f"The region slice could not be made: {exc}"[:1000],
         )
         raise
+    finally:
+        sealer.close()
     archive_secret = archive_secret_key(archive_key)
     header = c4gh.build_header(
         data_key, bytes(archive_key.public_key), writer_secret=archive_secret
