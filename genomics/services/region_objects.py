@@ -15,20 +15,29 @@ htsget clients) reads it as an ordinary file. Its bytes differ from the parent's
 its own plaintext SHA-256, recorded like an ingested file's.
 
 Made once per scope (parent, regions): the unique (parent, regions_sha256) makes a second
-tier with the same regions reuse it, and a redelivered task finish or redo it. Cost: one
-pass over the parent's payload (sequential read; no index is needed) plus the slice's
-encryption, once at listing time, never per buyer. Plaintext stays in memory and OS pipes.
+tier with the same regions reuse it, and a redelivered task finish or redo it, once at
+listing time, never per buyer. Cost O(slice), not O(file): through the parent's encrypted
+index (genomics.services.covering, the rule htsget tickets use too), only the Crypt4GH
+segments holding the header blocks, the BGZF blocks htslib's index gives for the regions
+and the EOF marker are read from storage and decrypted; htslib then reads just those
+blocks (seeking to each index chunk, as its own iterator does) and keeps the records
+that overlap. A parent without index gets it built first (one pass, kept); one that
+cannot have one (a donor's edit list, an unsorted file) is read in one whole pass.
+Plaintext stays in memory: memfds holding only the decrypted segments and the part of
+the slice not yet encrypted (and, for the whole pass, an OS pipe).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import ctypes
 import hashlib
 import logging
 import os
 import secrets
-import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import pysam
@@ -38,8 +47,9 @@ from django.utils import timezone
 from genomics import c4gh, htsindex, payloads
 from genomics.archive_secret import archive_secret_key
 from genomics.formats.stream import through_pipe
-from genomics.models import ArchiveKey, GenomicFile, PayloadPart
+from genomics.models import ArchiveKey, FileIndex, GenomicFile, PayloadPart
 from genomics.regions import Region, regions_sha256
+from genomics.services import covering
 from genomics.services.indexes import file_index_build
 
 logger = logging.getLogger(__name__)
@@ -52,6 +62,8 @@ SLICEABLE = {
     ("BAM", "bgzf"): ("wb", ".bam"),
 }
 PART_TARGET = 8 * 1024 * 1024
+# Records written between two drains of the slice's memfd (a few MiB at most for reads).
+DRAIN_EVERY = 256
 
 
 class RegionSliceRefused(ValueError):
@@ -103,8 +115,9 @@ def _index(regions: Sequence[Region]) -> dict[str, tuple[list[int], list[int]]]:
 
 
 def _plaintext(parent: GenomicFile) -> Iterator[bytes]:
-    """The parent's plaintext; keys and parts are read here, in the caller's thread (the
-    stream is consumed by the pipe's feeding thread, which must not touch the database)."""
+    """The parent's whole plaintext (the pass for a file without index); keys and parts
+    are read here, in the caller's thread (the stream is consumed by the pipe's feeding
+    thread, which must not touch the database)."""
     assert parent.archive_key is not None and parent.header is not None
     decrypted = c4gh.decrypt_header(bytes(parent.header), archive_secret_key(parent.archive_key))
     parts = [(p.payload_offset, p.size, p.storage_name) for p in parent.parts.all()]
@@ -112,86 +125,225 @@ def _plaintext(parent: GenomicFile) -> Iterator[bytes]:
         decrypted.data_keys,
         payloads.read_range(parts, 0, parent.payload_size),
         edit_list=decrypted.edit_list,
-        expected_size=parent.plaintext_size,
+        # The check counts the segments' bytes, before an edit list; the recorded size is
+        # what the edit list keeps, so only a file without one can be checked against it.
+        expected_size=parent.plaintext_size if decrypted.edit_list is None else None,
     )
 
 
-class _SealedWriter:
-    """Reads the slice htslib writes into a pipe, encrypts it in 64 KiB segments under
-    `data_key` and stores it as payload parts; hashes the plaintext and the payload. The
-    parts' rows are written by the caller's thread, in its own transaction."""
+@dataclass(frozen=True)
+class _Covering:
+    """What the index says to read for the regions: the chunks (BGZF virtual offsets,
+    merged, in file order) holding every record that overlaps a region, and the plaintext
+    byte ranges of the blocks to decrypt (the header blocks, the chunks' blocks, the EOF)."""
 
-    def __init__(self, row: GenomicFile, data_key: bytes, read_fd: int) -> None:
-        self.row, self.data_key, self.read_fd = row, data_key, read_fd
+    chunks: list[tuple[int, int]]
+    ranges: list[tuple[int, int]]
+    size: int
+
+
+def _covering(parent: GenomicFile, index: FileIndex, regions: Sequence[Region]) -> _Covering:
+    """The blocks htslib's index gives for `regions` (genomics.services.covering, as an
+    htsget ticket selects them). A region on a contig the file lacks selects nothing, as
+    the pass over the whole file would."""
+    assert parent.archive_key is not None
+    parsed, block_map = covering.parsed_index(index, archive_secret_key(parent.archive_key))
+    if not isinstance(parsed, htsindex.BinnedIndex):  # CRAM: not sliceable (SLICEABLE)
+        raise RegionSliceRefused(f"{parent.filename} has no BAI, TBI or CSI index.")
+    chunks: list[tuple[int, int]] = []
+    for contig, start, end in regions:
+        with contextlib.suppress(covering.UnknownReference):
+            chunks += covering.region_chunks(parsed, block_map, contig, start, end)
+    chunks = htsindex.merge_ranges(chunks)
+    data_end = block_map.size - block_map.eof_size
+    ranges = htsindex.merge_ranges(
+        [
+            (0, covering.header_end(block_map)),
+            *htsindex.chunks_to_ranges(chunks, block_map.blocks, data_end),
+            covering.eof_range(block_map),
+        ]
+    )
+    return _Covering(chunks, ranges, block_map.size)
+
+
+def _sparse_plaintext(parent: GenomicFile, wanted: _Covering) -> int:
+    """An anonymous in-memory file (memfd) as long as the parent's plaintext, holding the
+    decrypted segments of `wanted.ranges` at their own offsets and holes elsewhere (a hole
+    costs no memory); only those segments are read from storage and decrypted. Returns its
+    descriptor, the caller's to close."""
+    assert parent.archive_key is not None and parent.header is not None
+    decrypted = c4gh.decrypt_header(bytes(parent.header), archive_secret_key(parent.archive_key))
+    fd = os.memfd_create("region-source")
+    try:
+        os.ftruncate(fd, wanted.size)
+        for offset, plaintext in covering.read_segments(parent, decrypted.data_keys, wanted.ranges):
+            os.pwrite(fd, plaintext, offset)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _punch_hole(fd: int, offset: int, length: int) -> None:
+    """Free [offset, offset + length) of a memfd (fallocate(2) FALLOC_FL_PUNCH_HOLE |
+    FALLOC_FL_KEEP_SIZE; Python's os module has no punch-hole call)."""
+    if length > 0 and _libc.fallocate(fd, 3, offset, length) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error))
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+
+
+class _Sealer:
+    """Encrypts the slice htslib writes, in 64 KiB segments under `data_key`, and stores it
+    as payload parts; hashes the plaintext and the payload. The parts' rows are written by
+    the caller, in its own transaction.
+
+    htslib writes to an anonymous in-memory file (`path`), never to a pipe: pysam closes
+    its files holding Python's GIL, so a final flush blocked on a full pipe would wait
+    forever for a reader thread that needs the GIL to drain it. The caller's thread calls
+    `drain()` as htslib writes (and `finish()` after closing): what it has encrypted is
+    punched out of the memfd, so memory holds only what awaits encryption."""
+
+    def __init__(self, row: GenomicFile, data_key: bytes) -> None:
+        self.row, self.data_key = row, data_key
+        self.fd = os.memfd_create("region-slice")
+        self.path = f"/proc/self/fd/{self.fd}"
         self.plaintext_sha256, self.payload_sha256 = hashlib.sha256(), hashlib.sha256()
         self.plaintext_size = self.payload_size = 0
-        self.failure: BaseException | None = None
         self.parts: list[tuple[int, int, str]] = []
-        self.thread = threading.Thread(target=self._run, name="region-seal", daemon=True)
+        self.pending = bytearray()
 
-    def _flush(self, sealed: bytes) -> None:
+    def _flush(self, plaintext: bytes | bytearray) -> None:
+        sealed = bytes(c4gh.encrypt_segments(self.data_key, plaintext))
         name = payloads.write_part(self.row.payload_key, self.payload_size, sealed)
         self.parts.append((self.payload_size, len(sealed), name))
         self.payload_sha256.update(sealed)
         self.payload_size += len(sealed)
 
-    def _run(self) -> None:
-        pending = bytearray()
-        try:
-            with os.fdopen(self.read_fd, "rb") as pipe:
-                while chunk := pipe.read(1024 * 1024):
-                    self.plaintext_sha256.update(chunk)
-                    self.plaintext_size += len(chunk)
-                    pending += chunk
-                    whole = len(pending) - len(pending) % c4gh.SEGMENT_SIZE
-                    if whole >= PART_TARGET:
-                        self._flush(bytes(c4gh.encrypt_segments(self.data_key, pending[:whole])))
-                        del pending[:whole]
-            if pending:
-                self._flush(bytes(c4gh.encrypt_segments(self.data_key, pending)))
-        except BaseException as exc:  # reported by the caller after join()
-            self.failure = exc
+    def drain(self) -> None:
+        """Take what htslib has written so far; store whole segments once PART_TARGET
+        bytes are pending."""
+        written = os.fstat(self.fd).st_size
+        while self.plaintext_size < written:
+            size = min(written - self.plaintext_size, 1 << 20)
+            chunk = os.pread(self.fd, size, self.plaintext_size)
+            if not chunk:
+                break
+            _punch_hole(self.fd, self.plaintext_size, len(chunk))
+            self.plaintext_sha256.update(chunk)
+            self.plaintext_size += len(chunk)
+            self.pending += chunk
+        whole = len(self.pending) - len(self.pending) % c4gh.SEGMENT_SIZE
+        if whole >= PART_TARGET:
+            self._flush(self.pending[:whole])
+            del self.pending[:whole]
+
+    def finish(self) -> None:
+        """Take the rest, once htslib has closed the slice."""
+        self.drain()
+        if self.pending:
+            self._flush(self.pending)
+            self.pending.clear()
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
-def _write_slice(parent: GenomicFile, regions: Sequence[Region], out_path: str) -> int:
-    """htslib reads the parent's plaintext (through a pipe) and writes, to `out_path`,
-    the parent's header and every record overlapping a region; returns the record count.
-    Overlap is htslib's region rule (`bcftools view -r`, `samtools view REGION`): a VCF
-    record by POS..POS+rlen, a read by its aligned span (an unmapped placed read by POS)."""
+def _chunk_records(
+    source: pysam.VariantFile | pysam.AlignmentFile, chunks: list[tuple[int, int]]
+) -> Iterator[object]:
+    """The records of `source` in `chunks` (virtual offsets), in file order, each once:
+    htslib's iterator walk (seek to a chunk's start, read while before its end), so only
+    the chunks' blocks are read."""
+    for start, end in chunks:
+        source.seek(start)
+        while source.tell() < end:
+            yield next(source)
+
+
+def _write_slice(
+    parent: GenomicFile, regions: Sequence[Region], sealer: _Sealer, index: FileIndex | None
+) -> int:
+    """htslib writes, to `sealer.path`, the parent's header and every record overlapping a
+    region (the sealer drains it as it goes); returns the record count. Overlap is
+    htslib's region rule (`bcftools view -R`, `samtools view -L`): a VCF record by
+    POS..POS+rlen, a read by its aligned span (an unmapped placed read by POS).
+
+    With the parent's `index`, htslib reads only the blocks the index gives for the
+    regions (decrypted from the segments holding them, see _sparse_plaintext); without it,
+    the whole plaintext through a pipe (one sequential pass)."""
     mode, _ = SLICEABLE[(parent.format, str(parent.metadata.get("compression")))]
-    index = _index(regions)
+    wanted = _index(regions)
+    covered = _covering(parent, index, regions) if index is not None else None
+
+    def records(source: pysam.VariantFile | pysam.AlignmentFile) -> Iterator[object]:
+        if covered is not None:
+            return _chunk_records(source, covered.chunks)
+        if isinstance(source, pysam.AlignmentFile):
+            return source.fetch(until_eof=True)
+        return source.fetch()
 
     def slice_variants(path: str) -> int:
         count = 0
         with (
             pysam.VariantFile(path) as source,
-            pysam.VariantFile(out_path, mode, header=source.header) as out,
+            pysam.VariantFile(sealer.path, mode, header=source.header) as out,
         ):
-            for record in source.fetch():
+            for record in records(source):
+                assert isinstance(record, pysam.VariantRecord)
                 stop = max(record.stop, record.start + 1)
-                if _overlaps(index, record.contig, record.start, stop):
+                if _overlaps(wanted, record.contig, record.start, stop):
                     out.write(record)
                     count += 1
+                    if count % DRAIN_EVERY == 0:
+                        sealer.drain()
         return count
 
     def slice_alignments(path: str) -> int:
         count = 0
         with (
             pysam.AlignmentFile(path, check_sq=False) as source,
-            pysam.AlignmentFile(out_path, mode, template=source) as out,
+            pysam.AlignmentFile(sealer.path, mode, template=source) as out,
         ):
-            for read in source.fetch(until_eof=True):
+            for read in records(source):
+                assert isinstance(read, pysam.AlignedSegment)
                 if read.reference_id < 0 or read.reference_name is None:
                     continue
                 start = read.reference_start
                 end = read.reference_end or start + 1
-                if _overlaps(index, read.reference_name, start, end):
+                if _overlaps(wanted, read.reference_name, start, end):
                     out.write(read)
                     count += 1
+                    if count % DRAIN_EVERY == 0:
+                        sealer.drain()
         return count
 
     reader = slice_alignments if parent.format == "BAM" else slice_variants
-    return through_pipe(_plaintext(parent), reader)
+    if covered is None:
+        return through_pipe(_plaintext(parent), reader)
+    fd = _sparse_plaintext(parent, covered)
+    try:
+        return reader(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
+
+
+def _parent_index(parent: GenomicFile) -> FileIndex | None:
+    """The parent's index; a file ingested before indexes existed gets it built first
+    (one pass over the file, kept for htsget and every later tier). None when it cannot
+    have one (a donor's edit list, or htslib cannot index it, e.g. an unsorted VCF): the
+    slice is then made by one pass over the whole file."""
+    index = FileIndex.objects.filter(file=parent).first()
+    if index is not None:
+        return index
+    try:
+        return file_index_build(file_id=str(parent.pk))
+    except (c4gh.Crypt4GHError, htsindex.IndexUnreadable) as exc:
+        logger.warning("file %s could not be indexed, sliced by a whole pass: %s", parent.pk, exc)
+        return None
 
 
 def _slice_filename(parent: GenomicFile, digest: str) -> str:
@@ -239,23 +391,19 @@ def region_object_create(*, parent: GenomicFile, regions: Sequence[Region]) -> G
     payloads.delete_payload(row.payload_key)
 
     data_key = c4gh.new_data_key()  # fresh: shared with no other object
-    read_fd, write_fd = os.pipe()
-    sealer = _SealedWriter(row, data_key, read_fd)
-    sealer.thread.start()
+    sealer = _Sealer(row, data_key)
     try:
-        try:
-            records = _write_slice(parent, regions, f"/dev/fd/{write_fd}")
-        finally:
-            os.close(write_fd)  # htslib wrote through its own descriptor: now EOF
-            sealer.thread.join()
-        if sealer.failure is not None:
-            raise sealer.failure
+        index = _parent_index(parent)
+        records = _write_slice(parent, regions, sealer, index)
+        sealer.finish()
     except Exception as exc:
         GenomicFile.objects.filter(pk=row.pk).update(
             state=GenomicFile.State.FAILED,
             error=f"The region slice could not be made: {exc}"[:1000],
         )
         raise
+    finally:
+        sealer.close()
     archive_secret = archive_secret_key(archive_key)
     header = c4gh.build_header(
         data_key, bytes(archive_key.public_key), writer_secret=archive_secret

@@ -15,11 +15,12 @@ Decrypted, the edit list skips everything in those segments but the wanted byte 
 so the output is the file's header blocks, the region's BGZF blocks (or CRAM containers)
 and the EOF marker: a valid BGZF/BAM/CRAM file that samtools and bcftools read.
 
-Only the worker holds the archive key: the index is decrypted here, never in the web. What
-every ticket of a file needs (the parsed index, the block map, the data keys of its stored
-header, the EOF marker) is derived on its first ticket and kept in this process's memory
-only, for `INDEX_CACHE_SIZE` files, so a ticket costs one query and no decryption; the grant
-is checked on every ticket.
+Which blocks hold a region is genomics.services.covering's, shared with the region
+objects of tiers. Only the worker holds the archive key: the index is decrypted there,
+never in the web. What every ticket of a file needs beyond the index (the data keys of its
+stored header, the EOF marker) is derived on its first ticket and kept in this process's
+memory only, for `INDEX_CACHE_SIZE` files, so a ticket costs one query and no decryption;
+the grant is checked on every ticket.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from threading import Lock
 
 from django.db.models import Exists, OuterRef
 
-from genomics import c4gh, htsindex, payloads
+from genomics import c4gh, htsindex
 from genomics.archive_secret import archive_secret_key
 from genomics.models import FileIndex, GenomicFile, Grant
-from genomics.services.indexes import BlockMap, file_index_read
+from genomics.services import covering
+from genomics.services.covering import INDEX_CACHE_SIZE
+from genomics.services.indexes import BlockMap
 
-INDEX_CACHE_SIZE = 64
 SEG = c4gh.SEGMENT_SIZE
 CSEG = c4gh.CIPHER_SEGMENT_SIZE
 
@@ -69,7 +71,7 @@ class _Prepared:
     container), so that a ticket costs no decryption of the index, the header or the
     payload."""
 
-    parsed: object
+    parsed: covering.ParsedIndex
     block_map: BlockMap
     head_end: int
     keys: list[bytes]
@@ -91,16 +93,11 @@ def _prepared(file: GenomicFile, index: FileIndex, secret: bytes) -> _Prepared:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    data, block_map = file_index_read(index=index, secret=secret)
-    parsed: object
-    if index.index_format == "CRAI":
-        parsed = htsindex.parse_crai(data)
-    else:
-        parsed = htsindex.parse_binned(data, index.index_format)
+    parsed, block_map = covering.parsed_index(index, secret)
     keys = c4gh.decrypt_header(header, secret).data_keys
     eof_start = block_map.size - block_map.eof_size
     eof = _plaintext_range(file, keys, eof_start, block_map.size) if block_map.eof_size else b""
-    prepared = _Prepared(parsed, block_map, header_end(block_map), keys, eof)
+    prepared = _Prepared(parsed, block_map, covering.header_end(block_map), keys, eof)
     with _cache_lock:
         _cache[key] = prepared
         while len(_cache) > INDEX_CACHE_SIZE:
@@ -115,59 +112,12 @@ def forget(file_id: str) -> None:
             del _cache[key]
 
 
-def header_end(block_map: BlockMap) -> int:
-    """Where the file's header blocks end: the block where the first record starts, or the
-    end of that block when the header's last bytes share it with records."""
-    data_end = block_map.size - block_map.eof_size
-    voffset = block_map.header_end
-    block, inside = voffset >> 16, voffset & 0xFFFF
-    return htsindex.block_end(block_map.blocks, block, data_end) if inside else block
-
-
-def region_ranges(
-    parsed: object,
-    block_map: BlockMap,
-    *,
-    reference_name: str | None,
-    start: int | None,
-    end: int | None,
-) -> list[tuple[int, int]]:
-    """Plaintext byte ranges [start, end) of the region's blocks, between the header blocks
-    and the EOF marker (served apart). Raises TicketRefused (NotFound for a reference the
-    file does not have)."""
-    first, data_end = header_end(block_map), block_map.size - block_map.eof_size
-    if reference_name is None:
-        return [(first, data_end)] if data_end > first else []
-    names = getattr(parsed, "names", None) or []
-    # A tabix index numbers only the contigs that have records, in its own order.
-    order = names or block_map.references
-    if reference_name not in order:
-        if reference_name in block_map.references:
-            return []  # a known contig without records
-        raise TicketRefused("NotFound", f"The file has no reference named {reference_name}.")
-    reference = order.index(reference_name)
-    low = start or 0
-    high = end if end is not None else htsindex.MAX_POSITION
-    if isinstance(parsed, htsindex.BinnedIndex):
-        chunks = htsindex.binned_chunks(parsed, reference, low, high)
-        ranges = htsindex.chunks_to_ranges(chunks, block_map.blocks, data_end)
-    else:
-        assert isinstance(parsed, list)
-        ranges = htsindex.crai_ranges(parsed, block_map.blocks, reference, low, high, data_end)
-    clipped = [(max(a, first), min(b, data_end)) for a, b in ranges]
-    return htsindex.merge_ranges([(a, b) for a, b in clipped if b > a])
-
-
 def segments_of(
     ranges: list[tuple[int, int]], plaintext_size: int, payload_size: int
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """The payload ranges (whole encrypted segments, merged) holding the plaintext
     `ranges`, and where each range lies in the plaintext of those segments as served."""
-    segments: list[int] = []
-    for start, end in ranges:
-        for index in range(start // SEG, (end - 1) // SEG + 1):
-            if not segments or index > segments[-1]:
-                segments.append(index)
+    segments = covering.segments_holding(ranges)
     position: dict[int, int] = {}  # segment -> offset of its plaintext in the served run
     served = 0
     for index in segments:
@@ -177,13 +127,7 @@ def segments_of(
         (position[start // SEG] + start % SEG, position[start // SEG] + start % SEG + end - start)
         for start, end in ranges
     ]
-    payload: list[tuple[int, int]] = []
-    for index in segments:
-        seg_start, seg_end = index * CSEG, min((index + 1) * CSEG, payload_size)
-        if payload and payload[-1][1] == seg_start:
-            payload[-1] = (payload[-1][0], seg_end)
-        else:
-            payload.append((seg_start, seg_end))
+    payload = covering.segment_runs(segments, payload_size)
     return payload, [*kept, (served, served)]  # the last item: the run's length
 
 
@@ -206,11 +150,8 @@ def edit_list(keeps: list[tuple[int, int]]) -> list[int]:
 
 def _plaintext_range(file: GenomicFile, keys: list[bytes], start: int, end: int) -> bytes:
     """Plaintext bytes [start, end) of the stored payload, decrypting whole segments."""
-    first, last = start // SEG, (end - 1) // SEG
-    parts = [(p.payload_offset, p.size, p.storage_name) for p in file.parts.all()]
-    encrypted = payloads.read_range(parts, first * CSEG, min((last + 1) * CSEG, file.payload_size))
-    plain = b"".join(c4gh.decrypt_stream(keys, encrypted))
-    return plain[start - first * SEG : end - first * SEG]
+    ((offset, plain),) = covering.read_segments(file, keys, [(start, end)])
+    return plain[start - offset : end - offset]
 
 
 def recipient_header(
@@ -276,9 +217,14 @@ def ticket_build(
     ranges: list[tuple[int, int]] = []
     if not header_only:
         for reference_name, start, end in regions or [(None, None, None)]:  # type: ignore[list-item]
-            ranges += region_ranges(
-                parsed, block_map, reference_name=reference_name, start=start, end=end
-            )
+            try:
+                ranges += covering.region_ranges(
+                    parsed, block_map, reference_name=reference_name, start=start, end=end
+                )
+            except covering.UnknownReference:
+                raise TicketRefused(
+                    "NotFound", f"The file has no reference named {reference_name}."
+                ) from None
     ranges = htsindex.merge_ranges(ranges)
     head_end = prepared.head_end
     eof_start = block_map.size - block_map.eof_size

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import random
+import secrets
 import subprocess
 import sys
+from array import array
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,9 +26,11 @@ from rest_framework.test import APIClient
 
 from core.errors import ValidationError
 from genomics import c4gh, payloads, regions
-from genomics.models import FileIndex, GenomicFile, Grant
+from genomics.archive_secret import archive_secret_key
+from genomics.models import ArchiveKey, FileIndex, GenomicFile, Grant, PayloadPart
 from genomics.services import tickets
 from genomics.services.ingest import file_ingest
+from genomics.services.region_objects import region_object_create
 from marketplace.models import AccessRequest, AuditEntry, Dataset, DatasetTier, Role, User
 from marketplace.selectors.visas import visa_verify
 from marketplace.services import htsget as htsget_service
@@ -58,11 +63,12 @@ def _run(*args: str, stdin: bytes = b"") -> bytes:
     return done.stdout
 
 
-def _write_vcf(path: Path) -> Path:
-    """A bgzipped GRCh38 VCF: a record every 50 bp over 0.3 Mb of chr1 and chr2, and
-    deletions that start before a gene and reach into it (htslib's overlap rule)."""
+def _write_vcf(path: Path, mode: str = "wz") -> Path:
+    """A bgzipped GRCh38 VCF (mode "w": plain): a record every 50 bp over 0.3 Mb of chr1
+    and chr2, and deletions that start before a gene and reach into it (htslib's overlap
+    rule)."""
     header = samples.variant_header()
-    with pysam.VariantFile(str(path), "wz", header=header) as out:
+    with pysam.VariantFile(str(path), mode, header=header) as out:
         for contig in ("chr1", "chr2"):
             for start in range(0, 300_000, 50):
                 alleles = ("A", "G")
@@ -600,3 +606,145 @@ def test_a_tier_rewritten_by_the_web_tier_grants_nothing(make_user: Any, tmp_pat
     with pytest.raises(Conflict):
         request_grant_headers(request=request)
     assert not Grant.objects.exists()
+
+
+def _archived_plaintext(file: GenomicFile) -> bytes:
+    """A stored file's plaintext, decrypted with the archive key (as the worker)."""
+    assert file.archive_key is not None and file.header is not None
+    secret = archive_secret_key(file.archive_key)
+    keys = c4gh.decrypt_header(bytes(file.header), secret).data_keys
+    parts = [(p.payload_offset, p.size, p.storage_name) for p in file.parts.all()]
+    return b"".join(c4gh.decrypt_stream(keys, payloads.read_range(parts, 0, file.payload_size)))
+
+
+def _write_long_bam(path: Path) -> Path:
+    """A BAM of about 1.7 MB (27 Crypt4GH segments): 15,000 reads of 100 bp, one every
+    100 bp of chr1, then 10 on chr2 from 100 kb; random bases and qualities, so that its
+    blocks do not shrink."""
+    rng = random.Random(17)
+    header = {
+        "HD": {"VN": "1.6", "SO": "coordinate"},
+        "SQ": [{"SN": "chr1", "LN": samples.GRCH38_CHR1}, {"SN": "chr2", "LN": 242193529}],
+    }
+    with pysam.AlignmentFile(str(path), "wb", header=header) as out:
+        placed = [(0, start) for start in range(0, 1_500_000, 100)]
+        for reference_id, start in [*placed, *((1, 100_000 + 10 * i) for i in range(10))]:
+            read = pysam.AlignedSegment(out.header)
+            read.query_name = f"r{reference_id}_{start}"
+            read.query_sequence = "".join(rng.choices("ACGT", k=100))
+            read.flag = 0
+            read.reference_id = reference_id
+            read.reference_start = start
+            read.mapping_quality = 30
+            read.cigarstring = "100M"
+            read.query_qualities = array("B", (rng.randrange(2, 41) for _ in range(100)))
+            out.write(read)
+    return path
+
+
+def test_a_tier_decrypts_only_the_segments_that_hold_its_regions(
+    make_user: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 §4: a tier costs O(slice), not O(file). The worker reads from storage and
+    decrypts only the segments holding the header blocks, the BGZF blocks htslib's index
+    gives for the regions and the EOF marker, and still selects exactly the reads
+    `samtools view -L` selects on the original."""
+    original = _write_long_bam(tmp_path / "long.bam")
+    donor = make_user(Role.DONOR)
+    parent = _ingest(donor, original.read_bytes(), original.name)
+    assert FileIndex.objects.filter(file=parent).exists()  # made at ingest
+    segments = -(-parent.payload_size // c4gh.CIPHER_SEGMENT_SIZE)
+    assert segments >= 20
+    dataset = Dataset.objects.create(donor=donor, title="Long", price=10, access_days=30)
+    dataset.files.set([parent])
+    bed_text = "chr1\t700000\t701000\nchr2\t5000\t6000\n"  # no read in chr2's
+    tier = tier_create(dataset=dataset, actor=donor, name="1 kb", price=5, bed=bed_text)
+
+    read_from_parent: list[tuple[int, int]] = []
+    read_range = payloads.read_range
+
+    def counting(parts: Any, start: int, end: int, *args: Any) -> Any:
+        if any(name.startswith(f"payloads/{parent.payload_key}/") for _, _, name in parts):
+            read_from_parent.append((start, end))
+        return read_range(parts, start, end, *args)
+
+    monkeypatch.setattr(payloads, "read_range", counting)
+    built = tier_build(tier_id=tier.pk)
+    assert built.state == DatasetTier.State.READY, built.error
+    cseg = c4gh.CIPHER_SEGMENT_SIZE
+    read_segments = {
+        index for start, end in read_from_parent for index in range(start // cseg, -(-end // cseg))
+    }
+    assert all(start % cseg == 0 for start, _ in read_from_parent)  # whole segments
+    # The header's segment, the EOF's, and those of the blocks the index gives for 1 kb:
+    # its chunk spans up to ~128 kb of reads (htslib merges small bins into their parent,
+    # and `samtools view` reads the same), so three here; the pass over the whole file
+    # read all 27.
+    assert {0, segments - 1} <= read_segments
+    assert len(read_segments) <= 6
+    assert sum(end - start for start, end in read_from_parent) <= 6 * cseg
+    (made,) = built.files.all()
+    got = tmp_path / "got.bam"
+    got.write_bytes(_archived_plaintext(made))
+    _run("samtools", "index", str(original))
+    bed = tmp_path / "regions.bed"
+    bed.write_text(bed_text)
+    expected = _run("samtools", "view", "-M", "-L", str(bed), str(original)).decode().splitlines()
+    assert _run("samtools", "view", str(got)).decode().splitlines() == expected
+    assert len(expected) == made.metadata["records"] == 10  # reads starting 700,000..700,900
+
+
+def test_a_file_without_index_is_indexed_first_or_else_sliced_by_a_whole_pass(
+    make_user: Any, tmp_path: Path
+) -> None:
+    """README "What the worker makes": a file ingested before indexes existed gets its
+    index built, then is sliced through it; one that cannot have an index (a donor's
+    edit list) is sliced by one pass over its whole plaintext. Both give htslib's records.
+    The file is compressed by the `bgzip` CLI, which cuts blocks inside lines (htslib's
+    writer does not): a region's first block starts with the end of a record."""
+    plain = _write_vcf(tmp_path / "old.vcf", mode="w")
+    original = tmp_path / "old.vcf.gz"
+    original.write_bytes(_run("bgzip", "-c", str(plain)))
+    donor = make_user(Role.DONOR)
+    old = _ingest(donor, original.read_bytes(), original.name)
+    FileIndex.objects.filter(file=old).delete()  # as before indexes were made at ingest
+    chosen = GENE_REGIONS  # ACP1's first block starts inside a record
+    first = region_object_create(parent=old, regions=chosen)
+    assert FileIndex.objects.filter(file=old).exists()  # built first, kept for htsget
+    # The same plaintext, stored with an edit list that skips 100 bytes put in front of it.
+    key = ArchiveKey.objects.get(active=True)
+    data_key = c4gh.new_data_key()
+    secret = archive_secret_key(key)
+    edited = GenomicFile.objects.create(
+        owner=donor,
+        filename="edited.vcf.gz",
+        state=GenomicFile.State.READY,
+        source=GenomicFile.Source.CRYPT4GH,
+        upload_length=len(original.read_bytes()),
+        payload_key=secrets.token_hex(16),
+        archive_key=key,
+        format="VCF",
+        metadata=old.metadata,
+        plaintext_size=old.plaintext_size,
+        header=c4gh.seal_header(
+            [c4gh.data_encryption_packet(data_key), c4gh.edit_list_packet([100])],
+            writer_secret=secret,
+            recipient_public=bytes(key.public_key),
+        ),
+    )
+    sealed = bytes(c4gh.encrypt_segments(data_key, b"x" * 100 + original.read_bytes()))
+    name = payloads.write_part(edited.payload_key, 0, sealed)
+    PayloadPart.objects.create(file=edited, payload_offset=0, size=len(sealed), storage_name=name)
+    GenomicFile.objects.filter(pk=edited.pk).update(payload_size=len(sealed))
+    edited.refresh_from_db()
+    second = region_object_create(parent=edited, regions=chosen)
+    assert not FileIndex.objects.filter(file=edited).exists()
+    assert first.plaintext_sha256 == second.plaintext_sha256
+    assert first.metadata["records"] == second.metadata["records"] > 100
+    made = tmp_path / "made.vcf.gz"
+    made.write_bytes(_archived_plaintext(first))
+    _run("tabix", "-p", "vcf", str(original))
+    bed = tmp_path / "regions.bed"
+    bed.write_text(regions.regions_bed(chosen))
+    expected = _run("bcftools", "view", "-H", "-R", str(bed), str(original))
+    assert _run("bcftools", "view", "-H", str(made)) == expected
