@@ -31,7 +31,7 @@ from rest_framework.test import APIClient
 
 from genomics import c4gh, payloads, ticketer
 from genomics.models import FileIndex, GenomicFile
-from genomics.services import tickets
+from genomics.services import covering, tickets
 from genomics.services.grants import grant_create
 from genomics.services.ingest import file_ingest
 from marketplace.models import AccessRequest, Dataset, Role, User
@@ -291,7 +291,7 @@ def test_a_files_ticket_material_is_derived_once_and_the_grant_checked_every_tim
 
         monkeypatch.setattr(module, name, count)
 
-    counted(tickets, "file_index_read")
+    counted(covering, "file_index_read")
     counted(c4gh, "decrypt_header")
     counted(payloads, "read_range")
     with django_assert_num_queries(1):
