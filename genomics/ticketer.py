@@ -31,7 +31,7 @@ from genomics.services.tickets import TicketParts, TicketRefused, ticket_build
 
 logger = logging.getLogger(__name__)
 
-MAX_REQUEST = 64 * 1024
+MAX_REQUEST = 1024 * 1024  # a POST of marketplace.ga4gh.htsget.MAX_REGIONS regions fits
 Region = tuple[str, int | None, int | None]
 
 

@@ -74,10 +74,20 @@ class HtsgetError(DomainError):
         self.code = name
 
 
+# Regions of one POST (htsget 1.3 sets no limit): the ticket service reads one request line
+# of at most genomics.ticketer.MAX_REQUEST bytes (1 MiB), which 1,000 regions fit many times.
+MAX_REGIONS = 1000
+
+
 def htsget_error_shape(status: int, code: str, message: str) -> dict[str, Any]:
     """The spec's error body; the JSON_ERROR_SHAPES builder of /ga4gh/htsget/."""
     names = {401: "InvalidAuthentication", 403: "PermissionDenied", 404: "NotFound"}
-    name = code if code in STATUS else names.get(status, "InvalidInput")
+    if status >= 500:
+        # htsget 1.3 names no server error; a 4xx name would tell the client to change its
+        # request, which cannot help (htsget-rs answers InternalError the same way).
+        name = "ServiceUnavailable" if status == 503 else "InternalError"
+    else:
+        name = code if code in STATUS else names.get(status, "InvalidInput")
     return {"htsget": {"error": name, "message": message}}
 
 
@@ -150,6 +160,12 @@ def _query(request: Request) -> tuple[str | None, str | None, list[Region] | Non
         if regions_in is not None:
             if not isinstance(regions_in, list) or not regions_in:
                 raise HtsgetError("InvalidInput", "regions must be a non-empty list.")
+            if len(regions_in) > MAX_REGIONS:
+                raise HtsgetError(
+                    "InvalidInput",
+                    f"At most {MAX_REGIONS} regions per request: merge neighbouring regions "
+                    "or ask in several requests.",
+                )
             regions = []
             for item in regions_in:
                 if not isinstance(item, dict):

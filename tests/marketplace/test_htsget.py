@@ -338,6 +338,11 @@ def test_errors_have_the_specs_names_and_statuses(granted: Granted, make_user) -
     }
     for path, expected in cases.items():
         assert error(client.get(path)) == expected, path
+    many = [{"referenceName": "CHROMOSOME_I", "start": n, "end": n + 1} for n in range(1001)]
+    assert error(client.post(f"{HTSGET}/reads/{bam}", {"regions": many}, format="json")) == (
+        400,
+        "InvalidInput",
+    )
     for endpoint in ("reads", "variants"):
         info = APIClient().get(f"{HTSGET}/{endpoint}/service-info").json()
         assert info["type"] == {"group": "org.ga4gh", "artifact": "htsget", "version": "1.3.0"}
@@ -433,3 +438,18 @@ def test_the_ticketer_serves_every_request_on_one_database_connection(monkeypatc
     assert ask()["error"] == "NotFound"
     assert ask()["error"] == "NotFound"
     assert used[0] is not None and used[1] is used[0]
+
+
+def test_a_ticket_service_that_does_not_answer_is_a_server_error_not_the_clients(
+    granted: Granted, monkeypatch
+) -> None:
+    """A 503 must not carry a 4xx name (InvalidInput), which tells a client to change a
+    request that was fine."""
+    from core.errors import ServiceUnavailable
+
+    def down(**kwargs: Any) -> None:
+        raise ServiceUnavailable("The htsget ticket service is not answering; try again.")
+
+    monkeypatch.setattr(htsget_service, "ticket_request", down)
+    answer = granted.client().get(f"{HTSGET}/reads/{granted.bam.pk}?referenceName=CHROMOSOME_I")
+    assert error(answer) == (503, "ServiceUnavailable")
