@@ -109,10 +109,11 @@ def genes_resolve(
             n for n in wanted if not any(contig_key(c) in namer for c, _, _ in table[n.upper()])
         ]
         if absent:
-            where = sorted({f"chr{c}" for n in absent for c, _, _ in table[n.upper()]})
+            where = sorted({c for n in absent for c, _, _ in table[n.upper()]})
             raise ValidationError(
-                f"The files have no records on the contig of gene(s) {', '.join(absent[:20])} "
-                f"({', '.join(where[:10])}); their contigs are {', '.join(list(contigs)[:10])}.",
+                f"The files have no records on the chromosome of gene(s) "
+                f"{', '.join(absent[:20])} (chromosome {', '.join(where[:10])}); their contigs "
+                f"are {', '.join(list(contigs)[:10])}.",
                 fields={"genes": [f"Not on the files' contigs: {', '.join(absent[:20])}."]},
             )
     regions = [

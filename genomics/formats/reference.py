@@ -72,11 +72,7 @@ def build_from_text(text: str) -> str | None:
 
 def public_lengths(contigs: Iterable[tuple[str, int | None]]) -> dict[str, int]:
     """The declared lengths of the public contigs (public_contigs' rule), name -> bp."""
-    return {
-        name: int(length)
-        for name, length in contigs
-        if length and STANDARD_CONTIG.match(name)
-    }
+    return {name: int(length) for name, length in contigs if length and STANDARD_CONTIG.match(name)}
 
 
 def public_contigs(names: Iterable[str], limit: int = 500) -> list[str]:

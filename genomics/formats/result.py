@@ -28,13 +28,17 @@ class Inspection:
     def metadata(self) -> dict[str, object]:
         container = {"container": self.container} if self.container else {}
         lengths = {"contig_lengths": self.contig_lengths} if self.contig_lengths else {}
-        return container | lengths | {
-            "format": self.format,
-            "format_version": self.format_version,
-            "compression": self.compression,
-            "reference_build": self.reference_build,
-            "samples": self.samples,
-            "records": self.records,
-            "record_kind": self.record_kind,
-            "contigs": self.contigs,
-        }
+        return (
+            container
+            | lengths
+            | {
+                "format": self.format,
+                "format_version": self.format_version,
+                "compression": self.compression,
+                "reference_build": self.reference_build,
+                "samples": self.samples,
+                "records": self.records,
+                "record_kind": self.record_kind,
+                "contigs": self.contigs,
+            }
+        )

@@ -16,7 +16,9 @@ its own plaintext SHA-256, recorded like an ingested file's.
 
 Made once per scope (parent, regions): the unique (parent, regions_sha256) makes a second
 tier with the same regions reuse it, and a redelivered task finish or redo it, once at
-listing time, never per buyer. Cost O(slice), not O(file): through the parent's encrypted
+listing time, never per buyer. One worker makes it at a time (_claim): a second tier's
+build meeting it half made raises RegionObjectBusy and waits for the first.
+Cost O(slice), not O(file): through the parent's encrypted
 index (genomics.services.covering, the rule htsget tickets use too), only the Crypt4GH
 segments holding the header blocks, the BGZF blocks htslib's index gives for the regions
 and the EOF marker are read from storage and decrypted; htslib then reads just those
