@@ -5,7 +5,11 @@ and htslib's regions files use the same).
 Gene names resolve through the shipped gene tables (`genomics/data/genes_<build>.csv`:
 protein-coding genes of Ensembl, see genomics/data/README.md), versioned by GENE_TABLES, for
 the reference build the file was found to use at ingest. Contig names follow the file: a
-file naming `chr17` gets `chr17`, one naming `17` gets `17` (and `MT`/`chrM` alike).
+file naming `chr17` gets `chr17`, one naming `17` gets `17` (and `MT`/`chrM` alike). One
+rule matches a region's contig to a file's (`contig_key`: the `chr` prefix on or off, `M`
+and `MT` alike, any case; genomics.formats.reference.canonical, which ingest uses to find
+the build); every place a region meets a file uses it (`regions_for_file`, `contig_known`),
+since one dataset's files may name the same contig both ways.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
 from core.errors import ValidationError
+from genomics.formats.reference import canonical as contig_key
 
 Region = tuple[str, int, int]
 
@@ -44,22 +49,39 @@ def _gene_table(build: str) -> dict[str, list[Region]]:
 
 
 def _contig_namer(contigs: Iterable[str]) -> dict[str, str]:
-    """Ensembl contig name ('17', 'MT') -> the file's own name for it ('chr17', 'chrM')."""
+    """contig_key ('17', 'MT') -> the first of `contigs` of that key ('chr17', 'chrM')."""
     names: dict[str, str] = {}
     for contig in contigs:
-        bare = contig[3:] if contig.lower().startswith("chr") else contig
-        bare = "MT" if bare.upper() in ("M", "MT") else bare
-        names.setdefault(bare, contig)
+        names.setdefault(contig_key(contig), contig)
     return names
+
+
+def contig_known(name: str, contigs: Iterable[str]) -> bool:
+    """Whether `name` is one of `contigs` by the shared rule (contig_key)."""
+    key = contig_key(name)
+    return any(contig_key(c) == key for c in contigs)
+
+
+def regions_for_file(regions: Sequence[Region], contigs: Iterable[str]) -> list[Region]:
+    """`regions` named as the file whose contigs are `contigs` names them (`17` for a file
+    of `17` when the tier says `chr17`, and the reverse); a region on a contig the file
+    lacks keeps its name (it selects nothing there). Sorted and merged again."""
+    namer = _contig_namer(contigs)
+    return regions_normalise(
+        (namer.get(contig_key(contig), contig), start, end) for contig, start, end in regions
+    )
 
 
 def genes_resolve(
     names: Sequence[str], *, build: str | None, contigs: Sequence[str]
 ) -> list[Region]:
     """The loci of `names` (HGNC symbols, any case) in `build`, named as in `contigs` (the
-    file's contigs; a file that lists none gets UCSC names `chrN`).
+    files' contigs; files that list none get UCSC names `chrN`). A locus on a contig no file
+    has is left out (it would select nothing).
 
-    Raises ValidationError naming every unknown gene, or when the build has no gene table.
+    Raises ValidationError naming every unknown gene, every gene none of whose loci is on a
+    contig of the files (e.g. SRY of a dataset without chrY), or when the build has no gene
+    table.
     """
     if build not in GENE_TABLES:
         raise ValidationError(
@@ -82,12 +104,38 @@ def genes_resolve(
             fields={"genes": ["Use HGNC symbols of protein-coding genes, e.g. BRCA1."]},
         )
     namer = _contig_namer(contigs)
+    if contigs:
+        absent = [
+            n for n in wanted if not any(contig_key(c) in namer for c, _, _ in table[n.upper()])
+        ]
+        if absent:
+            where = sorted({c for n in absent for c, _, _ in table[n.upper()]})
+            raise ValidationError(
+                f"The files have no records on the chromosome of gene(s) "
+                f"{', '.join(absent[:20])} (chromosome {', '.join(where[:10])}); their contigs "
+                f"are {', '.join(list(contigs)[:10])}.",
+                fields={"genes": [f"Not on the files' contigs: {', '.join(absent[:20])}."]},
+            )
     regions = [
-        (namer.get(chrom, f"chr{chrom}" if not contigs else chrom), start, end)
+        (namer.get(contig_key(chrom), f"chr{chrom}"), start, end)
         for name in wanted
         for chrom, start, end in table[name.upper()]
+        if not contigs or contig_key(chrom) in namer
     ]
     return regions_normalise(regions)
+
+
+def regions_past_end(regions: Sequence[Region], lengths: Mapping[str, int]) -> list[str]:
+    """The regions (as `contig:start-end`, BED coordinates) that end past their contig's
+    length in `lengths` (contig name -> length in bp, from the files' headers: VCF
+    `##contig=<length=...>`, BAM `@SQ LN`; names matched by contig_key). A contig without
+    a known length is not judged."""
+    known = {contig_key(name): length for name, length in lengths.items()}
+    return [
+        f"{contig}:{start}-{end}"
+        for contig, start, end in regions
+        if (length := known.get(contig_key(contig))) is not None and end > length
+    ]
 
 
 def bed_parse(text: str) -> list[Region]:

@@ -61,6 +61,7 @@ def inspect_alignments(chunks: Iterable[bytes], *, kind: str, compression: str =
             record_kind="reads",
             samples=len({rg.get("SM") for rg in header.get("RG", []) if rg.get("SM")}) or None,
             contigs=reference.public_contigs(used),
+            contig_lengths=reference.public_lengths(lengths),
         )
 
     return through_pipe(chunks, _guarded(read, kind=kind, where=where))
@@ -89,6 +90,7 @@ def inspect_bcf(chunks: Iterable[bytes]) -> Inspection:
                 record_kind="variants",
                 samples=len(header.samples),
                 contigs=reference.public_contigs(used),
+                contig_lengths=reference.public_lengths(lengths),
             )
 
     return through_pipe(chunks, _guarded(read, kind="BCF", where=where))

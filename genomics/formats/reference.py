@@ -70,6 +70,11 @@ def build_from_text(text: str) -> str | None:
     return None
 
 
+def public_lengths(contigs: Iterable[tuple[str, int | None]]) -> dict[str, int]:
+    """The declared lengths of the public contigs (public_contigs' rule), name -> bp."""
+    return {name: int(length) for name, length in contigs if length and STANDARD_CONTIG.match(name)}
+
+
 def public_contigs(names: Iterable[str], limit: int = 500) -> list[str]:
     """Contig names safe to publish: standard chromosome-like names only, because free-form
     sequence names (FASTA headers, odd contigs) can name a person or a sample."""

@@ -132,6 +132,7 @@ def inspect_vcf(chunks: Iterable[bytes], *, compression: str) -> Inspection:
         raise FormatError("The VCF has no #CHROM header line.")
     observed = [name.decode(errors="replace") for name in order]
     result.contigs = reference.public_contigs(observed)
+    result.contig_lengths = reference.public_lengths(declared)
     result.reference_build = reference.build_from_lengths(declared) or reference.build_from_text(
         " ".join(header_text)
     )

@@ -16,7 +16,9 @@ its own plaintext SHA-256, recorded like an ingested file's.
 
 Made once per scope (parent, regions): the unique (parent, regions_sha256) makes a second
 tier with the same regions reuse it, and a redelivered task finish or redo it, once at
-listing time, never per buyer. Cost O(slice), not O(file): through the parent's encrypted
+listing time, never per buyer. One worker makes it at a time (_claim): a second tier's
+build meeting it half made raises RegionObjectBusy and waits for the first.
+Cost O(slice), not O(file): through the parent's encrypted
 index (genomics.services.covering, the rule htsget tickets use too), only the Crypt4GH
 segments holding the header blocks, the BGZF blocks htslib's index gives for the regions
 and the EOF marker are read from storage and decrypted; htslib then reads just those
@@ -38,17 +40,27 @@ import os
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
 from pathlib import PurePosixPath
 
 import pysam
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from genomics import c4gh, htsindex, payloads
 from genomics.archive_secret import archive_secret_key
 from genomics.formats.stream import through_pipe
 from genomics.models import ArchiveKey, FileIndex, GenomicFile, PayloadPart
-from genomics.regions import Region, regions_sha256
+from genomics.regions import (
+    Region,
+    contig_key,
+    regions_for_file,
+    regions_past_end,
+    regions_sha256,
+)
 from genomics.services import covering
 from genomics.services.indexes import file_index_build
 
@@ -68,6 +80,26 @@ DRAIN_EVERY = 256
 
 class RegionSliceRefused(ValueError):
     """The file cannot be sold by region; the message says why and what to do."""
+
+
+class RegionObjectBusy(RuntimeError):
+    """Another worker is making this region object (the same parent and regions, for
+    another tier): the caller waits for it and reuses it (marketplace.services.tiers)."""
+
+
+def _claim(row: GenomicFile) -> bool:
+    """Take the making of region object `row` (one not ready): True if no worker holds it,
+    i.e. it failed, or its maker claimed it longer ago than any task may run (the worker
+    died). The claim is the row's `updated_at`, set here and by its creation (the creator
+    holds it); a conditional UPDATE, so of two workers exactly one gets it."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.TASK_TIME_LIMIT_S)
+    return bool(
+        GenomicFile.objects.filter(pk=row.pk)
+        .exclude(state=GenomicFile.State.READY)
+        .filter(Q(state=GenomicFile.State.FAILED) | Q(updated_at__lt=stale))
+        .update(state=GenomicFile.State.INGESTING, error="", updated_at=now)
+    )
 
 
 def region_refusal(file: GenomicFile) -> str | None:
@@ -93,11 +125,16 @@ def region_refusal(file: GenomicFile) -> str | None:
     )
 
 
+# A record's contig name -> its contig_key (a handful of names per file, a call per record).
+_key = lru_cache(maxsize=4096)(contig_key)
+
+
 def _overlaps(
     index: dict[str, tuple[list[int], list[int]]], contig: str, start: int, end: int
 ) -> bool:
-    """Whether [start, end) meets a region (regions sorted and merged per contig)."""
-    found = index.get(contig)
+    """Whether [start, end) on `contig` (the file's name for it) meets a region (regions
+    sorted and merged per contig, keyed by contig_key)."""
+    found = index.get(_key(contig))
     if found is None:
         return False
     starts, ends = found
@@ -107,7 +144,7 @@ def _overlaps(
 
 def _index(regions: Sequence[Region]) -> dict[str, tuple[list[int], list[int]]]:
     index: dict[str, tuple[list[int], list[int]]] = {}
-    for contig, start, end in regions:
+    for contig, start, end in sorted((_key(c), s, e) for c, s, e in regions):
         starts, ends = index.setdefault(contig, ([], []))
         starts.append(start)
         ends.append(end)
@@ -151,7 +188,8 @@ def _covering(parent: GenomicFile, index: FileIndex, regions: Sequence[Region]) 
     if not isinstance(parsed, htsindex.BinnedIndex):  # CRAM: not sliceable (SLICEABLE)
         raise RegionSliceRefused(f"{parent.filename} has no BAI, TBI or CSI index.")
     chunks: list[tuple[int, int]] = []
-    for contig, start, end in regions:
+    names = [*block_map.references, *parsed.names]
+    for contig, start, end in regions_for_file(regions, names):
         with contextlib.suppress(covering.UnknownReference):
             chunks += covering.region_chunks(parsed, block_map, contig, start, end)
     chunks = htsindex.merge_ranges(chunks)
@@ -264,6 +302,18 @@ def _chunk_records(
             yield next(source)
 
 
+def _check_lengths(parent: GenomicFile, regions: Sequence[Region], lengths: dict[str, int]) -> None:
+    """Refuse regions ending past their contig's length in the file's header (VCF
+    `##contig=<length=>`, BAM `@SQ LN`): a BED of another build or a typo, which would
+    otherwise sell less than it says. Raises RegionSliceRefused."""
+    past = regions_past_end(regions, lengths)
+    if past:
+        raise RegionSliceRefused(
+            f"{len(past)} region(s) end past their contig's length in {parent.filename}'s "
+            f"header: {', '.join(past[:5])}. Are they of another reference build?"
+        )
+
+
 def _write_slice(
     parent: GenomicFile, regions: Sequence[Region], sealer: _Sealer, index: FileIndex | None
 ) -> int:
@@ -292,6 +342,8 @@ def _write_slice(
             pysam.VariantFile(path) as source,
             pysam.VariantFile(sealer.path, mode, header=source.header) as out,
         ):
+            lengths = {str(n): c.length for n, c in source.header.contigs.items() if c.length}
+            _check_lengths(parent, regions, lengths)
             for record in records(source):
                 assert isinstance(record, pysam.VariantRecord)
                 stop = max(record.stop, record.start + 1)
@@ -308,6 +360,9 @@ def _write_slice(
             pysam.AlignmentFile(path, check_sq=False) as source,
             pysam.AlignmentFile(sealer.path, mode, template=source) as out,
         ):
+            _check_lengths(
+                parent, regions, dict(zip(source.references, source.lengths, strict=True))
+            )
             for read in records(source):
                 assert isinstance(read, pysam.AlignedSegment)
                 if read.reference_id < 0 or read.reference_name is None:
@@ -357,8 +412,14 @@ def region_object_create(*, parent: GenomicFile, regions: Sequence[Region]) -> G
     """The region object of `parent` for `regions` (normalised, see genomics.regions),
     made if missing: worker only (it decrypts the parent with the archive key).
 
-    Raises RegionSliceRefused for a file that cannot be sliced (region_refusal), and what
-    decryption or htslib raise for a damaged parent (the row is then left `failed`)."""
+    `regions` may name contigs as another file of the dataset does (`chr17` for a file of
+    `17`): they are matched to this file's own names (genomics.regions.contig_key), the
+    row keeping the tier's `regions` and digest.
+
+    Raises RegionSliceRefused for a file that cannot be sliced (region_refusal) or a region
+    ending past its contig's length in the file's header, RegionObjectBusy while another
+    worker makes the same object, and what decryption or htslib raise for a damaged parent
+    (the row is then left `failed`)."""
     refusal = region_refusal(parent)
     if refusal is not None:
         raise RegionSliceRefused(refusal)
@@ -371,22 +432,30 @@ def region_object_create(*, parent: GenomicFile, regions: Sequence[Region]) -> G
     archive_key = ArchiveKey.objects.get(active=True)
     if row is None:
         try:
-            row = GenomicFile.objects.create(
-                owner_id=parent.owner_id,
-                filename=_slice_filename(parent, digest),
-                state=GenomicFile.State.INGESTING,
-                source=GenomicFile.Source.REGION,
-                upload_length=0,
-                archive_key=archive_key,
-                payload_key=secrets.token_hex(16),
-                format=parent.format,
-                parent=parent,
-                regions=[list(r) for r in regions],
-                regions_sha256=digest,
-            )
-        except IntegrityError:  # another worker made the row first: it finishes or we redo
+            with transaction.atomic():
+                row = GenomicFile.objects.create(
+                    owner_id=parent.owner_id,
+                    filename=_slice_filename(parent, digest),
+                    state=GenomicFile.State.INGESTING,
+                    source=GenomicFile.Source.REGION,
+                    upload_length=0,
+                    archive_key=archive_key,
+                    payload_key=secrets.token_hex(16),
+                    format=parent.format,
+                    parent=parent,
+                    regions=[list(r) for r in regions],
+                    regions_sha256=digest,
+                )
+        except IntegrityError:  # another worker made the row first: it is building it
             row = GenomicFile.objects.get(parent=parent, regions_sha256=digest)
+            if row.state == GenomicFile.State.READY:
+                return row
+            if not _claim(row):
+                raise RegionObjectBusy(row.pk) from None
+    elif not _claim(row):
+        raise RegionObjectBusy(row.pk)
     # Left by an earlier attempt (a killed worker): start again from an empty payload.
+    # Only the claimant gets here, so no other worker writes this row's parts meanwhile.
     PayloadPart.objects.filter(file=row).delete()
     payloads.delete_payload(row.payload_key)
 

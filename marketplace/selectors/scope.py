@@ -10,6 +10,7 @@ from uuid import UUID
 from django.db.models import Q, QuerySet
 
 from genomics.models import GenomicFile
+from genomics.regions import contig_key
 from marketplace.models import AccessRequest
 
 
@@ -46,12 +47,15 @@ def region_in_scope(
     end exclusive, htsget 1.3 "Query parameters") meets what the file holds. A region
     object (a tier's slice) holds only its regions: a request for another region is not
     in the grant (htsget answers PermissionDenied). A whole file holds every region; no
-    `reference_name` asks for the whole object, which is the slice itself."""
+    `reference_name` asks for the whole object, which is the slice itself. Contig names
+    match by the rule every region uses (genomics.regions.contig_key): the tier's regions
+    may say `chr17` of a file that names it `17`."""
     if not file.regions or reference_name is None:
         return True
     low = start if start is not None else 0
     high = end if end is not None else 2**63
+    asked = contig_key(reference_name)
     return any(
-        contig == reference_name and int(region_start) < high and int(region_end) > low
+        contig_key(str(contig)) == asked and int(region_start) < high and int(region_end) > low
         for contig, region_start, region_end in file.regions
     )

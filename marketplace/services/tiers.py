@@ -10,6 +10,7 @@ is a header for those objects only (marketplace.selectors.scope).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -25,13 +26,20 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.queue import enqueue
 from genomics import regions as genomic_regions
 from genomics.models import GenomicFile
-from genomics.services.region_objects import region_object_create, region_refusal
+from genomics.services.region_objects import (
+    RegionObjectBusy,
+    RegionSliceRefused,
+    region_object_create,
+    region_refusal,
+)
 from ledger.integrity import row_mac, row_mac_valid
 from marketplace.models import Dataset, DatasetTier, User
 from marketplace.services.audit import audit_append
 from marketplace.services.datasets import record_hash
 
 MAX_TIERS = 20
+
+logger = logging.getLogger(__name__)
 
 
 def _price(value: str | int) -> Decimal:
@@ -45,6 +53,19 @@ def _price(value: str | int) -> Decimal:
             fields={"price": ["A positive integer."]},
         )
     return price
+
+
+def _contig_lengths(files: Sequence[GenomicFile]) -> dict[str, int]:
+    """Contig name -> length in bp, from the files' headers as ingest recorded them
+    (metadata `contig_lengths`; files ingested before it have none, and the worker checks
+    their headers when it builds the tier). Where files disagree the shorter counts."""
+    lengths: dict[str, int] = {}
+    for f in files:
+        for name, length in ((f.metadata or {}).get("contig_lengths") or {}).items():
+            if isinstance(length, int) and length > 0:
+                key = genomic_regions.contig_key(name)
+                lengths[key] = min(length, lengths.get(key, length))
+    return lengths
 
 
 def _build(files: Sequence[GenomicFile]) -> str | None:
@@ -66,8 +87,13 @@ def tier_create(
 
     Raises PermissionDenied (not the donor), Conflict (a withdrawn listing), and
     ValidationError naming the field: a file that cannot be sliced (plain VCF, FASTQ...),
-    bad BED, unknown genes, a BED contig no file has, a duplicate name, a bad price. The
-    tier is `preparing` until the worker has made its region objects."""
+    bad BED, unknown genes, a BED contig or a gene's contig no file has (names matched by
+    genomics.regions.contig_key), a region past its contig's length (when the files'
+    headers gave lengths at ingest, metadata `contig_lengths`), a duplicate name, a bad
+    price. The tier is `preparing` until the worker has made its region objects.
+
+    The name of a `failed` tier is not taken: creating it again is the retry (the same
+    row, prepared again with the regions now given)."""
     if actor.pk != dataset.donor_id:
         raise PermissionDenied("Only the dataset's donor can sell regions of it.")
     if dataset.state != Dataset.State.LISTED:
@@ -92,7 +118,11 @@ def tier_create(
     if bed.strip():
         source, wanted_genes, table = DatasetTier.Source.BED, [], ""
         regions = genomic_regions.bed_parse(bed)
-        unknown = sorted({c for c, _, _ in regions} - set(contigs)) if contigs else []
+        unknown = sorted(
+            {c for c, _, _ in regions if not genomic_regions.contig_known(c, contigs)}
+            if contigs
+            else []
+        )
         if unknown:
             raise ValidationError(
                 f"The BED names contigs the files do not have: {', '.join(unknown[:10])}. "
@@ -104,25 +134,41 @@ def tier_create(
         wanted_genes = sorted({g.strip().upper() for g in genes if g.strip()})
         regions = genomic_regions.genes_resolve(wanted_genes, build=build, contigs=contigs)
         table = genomic_regions.GENE_TABLES[str(build)]
+    past = genomic_regions.regions_past_end(regions, _contig_lengths(files))
+    if past:
+        raise ValidationError(
+            f"{len(past)} region(s) end past their contig's length in the files' headers: "
+            f"{', '.join(past[:5])}. Are they of another reference build?",
+            fields={"genes" if source == DatasetTier.Source.GENES else "bed": ["Past the end."]},
+        )
+    fields = {
+        "price": amount,
+        "source": source,
+        "genes": wanted_genes,
+        "gene_table": table,
+        "reference_build": build or "",
+        "regions": [list(r) for r in regions],
+        "regions_sha256": genomic_regions.regions_sha256(regions),
+    }
     with transaction.atomic():
         locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
-        if locked.tiers.filter(name=label).exists():
+        same = locked.tiers.select_for_update().filter(name=label).first()
+        if same is not None and same.state != DatasetTier.State.FAILED:
             raise ValidationError(
                 "This dataset already has a tier of that name.", fields={"name": ["Taken."]}
             )
-        if locked.tiers.count() >= MAX_TIERS:
+        if same is None and locked.tiers.count() >= MAX_TIERS:
             raise ValidationError(f"At most {MAX_TIERS} tiers per dataset.", fields={})
-        tier = DatasetTier.objects.create(
-            dataset=locked,
-            name=label,
-            price=amount,
-            source=source,
-            genes=wanted_genes,
-            gene_table=table,
-            reference_build=build or "",
-            regions=[list(r) for r in regions],
-            regions_sha256=genomic_regions.regions_sha256(regions),
-        )
+        if same is not None:  # the retry of a failed tier: prepared again, as now given
+            for field, value in fields.items():
+                setattr(same, field, value)
+            same.state, same.error, same.building_since = DatasetTier.State.PREPARING, "", None
+            same.objects_mac = ""
+            same.save()
+            same.files.clear()
+            tier = same
+        else:
+            tier = DatasetTier.objects.create(dataset=locked, name=label, **fields)
         audit_append(
             action="dataset.tier_create",
             actor=actor,
@@ -231,8 +277,12 @@ def tier_objects_verified(tier: DatasetTier) -> list[GenomicFile]:
 def tier_build(*, tier_id: UUID | str) -> DatasetTier:
     """Worker: make the tier's region object of every file of its dataset (each its own
     Crypt4GH object under a fresh data key), then put the tier on sale. Idempotent: a
-    redelivered task reuses the objects already made. A file that cannot be sliced leaves
-    the tier `failed` with the reason."""
+    redelivered task reuses the objects already made. A file that cannot be sliced, a region
+    past its contig's end, or regions selecting no record in any file leave the tier
+    `failed` with the reason in words; any other error leaves it failed with
+    INTERNAL_FAILURE (logged). While another tier's build makes one of the same objects
+    (same parent and regions), this tier waits `preparing`, unclaimed, and is sent again
+    when that build ends."""
     tier = DatasetTier.objects.select_related("dataset").filter(pk=tier_id).first()
     if tier is None:
         raise NotFound("No such tier.")
@@ -254,12 +304,22 @@ def tier_build(*, tier_id: UUID | str) -> DatasetTier:
     try:
         for parent in tier.dataset.files.all():
             made.append(region_object_create(parent=parent, regions=regions))
-    except Exception as exc:  # any failure is the donor's to read; the worker logs it too
-        DatasetTier.objects.filter(pk=tier.pk).update(
-            state=DatasetTier.State.FAILED, error=str(exc)[:1000], building_since=None
-        )
+    except RegionObjectBusy:
+        # Another tier's build is making the same object: this one waits, unclaimed, and is
+        # sent again when that build ends (_send_waiting), or by the reconciler.
+        DatasetTier.objects.filter(pk=tier.pk).update(building_since=None)
         tier.refresh_from_db()
         return tier
+    except Exception as exc:
+        return _fail(tier, exc)
+    if not any(int((f.metadata or {}).get("records") or 0) for f in made):
+        return _fail(
+            tier,
+            RegionSliceRefused(
+                "The regions select no record in any file of the dataset (they lie where "
+                "the files have no data): give regions the files cover."
+            ),
+        )
     with transaction.atomic():
         locked = DatasetTier.objects.select_for_update().get(pk=tier.pk)
         if locked.state != DatasetTier.State.PREPARING:
@@ -286,4 +346,41 @@ def tier_build(*, tier_id: UUID | str) -> DatasetTier:
                 ],
             },
         )
+        transaction.on_commit(partial(_send_waiting, locked))
     return locked
+
+
+# Said to the donor when a build fails for a reason not theirs to fix (a database or storage
+# error): the raw error names tables and constraints, so it goes to the worker's log only.
+INTERNAL_FAILURE = (
+    "The tier could not be prepared because of an error on our side. Create it again with "
+    "the same name to retry (the failed tier is prepared again)."
+)
+
+
+def _fail(tier: DatasetTier, exc: Exception) -> DatasetTier:
+    """Leave `tier` failed with a reason in words: a refusal's own message (it says what to
+    do), else INTERNAL_FAILURE (the raw error is logged, never shown)."""
+    if isinstance(exc, RegionSliceRefused):
+        reason = str(exc)
+    else:
+        logger.exception("tier %s could not be prepared", tier.pk, exc_info=exc)
+        reason = INTERNAL_FAILURE
+    DatasetTier.objects.filter(pk=tier.pk).update(
+        state=DatasetTier.State.FAILED, error=reason[:1000], building_since=None
+    )
+    _send_waiting(tier)
+    tier.refresh_from_db()
+    return tier
+
+
+def _send_waiting(tier: DatasetTier) -> None:
+    """Send again the builds of tiers with `tier`'s regions that waited for it (left
+    unclaimed by RegionObjectBusy): they now reuse its objects, or make them themselves."""
+    waiting = DatasetTier.objects.filter(
+        state=DatasetTier.State.PREPARING,
+        regions_sha256=tier.regions_sha256,
+        building_since__isnull=True,
+    ).exclude(pk=tier.pk)
+    for pk in waiting.values_list("pk", flat=True):
+        _enqueue_build(pk)

@@ -748,3 +748,166 @@ def test_a_file_without_index_is_indexed_first_or_else_sliced_by_a_whole_pass(
     bed.write_text(regions.regions_bed(chosen))
     expected = _run("bcftools", "view", "-H", "-R", str(bed), str(original))
     assert _run("bcftools", "view", "-H", str(made)) == expected
+
+
+def _write_small_vcf(path: Path, *, prefix: str) -> Path:
+    """A bgzipped GRCh38 VCF naming its contigs `{prefix}1`, `{prefix}2` (prefix "chr" or
+    ""): a record every 500 bp over 0.3 Mb of each."""
+    header = pysam.VariantHeader()
+    header.add_line(f"##contig=<ID={prefix}1,length=248956422>")
+    header.add_line(f"##contig=<ID={prefix}2,length=242193529>")
+    header.add_line('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
+    header.add_sample(samples.SAMPLES[0])
+    with pysam.VariantFile(str(path), "wz", header=header) as out:
+        for contig in (f"{prefix}1", f"{prefix}2"):
+            for start in range(0, 300_000, 500):
+                record = out.new_record(
+                    contig=contig, start=start, stop=start + 1, alleles=("A", "G")
+                )
+                record.samples[samples.SAMPLES[0]]["GT"] = (0, 1)
+                out.write(record)
+    return path
+
+
+def _dataset_of(donor: User, *files: GenomicFile) -> Dataset:
+    dataset = Dataset.objects.create(
+        donor=donor, title="Mixed", price=10, access_days=30,
+        duo_codes=[{"code": "DUO:0000042", "value": ""}],
+    )  # fmt: skip
+    dataset.files.set(list(files))
+    return dataset
+
+
+def test_regions_meet_each_file_by_its_own_contig_names(make_user: Any, tmp_path: Path) -> None:
+    """One dataset whose files name contigs `chr1` and `1`: a gene tier (its regions named
+    one way) and a `chr`-named BED of a `1`-named file select the same records in each
+    file as in a file named like the regions (`bcftools view -R` with matching names)."""
+    donor = make_user(Role.DONOR)
+    named, bare = (
+        _ingest(donor, _write_small_vcf(tmp_path / name, prefix=prefix).read_bytes(), name)
+        for name, prefix in (("n.vcf.gz", "chr"), ("b.vcf.gz", ""))
+    )
+    expected = sum(1 for s in range(0, 300_000, 500) if 65418 <= s < 71585 or 264139 <= s < 278283)
+    mixed = _dataset_of(donor, named, bare)
+    tier = tier_build(
+        tier_id=tier_create(
+            dataset=mixed, actor=donor, name="g", price=5, genes=["OR4F5", "ACP1"]
+        ).pk
+    )
+    assert tier.state == DatasetTier.State.READY, tier.error
+    counts = {f.parent_id: f.metadata["records"] for f in tier.files.all()}
+    assert counts == {named.pk: expected, bare.pk: expected}
+    bed_tier = tier_build(
+        tier_id=tier_create(
+            dataset=_dataset_of(donor, bare), actor=donor, name="b", price=5,
+            bed="chr1\t65418\t71585\n",
+        ).pk
+    )  # fmt: skip
+    assert bed_tier.state == DatasetTier.State.READY, bed_tier.error
+    (sliced,) = bed_tier.files.all()
+    assert sliced.metadata["records"] == sum(
+        1 for s in range(0, 300_000, 500) if 65418 <= s < 71585
+    )
+    # htsget's scope check uses the same rule: `1` of a file whose tier said `chr1`.
+    from marketplace.selectors.scope import region_in_scope
+
+    assert region_in_scope(sliced, reference_name="1", start=65500, end=65600)
+    assert not region_in_scope(sliced, reference_name="2", start=65500, end=65600)
+    assert regions.regions_for_file([("chrM", 0, 5), ("17", 1, 2)], ["MT", "chr17"]) == [
+        ("MT", 0, 5),
+        ("chr17", 1, 2),
+    ]
+
+
+def test_gene_contigs_lengths_and_empty_selections_are_refused(
+    make_user: Any, tmp_path: Path
+) -> None:
+    """A gene on a contig no file has (SRY: chrY) is refused naming it; a region past its
+    contig's length is refused at creation (the header's lengths recorded at ingest) or,
+    for a file ingested without them, when the worker builds it; regions selecting no
+    record fail with the reason, not `for sale` and empty."""
+    with pytest.raises(ValidationError, match="SRY"):
+        regions.genes_resolve(["BRCA1", "SRY"], build="GRCh38", contigs=["chr17", "chr1"])
+    donor, dataset = _listed_vcf(tmp_path, make_user)
+    parent = dataset.files.get()
+    assert parent.metadata["contig_lengths"] == {"chr1": 248956422, "chr2": 242193529}
+    with pytest.raises(ValidationError, match="SRY"):
+        tier_create(dataset=dataset, actor=donor, name="y", price=5, genes=["SRY"])
+    past = "chr2\t242193000\t242193600\n"
+    with pytest.raises(ValidationError, match="chr2:242193000-242193600"):
+        tier_create(dataset=dataset, actor=donor, name="p", price=5, bed=past)
+    GenomicFile.objects.filter(pk=parent.pk).update(
+        metadata={k: v for k, v in parent.metadata.items() if k != "contig_lengths"}
+    )
+    late = tier_build(
+        tier_id=tier_create(dataset=dataset, actor=donor, name="p", price=5, bed=past).pk
+    )
+    assert late.state == DatasetTier.State.FAILED and "past" in late.error
+    assert "chr2:242193000-242193600" in late.error
+    empty = tier_build(
+        tier_id=tier_create(
+            dataset=dataset, actor=donor, name="e", price=5, bed="chr1\t5000000\t5001000\n"
+        ).pk
+    )
+    assert empty.state == DatasetTier.State.FAILED
+    assert "select no record" in empty.error and not empty.files.exists()
+
+
+def test_same_region_tiers_built_at_once_share_their_objects(
+    make_user: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    """Two tiers of the same regions, the second's build running while the first's makes
+    the region object (interleaved here deterministically): the second sees the first's
+    claim and waits `preparing`; the first ends `ready` and sends the second again, which
+    reuses its objects. Formerly both wrote the object's parts and one failed with the raw
+    UNIQUE error."""
+    from genomics.services import region_objects
+    from marketplace.services import tiers as tiers_service
+
+    donor, dataset = _listed_vcf(tmp_path, make_user)
+    first = tier_create(dataset=dataset, actor=donor, name="a", price=5, genes=["OR4F5"])
+    second = tier_create(dataset=dataset, actor=donor, name="b", price=6, genes=["OR4F5"])
+    write_slice = region_objects._write_slice
+    seen: list[DatasetTier] = []
+
+    def interleaved(*args: Any, **kwargs: Any) -> int:
+        if not seen:
+            seen.append(tier_build(tier_id=second.pk))  # the other worker, meanwhile
+        return write_slice(*args, **kwargs)
+
+    sent: list[str] = []
+    monkeypatch.setattr(region_objects, "_write_slice", interleaved)
+    monkeypatch.setattr(tiers_service, "_enqueue_build", lambda pk: sent.append(str(pk)))
+    with django_capture_on_commit_callbacks(execute=True):
+        built = tier_build(tier_id=first.pk)
+    assert built.state == DatasetTier.State.READY, built.error
+    assert seen[0].state == DatasetTier.State.PREPARING and seen[0].error == ""
+    assert sent == [str(second.pk)]
+    again = tier_build(tier_id=second.pk)
+    assert again.state == DatasetTier.State.READY, again.error
+    assert set(again.files.all()) == set(built.files.all())
+
+
+def test_a_failed_build_tells_the_donor_in_words_and_is_retried_by_creating_it_again(
+    make_user: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import IntegrityError
+
+    from marketplace.services import tiers as tiers_service
+
+    donor, dataset = _listed_vcf(tmp_path, make_user)
+    tier = tier_create(dataset=dataset, actor=donor, name="a", price=5, genes=["OR4F5"])
+
+    def crash(**kwargs: Any) -> GenomicFile:
+        raise IntegrityError("UNIQUE constraint failed: genomics_payloadpart.file_id")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tiers_service, "region_object_create", crash)
+        failed = tier_build(tier_id=tier.pk)
+    assert failed.state == DatasetTier.State.FAILED
+    assert failed.error == tiers_service.INTERNAL_FAILURE and "UNIQUE" not in failed.error
+    retried = tier_create(dataset=dataset, actor=donor, name="a", price=7, genes=["OR4F5"])
+    assert retried.pk == tier.pk and retried.state == DatasetTier.State.PREPARING
+    ready = tier_build(tier_id=retried.pk)
+    assert ready.state == DatasetTier.State.READY and ready.price == 7
