@@ -33,23 +33,16 @@ def released_answers(
     matches: dict[UUID, list[MatchedAllele]] = matching_alleles(
         query=query, dataset_ids=[d.id for d in datasets]
     )
-    asked = {
-        d.id: (
-            [
-                AlleleTally(allele_count=m.allele_count, allele_number=m.allele_number)
-                for m in matches.get(d.id, [])
-            ],
-            d.granularity,
-        )
-        for d in datasets
+    tallies = {
+        dataset_id: [AlleleTally(m.allele_count, m.allele_number) for m in matched]
+        for dataset_id, matched in matches.items()
     }
+    asked = {d.id: (tallies.get(d.id, ()), d.granularity) for d in datasets}
     # The one call: disclosure.services.release_answer's rules, for all datasets at once.
     released = release_answers(caller=caller, query_key=query.key(), asked=asked)
-    answers = []
-    for dataset in datasets:
-        outcome = released[dataset.id]
-        if isinstance(outcome, BudgetExhausted):
-            answers.append(DatasetAnswer(dataset, None, str(outcome)))
-        else:
-            answers.append(DatasetAnswer(dataset, outcome))
-    return answers
+    return [
+        DatasetAnswer(dataset, None, str(outcome))
+        if isinstance(outcome := released[dataset.id], BudgetExhausted)
+        else DatasetAnswer(dataset, outcome)
+        for dataset in datasets
+    ]
