@@ -38,6 +38,7 @@ CHROMS = 22
 BASES = "ACGT"
 DUO = ("DUO:0000042", "DUO:0000006", "DUO:0000007")
 TABLE = "discovery_variantallele"
+QUERIES = "bench_beacon_query"
 
 
 def _binary_rows(np: Any, chrom, pos, ref, alt, kind, ac, an, source: int) -> bytes:
@@ -76,6 +77,7 @@ def populate(*, alleles: int, datasets: int) -> tuple[list[tuple[int, int, str, 
     from discovery.models import VariantSource
     from genomics.models import GenomicFile
     from marketplace.models import Dataset, Role, User
+    from marketplace.selectors.committees import dac_default
 
     rng = np.random.default_rng(42)
     donors = User.objects.bulk_create(
@@ -95,12 +97,14 @@ def populate(*, alleles: int, datasets: int) -> tuple[list[tuple[int, int, str, 
             for i in range(datasets)
         ]
     )
+    committee = dac_default()  # what Dataset.save() sets; bulk_create does not call it
     listed = []
     for i in range(len(files)):
         code = DUO[i % len(DUO)]
         dataset = Dataset(
             donor=donors[i % 50],
             title=f"Cohort {i}",
+            dac=committee,
             price=10**18,
             access_days=365,
             duo_codes=[{"code": code, "value": "MONDO:0005148" if code == DUO[2] else ""}],
@@ -211,7 +215,22 @@ def populate(*, alleles: int, datasets: int) -> tuple[list[tuple[int, int, str, 
         (pick.randint(1, CHROMS), pick.randint(1, CHROM_BASES), "A", "C") for _ in range(200)
     ]
     pick.shuffle(queries)
+    with connection.cursor() as cursor:  # the same mix for a later --keep run
+        cursor.execute(f"CREATE TABLE {QUERIES} (n int, chrom int, pos int, ref text, alt text)")
+        cursor.executemany(
+            f"INSERT INTO {QUERIES} VALUES (%s, %s, %s, %s, %s)",
+            [(n, *q) for n, q in enumerate(queries)],
+        )
     return queries, total
+
+
+def stored_queries() -> list[tuple[int, int, str, str]]:
+    """The query mix the loading run drew (shared, private and absent alleles)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT chrom, pos, ref, alt FROM {QUERIES} ORDER BY n")
+        return [tuple(r) for r in cursor.fetchall()]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -244,11 +263,8 @@ def main() -> None:
     setup_test_environment()
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
     if args.keep:
+        queries = stored_queries()
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT chrom, pos, ref, alt FROM {TABLE} TABLESAMPLE SYSTEM (0.01) LIMIT 600"
-            )
-            queries = [tuple(r) for r in cursor.fetchall()]
             cursor.execute(f"SELECT count(*) FROM {TABLE}")
             loaded = cursor.fetchone()[0]
         print(f"reusing {loaded:,} alleles")
