@@ -298,12 +298,17 @@ def _answers(
     return stored
 
 
+def _set_based() -> bool:
+    """Whether the stored answers are written with arrays (PostgreSQL), not the ORM."""
+    return connection.vendor == "postgresql"
+
+
 def _stored(query_sha256: str, ids: Sequence[UUID] | None = None) -> dict[str, _Stored]:
     """{dataset id as text: its stored answer to the query} (all datasets', or those of
     `ids`). Plain SQL rather than the ORM, which would make a Python object per row on
     this path (1,000 per Beacon query); on PostgreSQL one range of the (query, dataset)
     index."""
-    postgres = connection.vendor == "postgresql"
+    postgres = _set_based()
     sql = (
         f"SELECT {'dataset_id::text' if postgres else 'dataset_id'}, truth_sha256, rare, "  # noqa: S608 - our table name
         f'suppressed, "exists", count, exact FROM {ANSWERS} WHERE query_sha256 = %s'
@@ -316,7 +321,9 @@ def _stored(query_sha256: str, ids: Sequence[UUID] | None = None) -> dict[str, _
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {
-            d if postgres else str(UUID(d)): _Stored(t, bool(r), bool(s), e, c, bool(x))
+            d if postgres else str(d if isinstance(d, UUID) else UUID(d)): _Stored(
+                t, bool(r), bool(s), e, c, bool(x)
+            )
             for d, t, r, s, e, c, x in cursor.fetchall()
         }
 
@@ -332,7 +339,7 @@ def _write(
     redraws (`redrawn`: the same and the fingerprint of the tallies the stored answer was
     drawn from). Returns the datasets (ids as text) whose draw was written: the others
     lost to a concurrent transaction."""
-    if connection.vendor != "postgresql":
+    if not _set_based():
         return _write_orm(query_sha256, query_key, fresh, redrawn, now)
     written: set[str] = set()
     with connection.cursor() as cursor:
