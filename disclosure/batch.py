@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from uuid import UUID
 
 from django.db import connection, transaction
@@ -110,22 +110,34 @@ def release_answers(
     query_sha256 = _sha256(query_key)
     results: dict[UUID, Released | BudgetExhausted] = {}
     drawn: list[_Drawn] = []
+    # Most of 1,000 datasets ask the same thing (nothing matched), and what follows is a
+    # function of (AC, AN, granularity) alone: undrawn_from, and answer without draws, are
+    # pure; a Released is immutable, so equal ones are shared.
     levels: dict[Granularity | str, Granularity] = {}
+    undrawn: dict[int, int] = {}
+    exact: dict[tuple[int, int, Granularity], Released] = {}
     for dataset_id, (alleles, granularity) in asked.items():
         level = levels.get(granularity) or levels.setdefault(granularity, Granularity(granularity))
-        true_ac, allele_number = _tally(alleles)
-        if policy.enabled and true_ac < policy.undrawn_from(allele_number):
-            drawn.append(_Drawn(dataset_id, str(dataset_id), alleles, level))
-            continue
-        _, suppressed, exists, count, exact = policy.answer(
-            true_ac=true_ac,
-            allele_number=allele_number,
-            draws=None,
-            with_count=level is Granularity.COUNT,
-        )
-        results[dataset_id] = Released(
-            suppressed=suppressed, exists=exists, count=count, exact=exact, charged=False
-        )
+        true_ac, allele_number = _tally(alleles) if alleles else (0, 0)
+        if policy.enabled:
+            limit = undrawn.get(allele_number)
+            if limit is None:
+                limit = undrawn[allele_number] = policy.undrawn_from(allele_number)
+            if true_ac < limit:
+                drawn.append(_Drawn(dataset_id, str(dataset_id), alleles, level))
+                continue
+        released = exact.get((true_ac, allele_number, level))
+        if released is None:
+            _, suppressed, exists, count, is_exact = policy.answer(
+                true_ac=true_ac,
+                allele_number=allele_number,
+                draws=None,
+                with_count=level is Granularity.COUNT,
+            )
+            released = exact[true_ac, allele_number, level] = Released(
+                suppressed=suppressed, exists=exists, count=count, exact=is_exact, charged=False
+            )
+        results[dataset_id] = released
     if not drawn:
         return results
     now = timezone.now()
@@ -142,19 +154,24 @@ def release_answers(
             now=now,
             policy=policy,
         )
+    shared: dict[tuple[object, ...], Released] = {}
     for d in drawn:
         refusal = refused.get(d.key)
         if refusal is not None:
             results[d.dataset_id] = refusal
             continue
         answer = stored[d.key]
-        results[d.dataset_id] = Released(
-            suppressed=answer.suppressed,
-            exists=answer.exists,
-            count=answer.released_count if d.level is Granularity.COUNT else None,
-            exact=answer.exact,
-            charged=d.key in charged,
+        said = (
+            answer.suppressed,
+            answer.exists,
+            answer.released_count if d.level is Granularity.COUNT else None,
+            answer.exact,
+            d.key in charged,
         )
+        released = shared.get(said)
+        if released is None:
+            released = shared[said] = Released(*said)
+        results[d.dataset_id] = released
     return results
 
 
@@ -189,42 +206,29 @@ def _charge(
     since = now - timedelta(seconds=policy.window_s)
     paid: dict[int, set[str]] = {a: set() for a in accounts.values()}
     spent: dict[int, Counter[str]] = {a: Counter() for a in accounts.values()}
-    window: dict[int, list[tuple[datetime, list[str]]]] = {a: [] for a in accounts.values()}
+    window: dict[int, list[tuple[datetime, set[str]]]] = {a: [] for a in accounts.values()}
     for account_id, charged_query, charged_at, datasets in BudgetCharge.objects.filter(
         Q(charged_at__gt=since) | Q(query_sha256=query_sha256), account_id__in=accounts.values()
     ).values_list("account_id", "query_sha256", "charged_at", "datasets"):
         if charged_query == query_sha256:
             paid[account_id].update(datasets)
         if charged_at > since:
-            spent[account_id].update(datasets)
-            window[account_id].append((charged_at, datasets))
-    oldest: dict[int, dict[str, datetime]] = {}
-
-    def oldest_charge(account_id: int, key: str) -> datetime:
-        """When the holder's oldest charge on the dataset in the window was made."""
-        if account_id not in oldest:
-            first: dict[str, datetime] = {}
-            for at, datasets in sorted(window[account_id], key=lambda row: row[0]):
-                for charged_key in datasets:
-                    first.setdefault(charged_key, at)
-            oldest[account_id] = first
-        return oldest[account_id][key]
-
+            named = set(datasets)
+            spent[account_id].update(named)
+            window[account_id].append((charged_at, named))
+    # Set algebra rather than a loop over 1,000 datasets: for each holder (in holder
+    # order) the datasets it is due to pay for (not charged this query before), and
+    # among them those on which it has spent its budget.
+    wanted = set(keys)
+    due = {a: wanted - paid[a] for a in accounts.values()}
     refused: dict[str, BudgetExhausted] = {}
-    charges: dict[int, list[str]] = {a: [] for a in accounts.values()}
-    charged: set[str] = set()
-    for key in keys:
-        due = [(h, a) for h, a in accounts.items() if key not in paid[a]]
-        for holder, account_id in due:
-            if spent[account_id].get(key, 0) >= policy.budget_for(holder):
-                at = oldest_charge(account_id, key)
-                refused[key] = _exhausted(holder, at, policy.window_s)
-                break
-        else:
-            for _, account_id in due:
-                charges[account_id].append(key)
-            if due:
-                charged.add(key)
+    for holder, account_id in accounts.items():
+        budget = policy.budget_for(holder)
+        out = {key for key, count in spent[account_id].items() if count >= budget}
+        for key in (out & due[account_id]) - refused.keys():
+            refused[key] = _exhausted(holder, _oldest(window[account_id], key), policy.window_s)
+    charges = {a: [key for key in keys if key in due[a] and key not in refused] for a in due}
+    charged = set().union(*charges.values())
     BudgetCharge.objects.bulk_create(
         [
             BudgetCharge(account_id=a, query_sha256=query_sha256, charged_at=now, datasets=named)
@@ -233,6 +237,12 @@ def _charge(
         ]
     )
     return refused, charged
+
+
+def _oldest(window: list[tuple[datetime, set[str]]], key: str) -> datetime:
+    """When the oldest of a holder's charges in the window that names the dataset was
+    made (the holder has spent its budget on it: there is one)."""
+    return min(at for at, datasets in window if key in datasets)
 
 
 # DisclosurePolicy.answer's (charged, suppressed, exists, count, exact)
@@ -256,7 +266,11 @@ def _answers(
     fingerprints: dict[tuple[object, ...], str] = {}  # many datasets share tallies (absent)
     to_draw: list[tuple[_Drawn, str, _Stored | None]] = []
     for r in asked:
-        tallies = (r.level, *sorted((a.allele_count, a.allele_number) for a in r.alleles))
+        tallies = (
+            (r.level, *sorted((a.allele_count, a.allele_number) for a in r.alleles))
+            if r.alleles
+            else (r.level,)
+        )
         truth = fingerprints.get(tallies)
         if truth is None:
             truth = fingerprints[tallies] = _truth_fingerprint(r.alleles, r.level, policy)
@@ -283,18 +297,14 @@ def _answers(
             fresh.append((r, truth, outcome))
         else:
             redrawn.append((r, truth, outcome, answer.truth_sha256))
-    written = _write(query_sha256, query_key, fresh, redrawn, now)
-    lost = []
-    for r, truth, (charged, suppressed, exists, count, exact) in [
-        *fresh,
-        *(d[:3] for d in redrawn),
-    ]:
-        if r.key in written:
+    drawn = [*fresh, *((r, truth, outcome) for r, truth, outcome, _ in redrawn)]
+    if _write(query_sha256, query_key, fresh, redrawn, now):
+        for r, truth, (charged, suppressed, exists, count, exact) in drawn:
             stored[r.key] = _Stored(truth, charged, suppressed, exists, count, exact)
-        else:
-            lost.append(r.dataset_id)
-    if lost:  # another transaction drew them first: serve its draw
-        stored.update(_stored(query_sha256, lost))
+    else:  # another transaction drew some of them first: serve what is stored now
+        now_stored = _stored(query_sha256)
+        for r, _, _ in drawn:
+            stored[r.key] = now_stored[r.key]
     return stored
 
 
@@ -303,27 +313,29 @@ def _set_based() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _stored(query_sha256: str, ids: Sequence[UUID] | None = None) -> dict[str, _Stored]:
-    """{dataset id as text: its stored answer to the query} (all datasets', or those of
-    `ids`). Plain SQL rather than the ORM, which would make a Python object per row on
-    this path (1,000 per Beacon query); on PostgreSQL one range of the (query, dataset)
-    index."""
-    postgres = _set_based()
-    sql = (
-        f"SELECT {'dataset_id::text' if postgres else 'dataset_id'}, truth_sha256, rare, "  # noqa: S608 - our table name
-        f'suppressed, "exists", count, exact FROM {ANSWERS} WHERE query_sha256 = %s'
-    )
-    params: list[Any] = [query_sha256]
-    if ids is not None:
-        dataset = ReleasedAnswer._meta.get_field("dataset")
-        sql += f" AND dataset_id IN ({', '.join(['%s'] * len(ids))})"
-        params += [dataset.get_db_prep_value(i, connection) for i in ids]
+def _stored(query_sha256: str) -> dict[str, _Stored]:
+    """{dataset id as text: its stored answer to the query}. Plain SQL rather than the
+    ORM, which would make a Python object per row (1,000 per Beacon query). PostgreSQL:
+    one range of the (query, dataset) index, and one row per distinct answer (most
+    datasets hold nothing and say the same) with its datasets' ids joined by commas."""
+    columns = 'truth_sha256, rare, suppressed, "exists", count, exact'
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {
-            d if postgres else str(d if isinstance(d, UUID) else UUID(d)): _Stored(
-                t, bool(r), bool(s), e, c, bool(x)
+        if _set_based():
+            cursor.execute(
+                f"SELECT {columns}, string_agg(dataset_id::text, ',') FROM {ANSWERS} "  # noqa: S608 - our table name
+                f"WHERE query_sha256 = %s GROUP BY {columns}",
+                [query_sha256],
             )
+            stored: dict[str, _Stored] = {}
+            for t, r, s, e, c, x, ids in cursor.fetchall():
+                stored.update(dict.fromkeys(ids.split(","), _Stored(t, r, s, e, c, x)))
+            return stored
+        cursor.execute(
+            f"SELECT dataset_id, {columns} FROM {ANSWERS} WHERE query_sha256 = %s",  # noqa: S608
+            [query_sha256],
+        )
+        return {
+            str(d if isinstance(d, UUID) else UUID(d)): _Stored(t, bool(r), bool(s), e, c, bool(x))
             for d, t, r, s, e, c, x in cursor.fetchall()
         }
 
@@ -334,14 +346,15 @@ def _write(
     fresh: list[tuple[_Drawn, str, _Draw]],
     redrawn: list[tuple[_Drawn, str, _Draw, str]],
     now: datetime,
-) -> set[str]:
+) -> bool:
     """Store new draws (`fresh`: (dataset, truth fingerprint, draw), none stored yet) and
     redraws (`redrawn`: the same and the fingerprint of the tallies the stored answer was
-    drawn from). Returns the datasets (ids as text) whose draw was written: the others
-    lost to a concurrent transaction."""
+    drawn from, which it replaces only if still stored). True when every one was
+    written; False when some lost to a concurrent transaction (or cannot be told)."""
     if not _set_based():
-        return _write_orm(query_sha256, query_key, fresh, redrawn, now)
-    written: set[str] = set()
+        _write_orm(query_sha256, query_key, fresh, redrawn, now)
+        return False
+    written = 0
     with connection.cursor() as cursor:
         if fresh:
             cursor.execute(
@@ -350,10 +363,10 @@ def _write(
                 "SELECT u.d, %s, %s, u.g, u.t, u.r, u.s, u.e, u.c, u.x, %s, %s FROM unnest("
                 "%s::uuid[], %s::text[], %s::text[], %s::bool[], %s::bool[], %s::bool[], "
                 "%s::int8[], %s::bool[]) AS u(d, g, t, r, s, e, c, x) "
-                "ON CONFLICT (query_sha256, dataset_id) DO NOTHING RETURNING dataset_id::text",
+                "ON CONFLICT (query_sha256, dataset_id) DO NOTHING",
                 [query_sha256, query_key, now, now, *_columns(fresh)],
             )
-            written.update(row[0] for row in cursor.fetchall())
+            written += cursor.rowcount
         if redrawn:
             cursor.execute(
                 f"UPDATE {ANSWERS} AS a SET query_key = %s, granularity = u.g, "  # noqa: S608 - our table name
@@ -361,8 +374,7 @@ def _write(
                 "count = u.c, exact = u.x, updated_at = %s FROM unnest("
                 "%s::uuid[], %s::text[], %s::text[], %s::bool[], %s::bool[], %s::bool[], "
                 "%s::int8[], %s::bool[], %s::text[]) AS u(d, g, t, r, s, e, c, x, old) "
-                "WHERE a.query_sha256 = %s AND a.dataset_id = u.d AND a.truth_sha256 = u.old "
-                "RETURNING a.dataset_id::text",
+                "WHERE a.query_sha256 = %s AND a.dataset_id = u.d AND a.truth_sha256 = u.old",
                 [
                     query_key,
                     now,
@@ -371,8 +383,8 @@ def _write(
                     query_sha256,
                 ],
             )
-            written.update(row[0] for row in cursor.fetchall())
-    return written
+            written += cursor.rowcount
+    return written == len(fresh) + len(redrawn)
 
 
 def _pg_array(tokens: Iterable[object]) -> str:
@@ -408,8 +420,9 @@ def _write_orm(
     fresh: list[tuple[_Drawn, str, _Draw]],
     redrawn: list[tuple[_Drawn, str, _Draw, str]],
     now: datetime,
-) -> set[str]:
-    """`_write` for databases without arrays (SQLite in local development)."""
+) -> None:
+    """`_write` for databases without arrays (SQLite in local development); what was
+    written is read back."""
     ReleasedAnswer.objects.bulk_create(
         [
             ReleasedAnswer(
@@ -428,9 +441,8 @@ def _write_orm(
         ],
         ignore_conflicts=True,
     )
-    written: set[str] = set()  # the fresh ones are read back, whoever wrote them
     for r, truth, (rare, suppressed, exists, count, exact), old in redrawn:
-        if ReleasedAnswer.objects.filter(
+        ReleasedAnswer.objects.filter(
             query_sha256=query_sha256, dataset_id=r.dataset_id, truth_sha256=old
         ).update(
             query_key=query_key,
@@ -442,6 +454,4 @@ def _write_orm(
             count=count,
             exact=exact,
             updated_at=now,
-        ):
-            written.add(r.key)
-    return written
+        )

@@ -6,7 +6,7 @@ all datasets (disclosure.batch.release_answers: release_answer's rules in a few 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
 from disclosure.batch import release_answers
@@ -15,8 +15,7 @@ from discovery.beacon.query import VariantQuery
 from discovery.beacon.selectors import BeaconDataset, MatchedAllele, matching_alleles
 
 
-@dataclass(frozen=True)
-class DatasetAnswer:
+class DatasetAnswer(NamedTuple):  # a NamedTuple: made 1,000 times a query, and cheaply
     dataset: BeaconDataset
     # None when the caller's budget on this dataset is spent (nothing released).
     released: Released | None

@@ -4,6 +4,7 @@ two transactions draw at once."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import cast
 from uuid import UUID
 
@@ -41,9 +42,9 @@ def _stale_first_read(monkeypatch: pytest.MonkeyPatch, stale: dict[str, batch._S
     real = batch._stored
     reads = {"n": 0}
 
-    def read(query_sha256: str, ids: object = None) -> dict[str, batch._Stored]:
+    def read(query_sha256: str) -> dict[str, batch._Stored]:
         reads["n"] += 1
-        return dict(stale) if reads["n"] == 1 else real(query_sha256, ids)  # type: ignore[arg-type]
+        return dict(stale) if reads["n"] == 1 else real(query_sha256)
 
     monkeypatch.setattr(batch, "_stored", read)
 
@@ -70,6 +71,16 @@ def test_a_query_over_many_datasets_writes_one_charge_per_holder(datasets, setti
         caller=caller, query_key="q3", asked={d: ([], "boolean") for d in datasets[:3]}
     )
     assert all(isinstance(r, BudgetExhausted) for r in third.values())
+    # Both holders are spent: the network's refusal is told (holders in order), renewing
+    # when its oldest charge in the window leaves it.
+    oldest = BudgetCharge.objects.filter(account__holder="net:192.0.2.0/24").earliest("charged_at")
+    window = timedelta(seconds=settings.DISCLOSURE_BUDGET_WINDOW_S)
+    for refusal in third.values():
+        assert isinstance(refusal, BudgetExhausted)
+        assert (refusal.holder, refusal.renews_at) == (
+            "net:192.0.2.0/24",
+            oldest.charged_at + window,
+        )
     # ... on those datasets only; the budget says so per dataset.
     status = budget_remaining_many(caller=caller, dataset_ids=datasets[:1])
     assert (status[datasets[0]].spent, status[datasets[0]].remaining) == (2, 0)
