@@ -395,12 +395,16 @@ def _pg_array(tokens: Iterable[object]) -> str:
     return "{" + ",".join(map(str, tokens)) + "}"
 
 
-def _token(value: bool | int | None) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return str(int(value))
+def _tokens(values: Iterable[bool | int | None]) -> Iterable[str]:
+    """Booleans, integers and nulls as array-literal tokens."""
+    for value in values:
+        # `is`, not ==: 1 == True, and a count of 1 must stay 1.
+        if value is None:
+            yield "NULL"
+        elif value is True or value is False:
+            yield "t" if value else "f"
+        else:
+            yield str(value)
 
 
 def _columns(rows: Sequence[tuple[_Drawn, str, _Draw]]) -> list[str]:
@@ -410,7 +414,7 @@ def _columns(rows: Sequence[tuple[_Drawn, str, _Draw]]) -> list[str]:
         _pg_array(r.key for r, _, _ in rows),
         _pg_array(r.level.value for r, _, _ in rows),
         _pg_array(truth for _, truth, _ in rows),
-        *(_pg_array(_token(drawn[i]) for _, _, drawn in rows) for i in range(5)),
+        *(_pg_array(_tokens(drawn[i] for _, _, drawn in rows)) for i in range(5)),
     ]
 
 

@@ -85,6 +85,11 @@ def test_a_query_over_many_datasets_writes_one_charge_per_holder(datasets, setti
     status = budget_remaining_many(caller=caller, dataset_ids=datasets[:1])
     assert (status[datasets[0]].spent, status[datasets[0]].remaining) == (2, 0)
     assert BudgetCharge.objects.count() == 4
+    # A deleted dataset takes its stored answers along (Django's cascade: the table has no
+    # foreign-key constraint in the database). Three: q3's was drawn before the refusal.
+    assert ReleasedAnswer.objects.filter(dataset_id=datasets[0]).count() == 3
+    Dataset.objects.filter(pk=datasets[0]).delete()
+    assert not ReleasedAnswer.objects.filter(dataset_id=datasets[0]).exists()
 
 
 def test_a_first_draw_made_meanwhile_by_another_query_is_the_one_served(
