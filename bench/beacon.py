@@ -3,19 +3,29 @@ queried through the whole stack in-process (Django, DRF, the Beacon's dataset an
 consent selection, the variant lookup and the disclosure control for every dataset).
 
     .venv/bin/python bench/beacon.py [--alleles 100000000] [--datasets 1000] [--queries 300]
+    .venv/bin/python bench/beacon.py --keep [--queries 300]   # reuse the loaded database
 
 Loading: each dataset's rows are built with numpy and sent with binary COPY into the
 table with its indexes and foreign key dropped; the primary key (the btree lookups use)
-and the BRIN index are then built once, as pg_restore does.
+and the BRIN index are then built once, as pg_restore does. The query mix is stored with
+the data (table bench_beacon_query), so a --keep run asks the same queries.
 
-Alleles: half of each dataset's alleles come from a pool of shared sites (so a common
-variant is in many datasets, as in real cohorts), half are private to it; mostly SNPs.
-Queries: sequence queries (a third on shared sites, a third on private ones, a third
-absent), each from a different network (the budget is per caller; the bench measures
-latency, not refusals).
+Alleles: exactly --alleles / --datasets per dataset, half from a pool of shared sites (so
+a common variant is in many datasets, as in real cohorts: a shared site is in ~125 of
+1,000), half private to it; SNPs with AF from a Beta(0.3, 3) spectrum.
+Queries: sequence queries, a third each on shared sites, private ones and absent ones.
+For each query, interleaved (so that all see the same moments of a shared machine): the
+bare lookup, g_variants with disclosure off, then with disclosure on as its first asker
+(every drawn answer drawn and stored), as another network that asks it after (stored
+answers; charged), and as the first network again (stored; free). Each network asks three
+queries (its budget, 5 per dataset, never runs out: the bench measures latency, not
+refusals). The disclosure tables are emptied before timing.
 
 Anchor, in the same run: the bare indexed lookup of the same alleles in SQL (the primary
-key's btree on chrom, pos, ref, alt). Target: g_variants p95 under 50 ms.
+key's btree on chrom, pos, ref, alt). Besides wall-clock percentiles, the mean CPU time a
+request costs this process and its PostgreSQL backend (from /proc) is printed: on a
+shared machine it is what a request costs whatever else runs. Target: g_variants p95
+under 50 ms.
 """
 
 from __future__ import annotations

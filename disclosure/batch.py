@@ -279,14 +279,16 @@ def _answers(
             to_draw.append((r, truth, answer))
     if not to_draw:
         return stored
+    tallies_drawn = [_tally(r.alleles) if r.alleles else (0, 0) for r, _, _ in to_draw]
     # Two independent draws per dataset (gate, answer), in one call of OpenDP's sampler.
     noisy = _noisy_counts(
-        [_tally(r.alleles)[0] for r, _, _ in to_draw for _ in range(2)], scale=policy.noise_scale
+        [true_ac for true_ac, _ in tallies_drawn for _ in range(2)], scale=policy.noise_scale
     )
     fresh: list[tuple[_Drawn, str, _Draw]] = []
     redrawn: list[tuple[_Drawn, str, _Draw, str]] = []
-    for index, (r, truth, answer) in enumerate(to_draw):
-        true_ac, allele_number = _tally(r.alleles)
+    for index, ((r, truth, answer), (true_ac, allele_number)) in enumerate(
+        zip(to_draw, tallies_drawn, strict=True)
+    ):
         outcome = policy.answer(
             true_ac=true_ac,
             allele_number=allele_number,

@@ -79,8 +79,9 @@ def _cached(name: str, build: Callable[[], T]) -> T:
         value = build()
         with contextlib.suppress(*cache_down()):
             cache.set(key, value, timeout=settings.CATALOGUE_CACHE_S)
-    if len(_LOCAL) >= _LOCAL_ENTRIES:
-        for stale in [k for k, (expiry, _) in _LOCAL.items() if expiry <= now] or list(_LOCAL):
+    if len(_LOCAL) >= _LOCAL_ENTRIES:  # a snapshot: another thread may be adding one
+        entries = list(_LOCAL.items())
+        for stale in [k for k, (expiry, _) in entries if expiry <= now] or [k for k, _ in entries]:
             _LOCAL.pop(stale, None)
     _LOCAL[key] = (now + settings.CATALOGUE_CACHE_S, value)
     return cast(T, value)
