@@ -144,16 +144,19 @@ def release_answers(
     with transaction.atomic():
         # Draws are the query's, not the caller's: they are stored before any budget is
         # decided, so a refused caller changes nothing a later caller gets.
-        stored = _answers(
+        stored, drew = _answers(
             query_sha256=query_sha256, query_key=query_key, asked=drawn, policy=policy, now=now
         )
-        refused, charged = _charge(
-            caller=caller,
-            query_sha256=query_sha256,
-            keys=[d.key for d in drawn if stored[d.key].charged],
-            now=now,
-            policy=policy,
-        )
+        keys = [d.key for d in drawn if stored[d.key].charged]
+        refused: dict[str, BudgetExhausted] = {}
+        charged: set[str] = set()
+        # A caller's repeat (nothing drawn now, every holder charged for this query on every
+        # dataset before) is decided without locking: nothing is due, and nothing another
+        # query does meanwhile can change that (charges are never taken back).
+        if keys and (drew or not _repeated(caller=caller, query_sha256=query_sha256, keys=keys)):
+            refused, charged = _charge(
+                caller=caller, query_sha256=query_sha256, keys=keys, now=now, policy=policy
+            )
     shared: dict[tuple[object, ...], Released] = {}
     for d in drawn:
         refusal = refused.get(d.key)
@@ -173,6 +176,17 @@ def release_answers(
             released = shared[said] = Released(*said)
         results[d.dataset_id] = released
     return results
+
+
+def _repeated(*, caller: Caller, query_sha256: str, keys: list[str]) -> bool:
+    """Whether each of the caller's holders was charged this query on every dataset of
+    `keys` (ids as text) already."""
+    paid: dict[str, set[str]] = {h: set() for h in caller.holders}
+    for holder, datasets in BudgetCharge.objects.filter(
+        account__holder__in=caller.holders, query_sha256=query_sha256
+    ).values_list("account__holder", "datasets"):
+        paid[holder].update(datasets)
+    return all(paid[h].issuperset(keys) for h in caller.holders)
 
 
 def _charge(
@@ -256,10 +270,10 @@ def _answers(
     asked: list[_Drawn],
     policy: DisclosurePolicy,
     now: datetime,
-) -> dict[str, _Stored]:
-    """The stored answer of each dataset of `asked` to this query, by dataset id as text:
-    the one stored, or, when there is none or the dataset's tallies changed since it was
-    drawn, one drawn now and stored. Of two transactions drawing the same answer at once
+) -> tuple[dict[str, _Stored], bool]:
+    """The stored answer of each dataset of `asked` to this query, by dataset id as text
+    (and whether any was drawn now): the one stored, or, when there is none or the
+    dataset's tallies changed since it was drawn, one drawn now and stored. Of two transactions drawing the same answer at once
     the first to write it wins and both serve its draw (an insert that conflicts, or an
     update whose stored tallies are no longer those it replaced, reads the winner's back)."""
     stored = _stored(query_sha256)
@@ -278,7 +292,7 @@ def _answers(
         if answer is None or answer.truth_sha256 != truth:
             to_draw.append((r, truth, answer))
     if not to_draw:
-        return stored
+        return stored, False
     tallies_drawn = [_tally(r.alleles) if r.alleles else (0, 0) for r, _, _ in to_draw]
     # Two independent draws per dataset (gate, answer), in one call of OpenDP's sampler.
     noisy = _noisy_counts(
@@ -307,7 +321,7 @@ def _answers(
         now_stored = _stored(query_sha256)
         for r, _, _ in drawn:
             stored[r.key] = now_stored[r.key]
-    return stored
+    return stored, True
 
 
 def _set_based() -> bool:

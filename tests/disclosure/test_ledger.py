@@ -10,6 +10,7 @@ from uuid import UUID
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from disclosure import batch
 from disclosure.batch import release_answers
@@ -63,10 +64,14 @@ def test_a_query_over_many_datasets_writes_one_charge_per_holder(datasets, setti
     assert BudgetCharge.objects.count() == 4
     assert {len(c.datasets) for c in BudgetCharge.objects.all()} == {len(datasets)}
     # The rules hold per dataset: a repeat is free, a third distinct query is refused...
-    again = release_answers(
-        caller=caller, query_key="q1", asked={d: ([], "boolean") for d in datasets}
-    )
+    with CaptureQueriesContext(connection) as repeat:
+        again = release_answers(
+            caller=caller, query_key="q1", asked={d: ([], "boolean") for d in datasets}
+        )
     assert not any(cast(Released, r).charged for r in again.values())
+    # ... and reads only: nothing locked, nothing written.
+    assert not [q["sql"] for q in repeat.captured_queries if "UPDATE" in q["sql"]]
+    assert not [q["sql"] for q in repeat.captured_queries if "INSERT" in q["sql"]]
     third = release_answers(
         caller=caller, query_key="q3", asked={d: ([], "boolean") for d in datasets[:3]}
     )
