@@ -273,9 +273,10 @@ def _answers(
 ) -> tuple[dict[str, _Stored], bool]:
     """The stored answer of each dataset of `asked` to this query, by dataset id as text
     (and whether any was drawn now): the one stored, or, when there is none or the
-    dataset's tallies changed since it was drawn, one drawn now and stored. Of two transactions drawing the same answer at once
-    the first to write it wins and both serve its draw (an insert that conflicts, or an
-    update whose stored tallies are no longer those it replaced, reads the winner's back)."""
+    dataset's tallies changed since it was drawn, one drawn now and stored. Of two
+    transactions drawing the same answer at once the first to write it wins and both
+    serve its draw (an insert that conflicts, or an update whose stored tallies are no
+    longer those it replaced, makes the loser read the store back)."""
     stored = _stored(query_sha256)
     fingerprints: dict[tuple[object, ...], str] = {}  # many datasets share tallies (absent)
     to_draw: list[tuple[_Drawn, str, _Stored | None]] = []

@@ -77,9 +77,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "indexes": [
-                    models.Index(
-                        fields=["account", "charged_at"], name="disclosure_charge_window"
-                    ),
+                    models.Index(fields=["account", "charged_at"], name="disclosure_charge_window"),
                     models.Index(
                         fields=["account", "query_sha256"], name="disclosure_charge_query"
                     ),
