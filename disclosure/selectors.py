@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import cast
 from uuid import UUID
 
-from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from disclosure.models import BudgetAccount
+from disclosure.models import BudgetCharge
 from disclosure.policy import DisclosurePolicy
 from disclosure.types import BudgetStatus, Caller
 
@@ -27,29 +25,28 @@ def budget_remaining_many(
     """`budget_remaining` for several datasets in one query: {dataset_id: BudgetStatus}."""
     policy = DisclosurePolicy.current()
     ids = list(dataset_ids)
+    wanted = {str(d) for d in ids}
     since = timezone.now() - timedelta(seconds=policy.window_s)
-    window = Q(charges__charged_at__gt=since)
-    rows = (
-        BudgetAccount.objects.filter(dataset_id__in=ids, holder__in=caller.holders)
-        .annotate(
-            spent=Count("charges", filter=window), oldest=Min("charges__charged_at", filter=window)
-        )
-        .values("dataset_id", "holder", "spent", "oldest")
-    )
-    by_dataset: dict[UUID, list[dict[str, object]]] = {i: [] for i in ids}
-    for row in rows:
-        by_dataset[row["dataset_id"]].append(row)
+    # {(holder, dataset id as text): (charges in the window, the oldest one's time)}
+    spent: dict[tuple[str, str], tuple[int, datetime]] = {}
+    for holder, charged_at, datasets in BudgetCharge.objects.filter(
+        account__holder__in=caller.holders, charged_at__gt=since
+    ).values_list("account__holder", "charged_at", "datasets"):
+        for key in wanted.intersection(datasets):
+            count, oldest = spent.get((holder, key), (0, charged_at))
+            spent[holder, key] = (count + 1, min(oldest, charged_at))
     result: dict[UUID, BudgetStatus] = {}
     for dataset_id in ids:
+        key = str(dataset_id)
         remaining_by_holder = {h: policy.budget_for(h) for h in caller.holders}
         renews_at: datetime | None = None
-        for row in by_dataset[dataset_id]:
-            holder = str(row["holder"])
-            remaining_by_holder[holder] -= cast(int, row["spent"])
-            oldest = cast(datetime | None, row["oldest"])
-            if oldest is not None:
-                at = oldest + timedelta(seconds=policy.window_s)
-                renews_at = at if renews_at is None or at < renews_at else renews_at
+        for holder in caller.holders:
+            if (holder, key) not in spent:
+                continue
+            count, oldest = spent[holder, key]
+            remaining_by_holder[holder] -= count
+            at = oldest + timedelta(seconds=policy.window_s)
+            renews_at = at if renews_at is None or at < renews_at else renews_at
         tightest = min(remaining_by_holder, key=lambda h: remaining_by_holder[h])
         limit = policy.budget_for(tightest)
         remaining = max(0, remaining_by_holder[tightest])

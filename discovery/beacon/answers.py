@@ -6,7 +6,7 @@ all datasets (disclosure.batch.release_answers: release_answer's rules in a few 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
 from disclosure.batch import release_answers
@@ -15,8 +15,7 @@ from discovery.beacon.query import VariantQuery
 from discovery.beacon.selectors import BeaconDataset, MatchedAllele, matching_alleles
 
 
-@dataclass(frozen=True)
-class DatasetAnswer:
+class DatasetAnswer(NamedTuple):  # a NamedTuple: made 1,000 times a query, and cheaply
     dataset: BeaconDataset
     # None when the caller's budget on this dataset is spent (nothing released).
     released: Released | None
@@ -33,23 +32,16 @@ def released_answers(
     matches: dict[UUID, list[MatchedAllele]] = matching_alleles(
         query=query, dataset_ids=[d.id for d in datasets]
     )
-    asked = {
-        d.id: (
-            [
-                AlleleTally(allele_count=m.allele_count, allele_number=m.allele_number)
-                for m in matches.get(d.id, [])
-            ],
-            d.granularity,
-        )
-        for d in datasets
+    tallies = {
+        dataset_id: [AlleleTally(m.allele_count, m.allele_number) for m in matched]
+        for dataset_id, matched in matches.items()
     }
+    asked = {d.id: (tallies.get(d.id, ()), d.granularity) for d in datasets}
     # The one call: disclosure.services.release_answer's rules, for all datasets at once.
     released = release_answers(caller=caller, query_key=query.key(), asked=asked)
-    answers = []
-    for dataset in datasets:
-        outcome = released[dataset.id]
-        if isinstance(outcome, BudgetExhausted):
-            answers.append(DatasetAnswer(dataset, None, str(outcome)))
-        else:
-            answers.append(DatasetAnswer(dataset, outcome))
-    return answers
+    return [
+        DatasetAnswer(dataset, None, str(outcome))
+        if isinstance(outcome := released[dataset.id], BudgetExhausted)
+        else DatasetAnswer(dataset, outcome)
+        for dataset in datasets
+    ]

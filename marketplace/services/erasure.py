@@ -80,8 +80,6 @@ DATASET_KEPT: frozenset[str] = frozenset(
         # A region tier's listing (name, price, regions) is public like the listing record
         # and requests name it; its slice objects are file rows, erased with their parent.
         "marketplace.DatasetTier",
-        # Callers' privacy budgets on the dataset: about researchers, not the donor's data.
-        "disclosure.BudgetAccount",
     }
 )
 

@@ -319,3 +319,29 @@ def test_the_donor_chooses_the_granularity(cohorts, client_for) -> None:
     ).json()
     counts = {r["info"]["name"]: r["resultsCount"] for r in document["response"]["resultSets"]}
     assert counts["hmb"] == 120
+
+
+def test_a_listing_or_a_file_indexed_after_a_query_is_found_at_once(cohorts) -> None:
+    """The lookup's dataset list and map of indexed files are cached (shared cache and
+    process memory) under the catalogue's generation: a new listing, or a file indexed
+    into a listed dataset (the ingest moves the generation on at commit), is seen by the
+    next query."""
+    from discovery.models import VariantAllele, VariantSource
+    from marketplace.web.results_cache import catalogue_changed
+    from tests.factories import ready_file
+
+    brca1 = {"referenceName": "17", "start": 43044294, "referenceBases": "A", "alternateBases": "G"}
+    assert "late" not in _found(_get("g_variants", **brca1).json())
+    listed_dataset(cohorts["none"].donor, title="late", alleles=[(*BRCA1, 150, 400)])
+    assert "late" in _found(_get("g_variants", **brca1).json())
+    none = cohorts["none"]
+    second = ready_file(none.donor, filename="second.vcf.gz", fmt="VCF", build="GRCh38")
+    none.files.add(second)
+    assert "none" not in _found(_get("g_variants", **brca1).json())  # not indexed yet
+    source = VariantSource.objects.create(file=second, assembly="GRCh38", alleles=1)
+    VariantAllele.objects.create(
+        chrom=17, pos=43044295, ref="A", alt="G", allele_count=90, allele_number=300,
+        source=source, kind=1,
+    )  # fmt: skip
+    catalogue_changed()  # what discovery.variants.tap does when the index commits
+    assert "none" in _found(_get("g_variants", **brca1).json())
