@@ -52,12 +52,17 @@ def _answer(request: dict[str, object]) -> dict[str, object]:
         )
     except TicketRefused as exc:
         return {"error": exc.code, "message": exc.message}
+    pieces: list[dict[str, object]] = [
+        {"range": list(piece)}
+        if isinstance(piece, tuple)
+        else {"data": base64.b64encode(piece).decode()}
+        for piece in parts.pieces
+    ]
     return {
         "header": base64.b64encode(parts.header).decode(),
-        "payload_ranges": parts.payload_ranges,
+        "pieces": pieces,
         "plaintext_ranges": parts.plaintext_ranges,
         "format": parts.format,
-        "trailer": base64.b64encode(parts.trailer).decode(),
     }
 
 
@@ -137,8 +142,12 @@ def ticket_request(
         raise TicketRefused(str(answer["error"]), str(answer["message"]))
     return TicketParts(
         header=base64.b64decode(answer["header"]),
-        payload_ranges=[(int(a), int(b)) for a, b in answer["payload_ranges"]],
+        pieces=[
+            (int(piece["range"][0]), int(piece["range"][1]))
+            if "range" in piece
+            else base64.b64decode(piece["data"])
+            for piece in answer["pieces"]
+        ],
         plaintext_ranges=[(int(a), int(b)) for a, b in answer["plaintext_ranges"]],
         format=str(answer["format"]),
-        trailer=base64.b64decode(answer.get("trailer", "")),
     )

@@ -11,8 +11,10 @@
 Crypt4GH, as htsget-rs's extension serves it: `encryptionScheme=C4GH` is accepted (and
 assumed when absent: plaintext is never served). A ticket's first URL is a `data:` URI of a
 Crypt4GH header for the caller's registered key, whose data edit list keeps just the
-region's blocks; the next URLs are the encrypted 64 KiB segments holding them and the EOF
-block. Concatenated and run through `crypt4gh decrypt`, they are a valid BAM/CRAM/BCF/VCF.
+region's blocks; the next URLs are the stored encrypted 64 KiB segments holding them, and
+`data:` URIs of the segments the ticketer sealed for this ticket (the header blocks' last
+bytes with the region's first, the region's last bytes with the EOF block). Concatenated
+and run through `crypt4gh decrypt`, they are a valid BAM/CRAM/BCF/VCF.
 
 Authentication (htsget 1.3 "Authentication"): `Authorization: Bearer <token>` (API token,
 or a GA4GH Passport visa of ours for its dataset), `Token <token>`, or the session. Errors
@@ -234,18 +236,21 @@ def _ticket(request: Request, endpoint: str, object_id: str) -> Response:
     urls: list[dict[str, Any]] = [
         {"url": "data:;base64," + base64.b64encode(parts.header).decode(), "class": "header"}
     ]
-    for (start, end), token in zip(parts.payload_ranges, tokens, strict=True):
+    tokens_left = iter(tokens)
+    for piece in parts.pieces:
+        if isinstance(piece, bytes):  # segments the ticketer sealed for this ticket
+            urls.append({"url": "data:;base64," + base64.b64encode(piece).decode()})
+            continue
+        start, end = piece
         urls.append(
             {
                 "url": blocks_url,
                 "headers": {
-                    "Authorization": f"Bearer {token}",
+                    "Authorization": f"Bearer {next(tokens_left)}",
                     "Range": f"bytes={start}-{end - 1}",
                 },
             }
         )
-    if parts.trailer:  # the EOF marker, a segment of its own
-        urls.append({"url": "data:;base64," + base64.b64encode(parts.trailer).decode()})
     if klass == "header":
         for url in urls:
             url["class"] = "header"
