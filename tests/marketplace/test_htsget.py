@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import random
 import socket
+import string
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pysam
 import pytest
 from crypt4gh import lib as reference
 from django.core.files.storage import default_storage
@@ -178,9 +181,11 @@ def test_ingest_builds_the_standard_index_and_keeps_it_encrypted(
     assert out.getvalue() == expected  # what `samtools index` makes of the original
 
 
-def region_ticket(granted: Granted, kind: str) -> tuple[APIClient, Any]:
+def region_ticket(
+    granted: Granted, kind: str, region: tuple[str, int, int] | None = None
+) -> tuple[APIClient, Any]:
     file = granted.vcf if kind == "vcf" else granted.bam
-    name, start, end = VCF_REGION if kind == "vcf" else BAM_REGION
+    name, start, end = region or (VCF_REGION if kind == "vcf" else BAM_REGION)
     client = granted.client()
     answer = client.get(
         f"{HTSGET}/{'variants' if kind == 'vcf' else 'reads'}/{file.pk}",
@@ -240,6 +245,152 @@ def test_tickets_decrypt_to_slices_with_exactly_the_regions_records(
     assert len(got) == 60_000  # chr2's records are at 100-base steps up to 15 Mb
     whole = client.get(f"{HTSGET}/variants/{granted.vcf.pk}")
     assert decrypt(granted, fetch(client, whole.json())) == granted.originals["vcf"].read_bytes()
+
+
+def bgzf_block_end(path: Path, offset: int) -> int:
+    """Where the BGZF block at `offset` ends (its BSIZE field, SAM spec §4.1)."""
+    with path.open("rb") as handle:
+        handle.seek(offset + 16)
+        return offset + int.from_bytes(handle.read(2), "little") + 1
+
+
+def header_blocks(path: Path, kind: str) -> int:
+    """The size of the original's header BGZF blocks, by pysam: the blocks before the first
+    record, and the one it starts in when the header shares it."""
+    opener: Any = pysam.VariantFile if kind == "vcf" else pysam.AlignmentFile
+    with opener(str(path)) as handle:
+        first_record = handle.tell()
+    block, inside = first_record >> 16, first_record & 0xFFFF
+    return bgzf_block_end(path, block) if inside else block
+
+
+def region_records(
+    original: Path, kind: str, region: tuple[str, int, int], data: bytes, folder: Path
+) -> tuple[list[str], list[str]]:
+    """(records of `region` in the decrypted slice `data`, records of it in the original),
+    as bcftools/samtools print them."""
+    name, start, end = region
+    where = f"{name}:{start + 1}-{end}"
+    path = folder / f"slice-{uuid.uuid4().hex}{'.vcf.gz' if kind == 'vcf' else '.bam'}"
+    path.write_bytes(data)
+    if kind == "vcf":
+        subprocess.run(["bcftools", "index", "-t", str(path)], check=True)
+        view = ["bcftools", "view", "-H", "-r", where]
+        return lines([*view, str(path)]), lines([*view, str(original)])
+    subprocess.run(["samtools", "index", str(path)], check=True)
+    return lines(["samtools", "view", str(path), where]), lines(
+        ["samtools", "view", str(original), where]
+    )
+
+
+def served_plaintext(stream: bytes) -> int:
+    """The plaintext bytes a Crypt4GH stream carries: its body less each segment's nonce
+    and MAC (28 bytes; every segment but the last is 64 KiB + 28, §3.3)."""
+    header = c4gh.header_size(stream)
+    assert header is not None
+    body = len(stream) - header
+    return body - -(-body // c4gh.CIPHER_SEGMENT_SIZE) * 28
+
+
+def test_a_region_ticket_serves_its_blocks_and_header_with_less_than_64_kib_more(
+    granted: Granted, tmp_path: Path
+) -> None:
+    """Issue 17's bound: bytes served <= the region's covering BGZF blocks + 2 x 64 KiB +
+    the header, counted in plaintext (Crypt4GH's own header and 28 bytes a segment come on
+    top). The covering blocks are those the index gives, what the stream decrypts to
+    besides the header and the EOF: the index's bins can hold reads beyond the region (a
+    16 kb window's), which only parsing records would trim. Served on top of the decrypted
+    bytes: only the sealed head's padding, under one segment. A stored 64 KiB segment for
+    the header's few bytes and a partial stored segment at each end of the region went
+    over the bound."""
+    cases = [
+        ("bam", BAM_REGION),
+        ("bam", ("CHROMOSOME_I", 0, 2_000)),  # starts in the first stored segment
+        ("bam", ("CHROMOSOME_I", 380_000, 382_000)),  # the last reads: up to the EOF
+        ("bam", ("CHROMOSOME_I", 100_000, 300_000)),
+        ("vcf", VCF_REGION),
+        ("vcf", ("chr2", 14_900_000, 15_000_000)),
+    ]
+    for kind, region in cases:
+        original = granted.originals[kind]
+        _, ticket = region_ticket(granted, kind, region)
+        stream = fetch(granted.client(), ticket)
+        plaintext = decrypt(granted, stream)
+        got, want = region_records(original, kind, region, plaintext, tmp_path)
+        assert got == want and want, (kind, region)
+        header = header_blocks(original, kind)
+        covering = len(plaintext) - header - len(BGZF_EOF)
+        served = served_plaintext(stream)
+        assert served <= covering + 2 * 65536 + header + len(BGZF_EOF), (kind, region)
+        assert len(plaintext) <= served < len(plaintext) + 65536, (kind, region)
+
+    # class=header: the header blocks and the EOF, not a 64 KiB segment.
+    answer = granted.client().get(f"{HTSGET}/reads/{granted.bam.pk}", {"class": "header"})
+    stream = fetch(granted.client(), answer.json())
+    assert served_plaintext(stream) == header_blocks(granted.originals["bam"], "bam") + 28
+
+
+def test_a_header_over_64_kib_is_served_whole_and_exactly(
+    archive_key,  # noqa: F811
+    worker,  # noqa: F811
+    make_user,
+    originals: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    """A BAM whose header blocks span several 64 KiB segments (many @CO lines): its whole
+    segments are stored ones, its last partial one is sealed with the region's first
+    bytes; regions anywhere, and class=header, decrypt to valid BAMs."""
+    rng = random.Random(5)
+    text = lines(["samtools", "view", "-H", str(originals["bam"])])
+    comments = [
+        "@CO\t" + "".join(rng.choice(string.ascii_letters) for _ in range(100)) for _ in range(2500)
+    ]
+    (tmp_path / "header.sam").write_text("\n".join([*text, *comments]) + "\n")
+    big = tmp_path / "big-header.bam"
+    with big.open("wb") as written:
+        subprocess.run(
+            ["samtools", "reheader", str(tmp_path / "header.sam"), str(originals["bam"])],
+            check=True,
+            stdout=written,
+        )
+    subprocess.run(["samtools", "index", str(big)], check=True)
+    header = header_blocks(big, "bam")
+    assert header > 2 * 65536  # the header's blocks span three segments
+    bam = _ingest(make_user(Role.DONOR), big.read_bytes(), "big-header.bam")
+    secret, public = c4gh.generate_keypair()
+    grant_create(file=bam, recipient_public_key=public)
+    stored = [(p.payload_offset, p.size, p.storage_name) for p in bam.parts.all()]
+    regions: list[tuple[str, int, int] | None] = [
+        BAM_REGION,
+        ("CHROMOSOME_I", 0, 2_000),
+        ("CHROMOSOME_I", 380_000, 382_000),
+        None,  # class=header
+    ]
+    for region in regions:
+        parts = tickets.ticket_build(
+            file_id=str(bam.pk),
+            recipient_public=public,
+            regions=[region] if region else None,
+            header_only=region is None,
+        )
+        stream = parts.header + b"".join(
+            piece if isinstance(piece, bytes) else b"".join(payloads.read_range(stored, *piece))
+            for piece in parts.pieces
+        )
+        out = io.BytesIO()
+        reference.decrypt(
+            [(0, secret, None)],
+            io.BytesIO(stream),
+            out,
+            sender_pubkey=bytes(archive_key.public_key),
+        )
+        if region is None:
+            assert out.getvalue() == big.read_bytes()[:header] + BGZF_EOF
+            assert served_plaintext(stream) == header + len(BGZF_EOF)
+            continue
+        got, want = region_records(big, "bam", region, out.getvalue(), tmp_path)
+        assert got == want and want, region
+        assert served_plaintext(stream) < len(out.getvalue()) + 65536, region
 
 
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
