@@ -279,17 +279,51 @@ def _fd_chunks(fd: int, size: int, chunk: int) -> Iterator[bytes]:
         yield data
 
 
+# Text per BGZF block, under BGZF's 65,280-byte limit of uncompressed data per block.
+BLOCK_TEXT = 60_000
+
+
+def _whole_lines(chunk: bytes, pending: bytearray, *, last: bool = False) -> Iterator[bytes]:
+    """Pieces of `pending` + `chunk` of about BLOCK_TEXT bytes that each end on a line's
+    end (longer only for a longer line); what is left stays in `pending`, and with `last`
+    it all goes, the final piece as it ends.
+
+    Each piece becomes its own BGZF block, so no record straddles two blocks (as htslib's
+    own VCF writer does it; `bgzip` and a bare BGZFile cut blocks at 64 KiB wherever they
+    fall): an htsget slice, made of whole blocks, then starts and ends on whole records,
+    and `bcftools view` reads it from its first byte (README "Storing a VCF bgzipped")."""
+    pending += chunk
+    start = 0
+    while len(pending) - start >= BLOCK_TEXT or (last and start < len(pending)):
+        end = pending.rfind(b"\n", start, start + BLOCK_TEXT) + 1
+        if end <= start:  # no line end within BLOCK_TEXT: one long line (or the tail)
+            end = pending.find(b"\n", start + BLOCK_TEXT) + 1
+            if end <= 0:
+                if not last:
+                    break
+                end = len(pending)
+        yield bytes(pending[start:end])
+        start = end
+    del pending[:start]
+
+
 def _stage(attempt: _Attempt, beat: _Heartbeat) -> _Staged:
     """Steps 1-4: the BGZF file made, checked, sealed and indexed; stored under the
     attempt's keys, recorded nowhere yet."""
     fd = os.memfd_create("bgzf")
     path = f"/proc/self/fd/{fd}"
+    pending = bytearray()
     try:
         uploaded = hashlib.sha256()
         with pysam.BGZFile(path, "wb", None) as out:
             for chunk in _vcf_text(attempt, beat):
                 uploaded.update(chunk)
-                out.write(chunk)
+                for block in _whole_lines(chunk, pending):
+                    out.write(block)
+                    out.flush()  # ends the BGZF block here, on a line's end
+            for block in _whole_lines(b"", pending, last=True):
+                out.write(block)
+                out.flush()
         size = os.fstat(fd).st_size
         again = hashlib.sha256()
         for chunk in gunzip(_fd_chunks(fd, size, READ_CHUNK), kind="VCF"):

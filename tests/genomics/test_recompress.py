@@ -152,6 +152,23 @@ def test_a_granted_plain_vcf_stored_bgzipped_reads_with_the_fields_tools_as_the_
     assert region == _run("bcftools", "view", "--no-version", "-H", "-r", REGION, str(reference))
     assert 100 < region.count(b"\n") < 40_000
     assert gzip.decompress(bgzipped) == plain_vcf  # byte for byte the donor's text
+    # Every BGZF block ends on a record's end (as htslib's VCF writer makes them, unlike
+    # `bgzip`), so an htsget slice of whole blocks reads from its first byte.
+    blocks = _bgzf_blocks(bgzipped)
+    assert len(blocks) > 10 and blocks[-1] == b""  # the EOF marker's empty block
+    assert all(block.endswith(b"\n") for block in blocks[:-1])
+
+
+def _bgzf_blocks(data: bytes) -> list[bytes]:
+    """Each BGZF block's decompressed text (SAM v1 §4.1: BSIZE is block size - 1)."""
+    import zlib
+
+    blocks, offset = [], 0
+    while offset < len(data):
+        size = int.from_bytes(data[offset + 16 : offset + 18], "little") + 1
+        blocks.append(zlib.decompress(data[offset + 18 : offset + size - 8], -15))
+        offset += size
+    return blocks
 
 
 def test_a_gzip_vcf_keeps_its_name_and_its_text(donor_client, archive_key, worker, plain_vcf):
