@@ -42,16 +42,20 @@ ANSWERS = ReleasedAnswer._meta.db_table
 def _vector_laplace(scale: float):  # type: ignore[no-untyped-def]  # an OpenDP Measurement
     import opendp.prelude as dp
 
-    dp.enable_features("contrib")  # as disclosure.policy: the discrete Laplace mechanism
+    # "contrib": OpenDP's measurements not yet vetted by its committee; the discrete
+    # Laplace (geometric) mechanism on integers is among them.
+    dp.enable_features("contrib")
     return dp.m.make_laplace(
         dp.vector_domain(dp.atom_domain(T=int, nan=False)), dp.l1_distance(T=int), scale=scale
     )
 
 
 def _noisy_counts(true_counts: list[int], *, scale: float) -> list[int]:
-    """policy.noisy_count for each count, in one call of OpenDP's sampler (the same
-    discrete Laplace of `scale` on each coordinate, drawn independently; one call
-    instead of one per dataset is what makes 1,000 datasets affordable)."""
+    """Each count plus discrete Laplace noise of `scale` (alleles; epsilon 1/scale per
+    allele of sensitivity), in one call of OpenDP's sampler (a cryptographically seeded,
+    exact integer sampler; the same discrete Laplace on each coordinate, drawn
+    independently; one call instead of one per dataset is what makes 1,000 datasets
+    affordable)."""
     if scale <= 0 or not true_counts:
         return list(true_counts)
     return [int(v) for v in _vector_laplace(float(scale))([int(c) for c in true_counts])]

@@ -1,11 +1,11 @@
 """The disclosure policy, read from settings when it is applied (so a test's or the
-bench's override takes effect), and the noise it draws (OpenDP)."""
+bench's override takes effect): what each answer may say, given its noisy draws
+(drawn with OpenDP in disclosure.batch)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 from django.conf import settings
 
@@ -51,9 +51,9 @@ class DisclosurePolicy:
 
     def gate(self, allele_number: int) -> int:
         """The noisy allele count from which a query is free (not charged): the rare
-        threshold lowered by `gate_margin` noise scales, so that a common allele (AF at the
-        threshold) is charged with probability about 1/2 e^-margin (18 % at 1, 2.5 % at
-        2 % AF and AN 2,000)."""
+        threshold lowered by `gate_margin` noise scales, so that an allele at the threshold
+        is charged with probability about 1/2 e^-margin (18 % at the default of 1), one at
+        1.5 times the threshold (AC 30 of AN 2,000) with under 1 %."""
         return math.floor(self.rare_below(allele_number) - self.gate_margin * self.noise_scale)
 
     def exact_from(self, allele_number: int) -> int:
@@ -111,29 +111,8 @@ class DisclosurePolicy:
 
 
 # How many noise scales above the rare threshold a gate draw must be for the true answer to
-# be released (propose-test-release; at 3, an allele of AC 1 passes with probability 3e-5).
+# be released (propose-test-release; at 3, an allele of AC 1 passes with probability 4e-5).
 EXACT_MARGIN_SCALES = 3
 # How many noise scales above the exact-count gate an allele count must be for its answer
 # to be given without a draw (README "Disclosure control", the truncation).
 TAIL_SCALES = 10
-
-
-@lru_cache(maxsize=8)
-def _laplace(scale: float):  # type: ignore[no-untyped-def]  # an OpenDP Measurement
-    import opendp.prelude as dp
-
-    # "contrib": OpenDP's measurements not yet vetted by its committee; the discrete
-    # Laplace (geometric) mechanism on integers is among them.
-    dp.enable_features("contrib")
-    return dp.m.make_laplace(
-        dp.atom_domain(T=int, nan=False), dp.absolute_distance(T=int), scale=scale
-    )
-
-
-def noisy_count(true_count: int, *, scale: float) -> int:
-    """`true_count` plus discrete Laplace noise of `scale` (alleles), drawn by OpenDP's
-    sampler (a cryptographically seeded, exact integer sampler; epsilon = 1/scale per
-    allele of sensitivity)."""
-    if scale <= 0:
-        return true_count
-    return int(_laplace(float(scale))(int(true_count)))
