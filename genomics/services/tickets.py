@@ -320,6 +320,16 @@ def sealed_bytes(pieces: list[Sealed], prepared: _Prepared, file: GenomicFile) -
     return sealed
 
 
+def _unknown_reference(name: str, references: list[str]) -> str:
+    """The NotFound message for a reference the file lacks, naming the file's own spelling
+    of the same contig when it has one (chr17 for 17: htsget takes the file's names)."""
+    from genomics.regions import contig_key
+
+    same = [r for r in references if contig_key(r) == contig_key(name)]
+    hint = f" It names that contig {same[0]}." if same else ""
+    return f"The file has no reference named {name}.{hint}"
+
+
 def recipient_header(
     keys: list[bytes], secret: bytes, recipient_public: bytes, edits: list[int]
 ) -> bytes:
@@ -391,7 +401,7 @@ def ticket_build(
                 )
             except covering.UnknownReference:
                 raise TicketRefused(
-                    "NotFound", f"The file has no reference named {reference_name}."
+                    "NotFound", _unknown_reference(str(reference_name), block_map.references)
                 ) from None
     ranges = htsindex.merge_ranges(ranges)
     size, eof_size = block_map.size, block_map.eof_size

@@ -497,6 +497,10 @@ def test_errors_have_the_specs_names_and_statuses(granted: Granted, make_user) -
     }
     for path, expected in cases.items():
         assert error(client.get(path)) == expected, path
+    # The file says chr1: asked for 1, the refusal names the file's spelling.
+    unprefixed = client.get(f"{HTSGET}/variants/{vcf}?referenceName=1")
+    assert error(unprefixed) == (404, "NotFound")
+    assert "It names that contig chr1." in unprefixed.json()["htsget"]["message"]
     many = [{"referenceName": "CHROMOSOME_I", "start": n, "end": n + 1} for n in range(1001)]
     assert error(client.post(f"{HTSGET}/reads/{bam}", {"regions": many}, format="json")) == (
         400,
