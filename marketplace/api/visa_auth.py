@@ -21,7 +21,7 @@ from rest_framework.request import Request
 
 from marketplace.models import AccessRequest, User
 from marketplace.selectors.scope import request_files
-from marketplace.selectors.visas import visa_verify
+from marketplace.selectors.visas import VisaGrantEnded, VisaRefused, visa_verify
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,16 @@ class VisaAuthentication(BaseAuthentication):
         parts = get_authorization_header(request).split()
         if len(parts) != 2 or parts[0].lower() != b"bearer" or not _looks_like_jws(parts[1]):
             return None
-        # VisaRefused (403) for a visa of ours whose grant no longer stands or that fails
-        # its checks: the caller is identified as a visa holder, and refused.
-        granted = visa_verify(parts[1].decode("ascii", "replace"))
+        # A visa that fails its checks (not ours, altered, expired) is no credential: 401
+        # with a Bearer challenge (RFC 6750 §3.1 invalid_token; htsget's
+        # InvalidAuthentication). One of ours whose grant no longer stands: VisaGrantEnded
+        # (403), the holder identified and refused.
+        try:
+            granted = visa_verify(parts[1].decode("ascii", "replace"))
+        except VisaGrantEnded:
+            raise
+        except VisaRefused as exc:
+            raise AuthenticationFailed(str(exc)) from exc
         researcher = granted.researcher
         if not researcher.is_active:
             raise AuthenticationFailed("This account is disabled.")

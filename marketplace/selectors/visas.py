@@ -20,6 +20,12 @@ class VisaRefused(PermissionDenied):
     """A visa that is not ours, was altered, has expired, or whose grant no longer stands."""
 
 
+class VisaGrantEnded(VisaRefused):
+    """A valid visa of ours whose grant was revoked or has ended: the holder is who the
+    visa says, and is refused (403), where a visa that fails its checks is no credential
+    at all (401 at authentication)."""
+
+
 def visa_jwks() -> dict[str, list[dict[str, str]]]:
     """Our JWKS (RFC 7517 §5): {"keys": [public JWK with kid, alg, use]}, every visa key
     the worker has used (a retired key stays until the last visa it signed has expired)."""
@@ -56,7 +62,8 @@ def visa_verify(token: str) -> AccessRequest:
     itself: its request is still granted or settled and not past its end, for the visa's
     `sub` and `value`. So a revoked grant's visa is refused here before its `exp`.
 
-    Raises VisaRefused (403) with a generic reason otherwise."""
+    Raises VisaGrantEnded (403) for a revoked or ended grant, VisaRefused with a generic
+    reason otherwise."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
@@ -98,7 +105,7 @@ def visa_verify(token: str) -> AccessRequest:
         or request.expires_at is None
         or request.expires_at <= timezone.now()
     ):
-        raise VisaRefused("The grant of this visa was revoked or has ended.")
+        raise VisaGrantEnded("The grant of this visa was revoked or has ended.")
     # The row only maps jti to a request: the signed claims must name the same grant.
     if str(request.researcher_id) != claims["sub"] or grant_url(request) != visa.get("value"):
         raise VisaRefused("This visa is not one of ours.")
