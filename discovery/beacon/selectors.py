@@ -152,21 +152,24 @@ def _beacon_datasets(filters: Sequence[str]) -> list[BeaconDataset]:
     ]
 
 
-_REF_LENGTH = (
-    "CASE WHEN left(ref, 1) = '#' THEN split_part(substr(ref, 2), ':', 1)::int ELSE length(ref) END"
-)
+# The number of bases of a stored REF: a long allele is stored as "#<length>:<digest>"
+# (discovery.variants.normalise.stored_length). PostgreSQL in production and tests, SQLite
+# under `make run`: the same rule in each one's functions.
+_REF_LENGTH = {
+    "postgresql": "CASE WHEN substr(ref, 1, 1) = '#' "
+    "THEN split_part(substr(ref, 2), ':', 1)::int ELSE length(ref) END",
+    "sqlite": "CASE WHEN substr(ref, 1, 1) = '#' "
+    "THEN CAST(substr(ref, 2, instr(ref, ':') - 2) AS INTEGER) ELSE length(ref) END",
+}
 
 
-def matching_alleles(
-    *, query: VariantQuery, dataset_ids: Sequence[UUID]
-) -> dict[UUID, list[MatchedAllele]]:
-    """{dataset id: its matched alleles}, AC and AN summed over the dataset's files (files
-    of one dataset are taken to hold different samples). Datasets without a match are
-    absent from the result. PostgreSQL: one lookup of the allele table alone (served by
-    the primary key's btree on chrom, pos, ref, alt), its rows told apart by dataset
-    with `beacon_sources()`."""
-    if not dataset_ids:
-        return {}
+def allele_lookup_sql(query: VariantQuery, vendor: str) -> tuple[str, list[Any]]:
+    """(SQL, parameters) selecting the indexed alleles `query` matches, as rows of
+    (source_id, chrom, pos, ref, alt, allele_count, allele_number), for the database
+    `vendor` ("postgresql" or "sqlite"; Django's `connection.vendor`). Beacon v2 ranges:
+    a range query matches variants overlapping [start, end), a bracket query variants
+    whose start and end fall in the brackets (0-based; VCF POS is start + 1)."""
+    ref_length = _REF_LENGTH[vendor]
     where = ["chrom = %s"]
     params: list[Any] = [query.chrom]
     if query.kind == "sequence":
@@ -177,10 +180,10 @@ def matching_alleles(
         where.append("pos BETWEEN %s AND %s")
         params += [max(query.start_min - lookback, 0) + 1, query.start_max + 1]
         if query.kind == "range":
-            where.append(f"pos - 1 + {_REF_LENGTH} > %s")
+            where.append(f"pos - 1 + {ref_length} > %s")
             params.append(query.start_min)
         else:
-            where.append(f"pos - 1 + {_REF_LENGTH} BETWEEN %s AND %s")
+            where.append(f"pos - 1 + {ref_length} BETWEEN %s AND %s")
             params += [query.end_min, query.end_max]
         if query.ref:
             where.append("ref = %s")
@@ -189,12 +192,27 @@ def matching_alleles(
             where.append("alt = %s")
             params.append(query.alt)
     if query.variant_types is not None:
-        where.append("kind = ANY(%s)")
-        params.append(sorted(query.variant_types))
+        kinds = sorted(query.variant_types)
+        where.append(f"kind IN ({', '.join(['%s'] * len(kinds))})" if kinds else "1 = 0")
+        params += kinds
     sql = (
         "SELECT source_id, chrom, pos, ref, alt, allele_count, allele_number "  # noqa: S608 - our table; values are parameters
         f"FROM {VariantAllele._meta.db_table} WHERE {' AND '.join(where)}"
     )
+    return sql, params
+
+
+def matching_alleles(
+    *, query: VariantQuery, dataset_ids: Sequence[UUID]
+) -> dict[UUID, list[MatchedAllele]]:
+    """{dataset id: its matched alleles}, AC and AN summed over the dataset's files (files
+    of one dataset are taken to hold different samples). Datasets without a match are
+    absent from the result. One lookup of the allele table alone (served by the primary
+    key's btree on chrom, pos, ref, alt), its rows told apart by dataset with
+    `beacon_sources()`."""
+    if not dataset_ids:
+        return {}
+    sql, params = allele_lookup_sql(query, connection.vendor)
     sources = beacon_sources()
     wanted = set(dataset_ids)
     sums: dict[tuple[UUID, int, int, str, str], list[int]] = {}
