@@ -162,10 +162,17 @@ class BeaconGenomicVariantsApi(_BeaconApi):
                 responses.error_document(
                     status=429,
                     message="Your privacy budget on every matching dataset is spent for now "
-                    "(README 'Disclosure control').",
+                    "(README 'Disclosure control'). "
+                    + min((a.refusal for a in search.answers), key=_renewal),
                 ),
                 status=429,
             )
         return Response(document)
 
     post = get
+
+
+def _renewal(refusal: str) -> str:
+    """Sort key of refusal messages: the one naming the earliest renewal first (each ends
+    "... spent until <ISO 8601 time>." or "... spent until later.")."""
+    return refusal.rsplit(" until ", 1)[-1]

@@ -291,6 +291,7 @@ def test_a_spent_budget_answers_429_and_a_repeat_costs_nothing(cohorts, settings
     response = _get("g_variants", start=7, **rare)
     assert response.status_code == 429
     assert_valid(response.json(), "responses/beaconErrorResponse.json")
+    assert " is spent until 20" in response.json()["error"]["errorMessage"]  # when it renews
     # a common allele costs nothing and is still answered
     common = _get(
         "g_variants", referenceName="17", start=43044294, referenceBases="A", alternateBases="G"
