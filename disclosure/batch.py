@@ -448,35 +448,30 @@ def _write_orm(
 ) -> None:
     """`_write` for databases without arrays (SQLite in local development); what was
     written is read back."""
+
+    def fields(r: _Drawn, truth: str, draw: _Draw) -> dict[str, object]:
+        rare, suppressed, exists, count, exact = draw
+        return {
+            "query_key": query_key,
+            "granularity": r.level.value,
+            "truth_sha256": truth,
+            "rare": rare,
+            "suppressed": suppressed,
+            "exists": exists,
+            "count": count,
+            "exact": exact,
+        }
+
     ReleasedAnswer.objects.bulk_create(
         [
             ReleasedAnswer(
-                dataset_id=r.dataset_id,
-                query_sha256=query_sha256,
-                query_key=query_key,
-                granularity=r.level.value,
-                truth_sha256=truth,
-                rare=rare,
-                suppressed=suppressed,
-                exists=exists,
-                count=count,
-                exact=exact,
+                dataset_id=r.dataset_id, query_sha256=query_sha256, **fields(r, truth, draw)
             )
-            for r, truth, (rare, suppressed, exists, count, exact) in fresh
+            for r, truth, draw in fresh
         ],
         ignore_conflicts=True,
     )
-    for r, truth, (rare, suppressed, exists, count, exact), old in redrawn:
+    for r, truth, draw, old in redrawn:
         ReleasedAnswer.objects.filter(
             query_sha256=query_sha256, dataset_id=r.dataset_id, truth_sha256=old
-        ).update(
-            query_key=query_key,
-            granularity=r.level.value,
-            truth_sha256=truth,
-            rare=rare,
-            suppressed=suppressed,
-            exists=exists,
-            count=count,
-            exact=exact,
-            updated_at=now,
-        )
+        ).update(**fields(r, truth, draw), updated_at=now)

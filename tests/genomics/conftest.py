@@ -82,3 +82,17 @@ def upload(client: Client, data: bytes, filename: str = "sample.vcf", chunk: int
         response = patch(client, location, offset, data[offset : offset + chunk])
         assert response.status_code == 204, response.content
     return location
+
+
+def upload_ready(client: Client, data: bytes, filename: str, *, chunk: int = 1 << 20):
+    """Upload `data` as `filename` through tus in `chunk`-byte PATCHes, ingest it in this
+    process (the worker's task body) and return the stored GenomicFile, asserted READY."""
+    from genomics.models import GenomicFile
+    from genomics.services.ingest import file_ingest
+
+    upload(client, data, filename=filename, chunk=chunk)
+    stored = GenomicFile.objects.get(filename=filename)
+    file_ingest(file_id=str(stored.pk))
+    stored.refresh_from_db()
+    assert stored.state == GenomicFile.State.READY, stored.error
+    return stored

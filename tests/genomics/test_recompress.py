@@ -27,7 +27,6 @@ from genomics.models import FileIndex, GenomicFile, Grant, Recompression
 from genomics.services import recompress
 from genomics.services.grants import grant_create
 from genomics.services.indexes import sliceable
-from genomics.services.ingest import file_ingest
 from genomics.services.recompress import (
     file_recompress,
     file_recompress_request,
@@ -35,7 +34,7 @@ from genomics.services.recompress import (
 )
 from genomics.services.region_objects import region_refusal
 from tests.genomics import samples
-from tests.genomics.conftest import upload
+from tests.genomics.conftest import upload_ready
 
 pytestmark = pytest.mark.django_db
 BIN = Path(sys.executable).parent
@@ -66,12 +65,7 @@ def researcher_key(tmp_path: Path) -> tuple[Path, bytes]:
 
 
 def _ingested(client, data: bytes, filename: str) -> GenomicFile:
-    upload(client, data, filename=filename, chunk=400_000)  # several payload parts
-    stored = GenomicFile.objects.get(filename=filename)
-    file_ingest(file_id=str(stored.pk))
-    stored.refresh_from_db()
-    assert stored.state == GenomicFile.State.READY, stored.error
-    return stored
+    return upload_ready(client, data, filename, chunk=400_000)  # several payload parts
 
 
 def _download(grant: Grant) -> bytes:

@@ -36,12 +36,11 @@ from genomics import c4gh, payloads, ticketer
 from genomics.models import FileIndex, GenomicFile
 from genomics.services import covering, tickets
 from genomics.services.grants import grant_create
-from genomics.services.ingest import file_ingest
 from marketplace.models import AccessRequest, Dataset, Role, User
 from marketplace.services import htsget as htsget_service
 from marketplace.services.visas import visa_issue, visa_key_create
 from tests.genomics import samples
-from tests.genomics.conftest import archive_key, archive_secret, upload, worker  # noqa: F401
+from tests.genomics.conftest import archive_key, archive_secret, upload_ready, worker  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 HTSGET = "/ga4gh/htsget/v1"
@@ -71,12 +70,7 @@ class Granted:
 def _ingest(donor: User, data: bytes, filename: str) -> GenomicFile:
     browser = Client()
     browser.force_login(donor)
-    upload(browser, data, filename=filename, chunk=400_000)
-    stored = GenomicFile.objects.get(filename=filename)
-    file_ingest(file_id=str(stored.pk))
-    stored.refresh_from_db()
-    assert stored.state == GenomicFile.State.READY, stored.error
-    return stored
+    return upload_ready(browser, data, filename, chunk=400_000)
 
 
 @pytest.fixture(scope="module")

@@ -29,13 +29,12 @@ from genomics import c4gh
 from genomics.models import GenomicFile, Grant, Recompression
 from genomics.services import recompress, tickets
 from genomics.services.grants import grant_create
-from genomics.services.ingest import file_ingest
 from genomics.services.recompress import file_recompress
 from marketplace.models import AccessRequest, AuditEntry, Dataset, Notification, Role, User
 from marketplace.services import htsget as htsget_service
 from marketplace.services.datasets import dataset_create
 from tests.factories import UserFactory, ready_file
-from tests.genomics.conftest import archive_key, upload, worker  # noqa: F401 - fixtures
+from tests.genomics.conftest import archive_key, upload_ready, worker  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 BIN = Path(sys.executable).parent
@@ -93,12 +92,7 @@ def plain_vcf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _ingested(donor: User, data: bytes, filename: str) -> GenomicFile:
     browser = Client()
     browser.force_login(donor)
-    upload(browser, data, filename=filename, chunk=300_000)
-    stored = GenomicFile.objects.get(filename=filename)
-    file_ingest(file_id=str(stored.pk))
-    stored.refresh_from_db()
-    assert stored.state == GenomicFile.State.READY, stored.error
-    return stored
+    return upload_ready(browser, data, filename, chunk=300_000)
 
 
 def _fetch(client: APIClient, ticket: dict[str, Any]) -> bytes:

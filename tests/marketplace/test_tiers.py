@@ -29,7 +29,6 @@ from genomics import c4gh, payloads, regions
 from genomics.archive_secret import archive_secret_key
 from genomics.models import ArchiveKey, FileIndex, GenomicFile, Grant, PayloadPart
 from genomics.services import tickets
-from genomics.services.ingest import file_ingest
 from genomics.services.region_objects import region_object_create
 from marketplace.models import AccessRequest, AuditEntry, Dataset, DatasetTier, Role, User
 from marketplace.selectors.visas import visa_verify
@@ -38,7 +37,7 @@ from marketplace.services.settlement import request_grant_headers, request_terms
 from marketplace.services.tiers import tier_build, tier_create
 from marketplace.services.visas import tier_url, visa_issue, visa_key_create
 from tests.genomics import samples
-from tests.genomics.conftest import archive_key, upload, worker  # noqa: F401 - fixtures
+from tests.genomics.conftest import archive_key, upload_ready, worker  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("archive_key", "worker")]
 
@@ -106,12 +105,7 @@ def _write_bam(path: Path) -> Path:
 def _ingest(donor: User, data: bytes, filename: str) -> GenomicFile:
     browser = Client()
     browser.force_login(donor)
-    upload(browser, data, filename=filename, chunk=1 << 20)
-    stored = GenomicFile.objects.get(filename=filename)
-    file_ingest(file_id=str(stored.pk))
-    stored.refresh_from_db()
-    assert stored.state == GenomicFile.State.READY, stored.error
-    return stored
+    return upload_ready(browser, data, filename, chunk=1 << 20)
 
 
 def _client(user: User) -> APIClient:
