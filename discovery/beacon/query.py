@@ -47,7 +47,7 @@ VARIANT_TYPES: dict[str, frozenset[int]] = {
     "SO:0000159": frozenset({DEL}),
 }
 ASSEMBLIES = {"grch37": "GRCh37", "hg19": "GRCh37", "grch38": "GRCh38", "hg38": "GRCh38"}
-_BASES = re.compile(r"^[ACGTNacgtn]+$")
+_BASES = re.compile(r"^[ACGTacgt]+$")
 PARAMETERS = frozenset(
     {
         "referenceName",
@@ -112,9 +112,19 @@ def _ints(value: object, name: str) -> list[int]:
 
 
 def _bases(value: object, name: str) -> str:
+    """Upper-cased bases; raises BeaconQueryError for anything but A, C, G, T.
+
+    Beacon v2 lets `N` stand for any base (and IUPAC codes for sets of bases); the index
+    holds each allele's exact bases, so a wildcard would silently match nothing and, on a
+    rare site, cost budget for an answer that says nothing: it is refused instead."""
     text = str(value).strip()
     if not _BASES.match(text):
-        raise BeaconQueryError(f"`{name}` must be bases (A, C, G, T, N).")
+        if re.fullmatch(r"[A-Za-z]+", text):
+            raise BeaconQueryError(
+                f"`{name}` must be exact bases (A, C, G, T): wildcards such as N and other "
+                "IUPAC codes are not supported; ask for each base, or use a range query."
+            )
+        raise BeaconQueryError(f"`{name}` must be bases (A, C, G, T).")
     return text.upper()
 
 

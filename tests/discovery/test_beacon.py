@@ -253,10 +253,18 @@ def test_bad_queries_get_a_beacon_error(cohorts) -> None:
             "alternateBases": "G",
             "requestedGranularity": "everything",
         },
+        # Wildcards (Beacon v2: N is any base, IUPAC codes sets of bases): the index holds
+        # exact bases, so these would match nothing and cost budget on a rare site.
+        {"referenceName": "17", "start": 1, "referenceBases": "A", "alternateBases": "N"},
+        {"referenceName": "17", "start": 1, "referenceBases": "N", "alternateBases": "G"},
+        {"referenceName": "17", "start": 1, "referenceBases": "A", "alternateBases": "R"},
+        {"referenceName": "17", "start": 1, "end": 50, "alternateBases": "AN"},
     ):
         response = _get("g_variants", **params)
         assert response.status_code == 400, (params, response.content)
         assert_valid(response.json(), "responses/beaconErrorResponse.json")
+    wildcard = {"referenceName": "17", "start": 1, "referenceBases": "A", "alternateBases": "N"}
+    assert "wildcards" in _get("g_variants", **wildcard).json()["error"]["errorMessage"]
 
 
 def test_every_dataset_answer_goes_through_the_disclosure_control(cohorts, monkeypatch) -> None:
