@@ -50,3 +50,14 @@ def test_it_lists_datasets_holding_the_variant_and_the_budget(
 def test_an_unreadable_variant_is_said_so(researcher) -> None:
     page = researcher.get("/discovery/variant-search", {"variant": "BRCA1 please"})
     assert "chromosome:position REF&gt;ALT" in page.content.decode()
+
+
+@pytest.mark.parametrize(("datasets", "said"), [(1, "The one dataset"), (2, "None of the 2")])
+def test_no_hit_names_how_many_datasets_were_searched(
+    make_user, researcher, datasets: int, said: str
+) -> None:
+    donor = make_user(Role.DONOR)
+    for number in range(datasets):
+        listed_dataset(donor, title=f"d{number}", alleles=[(17, 10, "C", "T", 90, 100)])
+    page = researcher.get("/discovery/variant-search", {"variant": "17:43044295 A>G"})
+    assert said in page.content.decode(), page.content.decode()
