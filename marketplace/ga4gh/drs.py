@@ -48,7 +48,6 @@ from marketplace.selectors.drs import (
     NO_SUCH_OBJECT,
     GrantedDataset,
     GrantedFile,
-    drs_granted_file,
     drs_granted_object,
 )
 from marketplace.services.drs import drs_access_token_create, drs_access_token_redeem
@@ -254,12 +253,16 @@ class DrsAccessUrlApi(_DrsApi):
 
     def get(self, request: Request, object_id: str, access_id: str) -> Response:
         researcher = authenticated_user(request)
-        granted = drs_granted_file(researcher=researcher, object_id=object_id)
-        if granted is not None:
-            _within_visa(request, granted)
-        if granted is None or access_id != ACCESS_ID:
-            # A bundle has no access method of its own: fetch its contents one by one.
-            raise NotFound(NO_SUCH_OBJECT if granted is None else "No such access method.")
+        granted = drs_granted_object(researcher=researcher, object_id=object_id)
+        _within_visa(request, granted)
+        if isinstance(granted, GrantedDataset):
+            # DRS 1.4 "Working With Bundles": a bundle has no access method of its own.
+            raise NotFound(
+                "This object is a bundle (a dataset): it has no access method of its own. "
+                "Fetch each object of its `contents` by its id."
+            )
+        if access_id != ACCESS_ID:
+            raise NotFound("No such access method.")
         token = drs_access_token_create(researcher=researcher, granted=granted)
         url = request.build_absolute_uri(reverse("drs:download", kwargs={"token": token}))
         return Response({"url": url})

@@ -336,6 +336,7 @@ def test_a_dataset_is_a_bundle_of_its_files(granted: Granted) -> None:
     # A bundle has no bytes of its own: its contents are fetched one by one.
     access = _get(granted.client(), f"{DRS}/objects/{granted.dataset.pk}/access/crypt4gh")
     _refused(access, 404)
+    assert "bundle" in access.json()["msg"] and "contents" in access.json()["msg"]
 
 
 def test_bearer_and_token_headers_both_authenticate(granted: Granted) -> None:
