@@ -152,14 +152,26 @@ def release_answers(
             query_sha256=query_sha256, query_key=query_key, asked=drawn, policy=policy, now=now
         )
         keys = [d.key for d in drawn if stored[d.key].charged]
+        # Free but noisy (the gate draw between the gate and the exact answer): served only
+        # while the caller has budget left on the dataset, spending none. Once the budget
+        # is spent, which of these pass would otherwise be the caller's unlimited view of
+        # the gate draw on every rare allele it asks (README "Disclosure control").
+        noisy = [d.key for d in drawn if not stored[d.key].charged and not stored[d.key].exact]
         refused: dict[str, BudgetExhausted] = {}
         charged: set[str] = set()
         # A caller's repeat (nothing drawn now, every holder charged for this query on every
         # dataset before) is decided without locking: nothing is due, and nothing another
         # query does meanwhile can change that (charges are never taken back).
-        if keys and (drew or not _repeated(caller=caller, query_sha256=query_sha256, keys=keys)):
+        if noisy or (
+            keys and (drew or not _repeated(caller=caller, query_sha256=query_sha256, keys=keys))
+        ):
             refused, charged = _charge(
-                caller=caller, query_sha256=query_sha256, keys=keys, now=now, policy=policy
+                caller=caller,
+                query_sha256=query_sha256,
+                keys=keys,
+                noisy=noisy,
+                now=now,
+                policy=policy,
             )
     shared: dict[tuple[object, ...], Released] = {}
     for d in drawn:
@@ -194,13 +206,20 @@ def _repeated(*, caller: Caller, query_sha256: str, keys: list[str]) -> bool:
 
 
 def _charge(
-    *, caller: Caller, query_sha256: str, keys: list[str], now: datetime, policy: DisclosurePolicy
+    *,
+    caller: Caller,
+    query_sha256: str,
+    keys: list[str],
+    noisy: Sequence[str] = (),
+    now: datetime,
+    policy: DisclosurePolicy,
 ) -> tuple[dict[str, BudgetExhausted], set[str]]:
     """Charge this query to each of the caller's holders on each dataset of `keys` (ids
     as text) it has not been charged to them for before (a repeat is free), unless a
     holder that would be charged has spent its budget on that dataset in the window: then
-    that dataset is refused and charges nothing. Returns ({refused dataset: why},
-    {charged datasets}).
+    that dataset is refused and charges nothing. The datasets of `noisy` (free, noisy
+    answers) charge nothing and are refused when any holder has spent its budget on them.
+    Returns ({refused dataset: why}, {charged datasets}).
 
     The holders' account rows are locked (in holder order) until the transaction ends, so
     two queries of one holder decide one after the other and cannot overspend."""
@@ -243,7 +262,7 @@ def _charge(
     for holder, account_id in accounts.items():
         budget = policy.budget_for(holder)
         out = {key for key, count in spent[account_id].items() if count >= budget}
-        for key in (out & due[account_id]) - refused.keys():
+        for key in (out & (due[account_id] | set(noisy))) - refused.keys():
             refused[key] = _exhausted(holder, _oldest(window[account_id], key), policy.window_s)
     charges = {a: [key for key in keys if key in due[a] and key not in refused] for a in due}
     charged = set().union(*charges.values())
