@@ -162,9 +162,7 @@ def release_answers(
         # A caller's repeat (nothing drawn now, every holder charged for this query on every
         # dataset before) is decided without locking: nothing is due, and nothing another
         # query does meanwhile can change that (charges are never taken back).
-        if noisy or (
-            keys and (drew or not _repeated(caller=caller, query_sha256=query_sha256, keys=keys))
-        ):
+        if keys and (drew or not _repeated(caller=caller, query_sha256=query_sha256, keys=keys)):
             refused, charged = _charge(
                 caller=caller,
                 query_sha256=query_sha256,
@@ -173,6 +171,8 @@ def release_answers(
                 now=now,
                 policy=policy,
             )
+        elif noisy:  # nothing to charge: whether the budget is spent is a read, no lock
+            refused = _spent_on(caller=caller, keys=noisy, now=now, policy=policy)
     shared: dict[tuple[object, ...], Released] = {}
     for d in drawn:
         refusal = refused.get(d.key)
@@ -203,6 +203,28 @@ def _repeated(*, caller: Caller, query_sha256: str, keys: list[str]) -> bool:
     ).values_list("account__holder", "datasets"):
         paid[holder].update(datasets)
     return all(paid[h].issuperset(keys) for h in caller.holders)
+
+
+def _spent_on(
+    *, caller: Caller, keys: list[str], now: datetime, policy: DisclosurePolicy
+) -> dict[str, BudgetExhausted]:
+    """The datasets of `keys` (ids as text) on which one of the caller's holders has spent
+    its budget in the window, with why (what `_charge` refuses, read without locking:
+    charges are never taken back, so a spent budget stays spent for the window)."""
+    since = now - timedelta(seconds=policy.window_s)
+    wanted = set(keys)
+    window: dict[str, list[tuple[datetime, set[str]]]] = {h: [] for h in caller.holders}
+    for holder, charged_at, datasets in BudgetCharge.objects.filter(
+        account__holder__in=caller.holders, charged_at__gt=since
+    ).values_list("account__holder", "charged_at", "datasets"):
+        window[holder].append((charged_at, set(datasets) & wanted))
+    refused: dict[str, BudgetExhausted] = {}
+    for holder in sorted(caller.holders):
+        spent = Counter(key for _, named in window[holder] for key in named)
+        for key, count in spent.items():
+            if count >= policy.budget_for(holder) and key not in refused:
+                refused[key] = _exhausted(holder, _oldest(window[holder], key), policy.window_s)
+    return refused
 
 
 def _charge(
