@@ -32,7 +32,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from genomics import c4gh, payloads, ticketer
+from genomics import c4gh, htsindex, payloads, ticketer
 from genomics.models import FileIndex, GenomicFile
 from genomics.services import covering, tickets
 from genomics.services.grants import grant_create
@@ -424,9 +424,11 @@ def test_a_files_ticket_material_is_derived_once_and_the_grant_checked_every_tim
         )
         return out.getvalue()
 
-    # Once derived, a ticket decrypts neither the index nor the stored header, reads at
-    # most the two payload segments it seals anew (the region's first and last), and costs
-    # one query: the file, its index and the grant for this key.
+    # Once derived, a ticket decrypts neither the index nor the stored header, reads only
+    # the payload segments of the index's blocks for the region (where it looks for the
+    # first and last overlapping records, and seals the region's first and last segments
+    # anew) and the one before them (whether an edge block begins inside a line), each
+    # once; and costs one query: the file, its index and the grant for this key.
     derived: list[str] = []
     read = 0
 
@@ -448,7 +450,13 @@ def test_a_files_ticket_material_is_derived_once_and_the_grant_checked_every_tim
     with django_assert_num_queries(1):
         again = ask(public)
     assert "file_index_read" not in derived and "decrypt_header" not in derived
-    assert 0 < read <= 2 * c4gh.CIPHER_SEGMENT_SIZE
+    prepared = next(iter(tickets._cache.values()))
+    assert isinstance(prepared.parsed, htsindex.BinnedIndex)
+    chunks = covering.region_chunks(prepared.parsed, prepared.block_map, *BAM_REGION)
+    low = chunks[0][0] >> 16
+    high = htsindex.block_end(prepared.block_map.blocks, chunks[-1][1] >> 16, bam.payload_size)
+    segments = len(range(low // c4gh.SEGMENT_SIZE - 1, (high - 1) // c4gh.SEGMENT_SIZE + 1))
+    assert 0 < read <= segments * c4gh.CIPHER_SEGMENT_SIZE
     # The grant is still checked for every key: the cached material serves no other.
     _, stranger = c4gh.generate_keypair()
     with pytest.raises(tickets.TicketRefused) as refused:
