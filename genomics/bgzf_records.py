@@ -109,6 +109,7 @@ class BlockTexts:
     ) -> None:
         self.fetch, self.blocks, self.data_end, self.budget = fetch, blocks, data_end, budget
         self.texts: dict[int, bytes] = {}
+        self.spent = 0  # compressed bytes inflated in all
 
     def next_block(self, offset: int) -> int:
         """The compressed offset of the block after the one at `offset` (or `data_end`)."""
@@ -128,6 +129,7 @@ class BlockTexts:
             if end - offset > self.budget:
                 raise ScanBudgetExceeded(offset)
             self.budget -= end - offset
+            self.spent += end - offset
             self.texts[offset] = inflate_block(self.fetch(offset, end))
         return self.texts[offset]
 

@@ -31,6 +31,10 @@ INDEX_CACHE_SIZE = 64
 # windows hold ~70 KiB of a dense BAM or VCF (README "Figures"), so 4 segments leave room
 # for long records; past it the edge keeps the index's block (never fewer records).
 EDGE_SCAN_BUDGET = 4 * c4gh.SEGMENT_SIZE
+# Compressed bytes one ticket may inflate at all its regions' edges (~100 regions' worth):
+# a ticket of up to 1000 regions (htsget POST) must not cost a scan of 1000 x 2 edges;
+# regions past it keep the index's blocks (covering.region_ranges).
+TICKET_SCAN_LIMIT = 16 * 1024 * 1024
 # Inflated to decide whether an edge block begins or ends inside a VCF line: itself and
 # the block before it.
 EDGE_CUT_BUDGET = 2 * 65536

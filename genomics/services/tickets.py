@@ -553,10 +553,13 @@ def _region_spans(
 ) -> list[covering.Span]:
     """The kept spans of one region: trimmed to its first and last overlapping records for
     BAM, BCF and bgzipped VCF (covering.trimmed_spans); the index's blocks for a file whose
-    edge records cannot be read (logged: a damaged block), CRAM's containers, and every
-    record without a region. Raises covering.UnknownReference."""
+    edge records cannot be read (logged: a damaged block), for the regions of a ticket
+    that has already inflated covering.TICKET_SCAN_LIMIT bytes at other regions' edges,
+    CRAM's containers, and every record without a region. Raises
+    covering.UnknownReference."""
     if (
         reference_name is not None
+        and texts.spent < covering.TICKET_SCAN_LIMIT
         and isinstance(parsed, htsindex.BinnedIndex)
         and block_map.format in covering.TRIMMED_FORMATS
     ):

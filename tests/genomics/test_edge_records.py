@@ -219,3 +219,32 @@ def test_a_region_without_records_keeps_no_block(
     local = files[kind]
     assert local.expected("chr1", *region) is None
     assert local.trimmed("chr1", *region) == [], what
+
+
+def test_a_ticket_that_has_scanned_its_limit_keeps_the_index_blocks_for_more_regions(
+    files: dict[str, Local],
+) -> None:
+    """A POST of up to 1000 regions must not cost 2000 edge scans: once a ticket has
+    inflated TICKET_SCAN_LIMIT bytes, further regions keep the index's blocks."""
+    from genomics.services import tickets
+
+    local = files["BAM"]
+    data_end = len(local.data) - local.block_map.eof_size
+    texts = bgzf_records.BlockTexts(
+        lambda a, b: local.data[a:b], local.block_map.blocks, data_end, 0
+    )
+
+    def served() -> list[tuple[int, int]]:
+        spans = tickets._region_spans(
+            local.parsed,
+            local.block_map,
+            texts,
+            reference_name="chr1",
+            start=MID_WINDOW[0],
+            end=MID_WINDOW[1],
+        )
+        return [covering.span_bytes(s, local.block_map.blocks, data_end) for s in spans]
+
+    assert served() == local.trimmed("chr1", *MID_WINDOW)
+    texts.spent = covering.TICKET_SCAN_LIMIT
+    assert served() == local.index_bytes("chr1", *MID_WINDOW) != local.trimmed("chr1", *MID_WINDOW)
