@@ -4,7 +4,10 @@ One rule for every reader by region, so they select the same BGZF blocks: the ht
 tickets (genomics.services.tickets) serve them, and the region objects of tiers
 (genomics.services.region_objects) decrypt just them. The blocks are the ones htslib's own
 iterator reads: the index's chunks for the region (genomics.htsindex.binned_chunks, SAM v1
-§5.3 / CSI v1 / tabix), or the CRAI's containers (CRAM v3 §12).
+§5.3 / CSI v1 / tabix), or the CRAI's containers (CRAM v3 §12). A ticket trims a BAM, BCF
+or VCF region's chunks further, to the blocks of its first and last overlapping records
+(`trimmed_spans`, reading the decrypted edge blocks' records); region objects let htslib
+drop the chunks' extra records itself.
 
 Offsets: `voffset` is a BGZF virtual offset (compressed offset << 16 | offset in the
 block); byte ranges are [start, end) in the file's plaintext (what the Crypt4GH payload

@@ -11,6 +11,7 @@ extension serves it; the layout is `stream_layout`'s):
     the header blocks' last bytes and the region's first ones, sealed for this ticket
         as whole segments (zero padding the edit list skips makes up the last one)
     the stored segments that hold the region's blocks, untouched
+    (several regions: the two partial segments at each gap's edges, sealed as one run)
     the region's last bytes and the EOF marker, sealed as the stream's last segment
 
 Crypt4GH lets only a stream's last segment be short (§3.3: a decryptor reads 64 KiB +
@@ -18,18 +19,31 @@ Crypt4GH lets only a stream's last segment be short (§3.3: a decryptor reads 64
 ones: its partial segment is filled with the region's first bytes instead, which is what
 keeps the bytes served within the region's blocks + the header + less than 64 KiB.
 
-Decrypted, the edit list skips everything in those segments but the wanted byte ranges,
-so the output is the file's header blocks, the region's BGZF blocks (or CRAM containers)
-and the EOF marker: a valid BGZF/BAM/CRAM file that samtools and bcftools read.
+A region's blocks run from the block holding its first overlapping record to the block
+holding its last one's last byte (covering.trimmed_spans reads the records at the two
+edges; the index alone gives 16 kb windows' worth more). A `bgzip`-made VCF cuts blocks
+inside lines: an edge block that begins or ends inside a line is re-encoded for the ticket
+as a new BGZF block of the whole lines from the first kept record / up to the end of the
+last one, and the header's last block (shared with records) as one of the header's own
+lines. Those blocks are bytes the stored file lacks: they travel in sealed pieces only
+(`Sealed` parts may be literal bytes), and no stored segment serves a byte of the blocks
+they replace.
+
+Decrypted, the edit list skips everything in those segments but the wanted bytes, so the
+output is the file's header blocks, the region's BGZF blocks (or CRAM containers) and the
+EOF marker: a valid BGZF/BAM/BCF/VCF/CRAM file of whole records that samtools and bcftools
+read, with or without `-r`.
 
 Which blocks hold a region is genomics.services.covering's, shared with the region
 objects of tiers. Only the worker holds the archive key: the index is decrypted there,
 never in the web. What every ticket of a file needs beyond the index (the data keys of its
 stored header, the header blocks' last partial segment, the EOF marker, the payload's
-parts) is derived on its first ticket and kept in this process's memory only, for
-`INDEX_CACHE_SIZE` files, so a ticket costs one query, no decryption of the index or the
-header, and a read of at most two payload segments (the region's first and last, to be
-sealed anew); the grant is checked on every ticket.
+parts, a VCF header's re-encoded last block) is derived on its first ticket and kept in
+this process's memory only, for `INDEX_CACHE_SIZE` files, so a ticket costs one query, no
+decryption of the index or the header, and a read of the payload segments at the region's
+two edges (where its first and last records are looked for, within
+covering.EDGE_SCAN_BUDGET each, and which are sealed anew); the grant is checked on every
+ticket.
 """
 
 from __future__ import annotations
