@@ -371,15 +371,22 @@ class _Plaintext:
                 _read_plaintext(p.parts, p.keys, self.payload_size, htsindex.merge_ranges(missing))
             )
 
-    def bytes(self, start: int, end: int) -> bytes:
-        """Bytes [start, end) of the file's plaintext; the header's last partial segment and
-        the EOF marker come from the file's cached material."""
+    def cached(self, start: int, end: int) -> bytes | None:
+        """Bytes [start, end) from the file's cached material (the header's last partial
+        segment, the EOF marker), or None."""
         p = self.prepared
         if p.head_start <= start and end <= p.head_end:
             return p.head[start - p.head_start : end - p.head_start]
         eof_start = p.block_map.size - p.block_map.eof_size
         if eof_start <= start and end <= p.block_map.size and p.block_map.eof_size:
             return p.eof[start - eof_start : end - eof_start]
+        return None
+
+    def bytes(self, start: int, end: int) -> bytes:
+        """Bytes [start, end) of the file's plaintext."""
+        cached = self.cached(start, end)
+        if cached is not None:
+            return cached
         self.read([(start, end)])
         return _slice(self.segments, start, end)
 
@@ -389,7 +396,12 @@ def sealed_bytes(pieces: list[Sealed], plaintext: _Plaintext) -> list[bytes]:
     random nonces (§3.3: the data key's packet is in the recipient's header; a decryptor
     tries each of a header's data keys on every segment). The file's bytes are read and
     decrypted once (the segments the edge scan read are reused)."""
-    wanted = [part for piece in pieces for part in piece.parts if isinstance(part, tuple)]
+    wanted = [
+        part
+        for piece in pieces
+        for part in piece.parts
+        if isinstance(part, tuple) and plaintext.cached(*part) is None
+    ]
     plaintext.read(htsindex.merge_ranges(wanted))
     sealed = []
     for piece in pieces:
