@@ -292,9 +292,9 @@ def test_a_region_ticket_serves_its_blocks_and_header_with_less_than_64_kib_more
 ) -> None:
     """Issue 17's bound: bytes served <= the region's covering BGZF blocks + 2 x 64 KiB +
     the header, counted in plaintext (Crypt4GH's own header and 28 bytes a segment come on
-    top). The covering blocks are those the index gives, what the stream decrypts to
-    besides the header and the EOF: the index's bins can hold reads beyond the region (a
-    16 kb window's), which only parsing records would trim. Served on top of the decrypted
+    top). The covering blocks are what the stream decrypts to besides the header and the
+    EOF: from the first overlapping record's block to the last's (tests/genomics/
+    test_edge_records.py checks they are exactly those). Served on top of the decrypted
     bytes: only the sealed head's padding, under one segment. A stored 64 KiB segment for
     the header's few bytes and a partial stored segment at each end of the region went
     over the bound."""
