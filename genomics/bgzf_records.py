@@ -252,6 +252,90 @@ def _vcf(cursor: _Cursor) -> Record | None:
 _READERS = {"BAM": _bam, "BCF": _bcf, "VCF": _vcf}
 
 
+def _vcf_lines(cursor: _Cursor) -> Iterator[tuple[int, int, bytes]]:
+    """(start, end past the newline, line without it) of each data line from the cursor."""
+    text = cursor.text
+    while True:
+        at = cursor.position
+        newline = text.find(b"\n", at)
+        while newline < 0:
+            searched = len(text)
+            if not cursor.more():
+                break
+            newline = text.find(b"\n", searched)
+        end = newline + 1 if newline >= 0 else len(text)
+        if end <= at:
+            return
+        cursor.position = end
+        line = bytes(text[at : newline if newline >= 0 else end])
+        if line and not line.startswith(b"#"):
+            yield at, end, line
+
+
+def _vcf_overlapping(
+    cursor: _Cursor, wanted: str, start: int, end: int, first: bool
+) -> Record | None:
+    """The first (or last) VCF record overlapping [start, end) from the cursor on.
+
+    Dense files put thousands of lines in the 16 kb window a scan crosses, so a line is
+    parsed whole (REF, INFO/END) only when its span could reach `start`: from POS - 1, a
+    record reaches at most as far as its REF, which is shorter than its line, unless its
+    INFO has END. A line at or past `start` (and before `end`) overlaps by its first base."""
+    name = wanted.encode()
+    found: tuple[int, int, bytes] | None = None
+    for at, past, line in _vcf_lines(cursor):
+        fields = line.split(b"\t", 2)
+        if len(fields) < 3:
+            raise RecordUnreadable("a VCF line has fewer than 8 columns")
+        try:
+            begin = max(int(fields[1]) - 1, 0)
+        except ValueError as exc:
+            raise RecordUnreadable("a VCF line's POS is not a number") from exc
+        if fields[0] != name or begin >= end:
+            break
+        if begin < start:
+            if begin + len(line) <= start and b"END=" not in line:
+                continue  # its span ends before `start`
+            if vcf_span(line)[2] <= start:
+                continue
+        found = (at, past, line)
+        if first:
+            break
+    if found is None:
+        return None
+    at, past, line = found
+    contig, begin, stop = vcf_span(line)
+    last_block, offset = cursor.end_of(past)
+    return Record(cursor.voffset(at), last_block, offset, contig, begin, stop)
+
+
+def overlapping(
+    blocks: BlockTexts,
+    file_format: str,
+    voffset: int,
+    wanted: int | str,
+    start: int,
+    end: int,
+    *,
+    first: bool,
+) -> Record | None:
+    """The first (`first`) or last record of reference `wanted` (BAM/BCF: its number; VCF:
+    its name) overlapping [start, end), reading from `voffset` (a record's start) on, as
+    htslib's iterator: it stops at another reference or at a record beginning at or after
+    `end`. Raises RecordUnreadable, ScanBudgetExceeded."""
+    if file_format == "VCF":
+        return _vcf_overlapping(_Cursor(blocks, voffset), str(wanted), start, end, first)
+    found = None
+    for record in records(blocks, file_format, voffset):
+        if record.reference != wanted or record.begin >= end:
+            break
+        if record.overlaps(start, end):
+            found = record
+            if first:
+                break
+    return found
+
+
 def records(blocks: BlockTexts, file_format: str, voffset: int) -> Iterator[Record]:
     """The records of a BAM, BCF or bgzipped VCF from virtual offset `voffset` (where a
     record starts) on, in file order, up to the data's end. Raises RecordUnreadable,

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from threading import Lock
 
 from genomics import c4gh, htsindex, payloads
-from genomics.bgzf_records import BlockTexts, Record, ScanBudgetExceeded, records
+from genomics.bgzf_records import BlockTexts, Record, ScanBudgetExceeded, overlapping
 from genomics.models import FileIndex, GenomicFile
 from genomics.services.indexes import BlockMap, file_index_read
 
@@ -198,20 +198,6 @@ def _span_end(texts: BlockTexts, file_format: str, block: int, end: int) -> int:
     return following if end >= len(text) or text.endswith(b"\n") else block << 16 | end
 
 
-def _last_overlapping(
-    texts: BlockTexts, file_format: str, wanted: int | str, start: int, end: int, voffset: int
-) -> Record | None:
-    """The last record overlapping [start, end) from `voffset` on (htslib's iterator stops
-    at another reference or at a record beginning at or after `end`)."""
-    last = None
-    for record in records(texts, file_format, voffset):
-        if record.reference != wanted or record.begin >= end:
-            break
-        if record.overlaps(start, end):
-            last = record
-    return last
-
-
 def trimmed_spans(
     parsed: htsindex.BinnedIndex,
     block_map: BlockMap,
@@ -239,15 +225,9 @@ def trimmed_spans(
     first: Record | None = None
     texts.budget = EDGE_SCAN_BUDGET
     try:
-        for record in records(texts, file_format, chunks[0][0]):
-            if record.reference != wanted or record.begin >= end:
-                return []
-            if record.overlaps(start, end):
-                first = record
-                break
-        else:
+        first = overlapping(texts, file_format, chunks[0][0], wanted, start, end, first=True)
+        if first is None:
             return []
-        assert first is not None
         span_start = _span_start(texts, file_format, first.start)
     except ScanBudgetExceeded:
         span_start = _span_start(texts, file_format, chunks[0][0])
@@ -258,9 +238,9 @@ def trimmed_spans(
         floor = max(first.start, htsindex.min_offset(parsed, reference, end - 1))
         texts.budget = EDGE_SCAN_BUDGET
         try:
-            last = _last_overlapping(texts, file_format, wanted, start, end, floor)
+            last = overlapping(texts, file_format, floor, wanted, start, end, first=False)
             if last is None and floor > first.start:
-                last = _last_overlapping(texts, file_format, wanted, start, end, first.start)
+                last = overlapping(texts, file_format, first.start, wanted, start, end, first=False)
         except ScanBudgetExceeded:
             last = None
     if last is not None:
