@@ -324,7 +324,10 @@ def overlapping(
     htslib's iterator: it stops at another reference or at a record beginning at or after
     `end`. Raises RecordUnreadable, ScanBudgetExceeded."""
     if file_format == "VCF":
-        return _vcf_overlapping(_Cursor(blocks, voffset), str(wanted), start, end, first)
+        try:
+            return _vcf_overlapping(_Cursor(blocks, voffset), str(wanted), start, end, first)
+        except UnicodeDecodeError as exc:
+            raise RecordUnreadable("a VCF line is not text") from exc
     found = None
     for record in records(blocks, file_format, voffset):
         if record.reference != wanted or record.begin >= end:
@@ -343,7 +346,12 @@ def records(blocks: BlockTexts, file_format: str, voffset: int) -> Iterator[Reco
     cursor = _Cursor(blocks, voffset)
     read = _READERS[file_format]
     while True:
-        record = read(cursor)
+        try:
+            record = read(cursor)
+        except (struct.error, UnicodeDecodeError) as exc:
+            # A donor's file that htslib indexed should parse; one that does not (a CIGAR
+            # running past its record) is refused here, not crashed on.
+            raise RecordUnreadable(f"a {file_format} record is damaged") from exc
         if record is None:
             return
         yield record

@@ -6,6 +6,7 @@ holding the last byte of the last one, and a region without records keeps no blo
 
 from __future__ import annotations
 
+import struct
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -248,3 +249,13 @@ def test_a_ticket_that_has_scanned_its_limit_keeps_the_index_blocks_for_more_reg
     assert served() == local.trimmed("chr1", *MID_WINDOW)
     texts.spent = covering.TICKET_SCAN_LIMIT
     assert served() == local.index_bytes("chr1", *MID_WINDOW) != local.trimmed("chr1", *MID_WINDOW)
+
+
+def test_a_damaged_record_at_an_edge_is_refused_not_crashed_on() -> None:
+    """A BAM record whose CIGAR count runs past its bytes raises RecordUnreadable (the
+    ticket then serves the index's blocks), never a bare struct.error."""
+    core = struct.pack("<iiBBHHHiiii", 0, 100, 2, 60, 0, 60_000, 0, 0, -1, -1, 0) + b"r\0"
+    block = bgzf_records.bgzf_blocks(struct.pack("<i", len(core)) + core)
+    texts = bgzf_records.BlockTexts(lambda a, b: block[a:b], [0], len(block), 1 << 20)
+    with pytest.raises(bgzf_records.RecordUnreadable):
+        list(bgzf_records.records(texts, "BAM", 0))
