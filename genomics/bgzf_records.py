@@ -228,28 +228,7 @@ def vcf_span(line: bytes) -> tuple[str, int, int]:
     return fields[0].decode(), begin, stop
 
 
-def _vcf(cursor: _Cursor) -> Record | None:
-    while True:
-        at = cursor.position
-        newline = cursor.text.find(b"\n", at)
-        while newline < 0:
-            searched = len(cursor.text)
-            if not cursor.more():
-                break
-            newline = cursor.text.find(b"\n", searched)
-        end = newline + 1 if newline >= 0 else len(cursor.text)
-        if end <= at:
-            return None
-        cursor.position = end
-        line = bytes(cursor.text[at : newline if newline >= 0 else end])
-        if not line or line.startswith(b"#"):
-            continue
-        contig, begin, stop = vcf_span(line)
-        last_block, past = cursor.end_of(end)
-        return Record(cursor.voffset(at), last_block, past, contig, begin, stop)
-
-
-_READERS = {"BAM": _bam, "BCF": _bcf, "VCF": _vcf}
+_READERS = {"BAM": _bam, "BCF": _bcf}
 
 
 def _vcf_lines(cursor: _Cursor) -> Iterator[tuple[int, int, bytes]]:
@@ -340,8 +319,9 @@ def overlapping(
 
 
 def records(blocks: BlockTexts, file_format: str, voffset: int) -> Iterator[Record]:
-    """The records of a BAM, BCF or bgzipped VCF from virtual offset `voffset` (where a
-    record starts) on, in file order, up to the data's end. Raises RecordUnreadable,
+    """The records of a BAM or BCF from virtual offset `voffset` (where a record starts) on,
+    in file order, up to the data's end (a VCF's lines are walked by `overlapping`, which
+    parses only the lines that could matter). Raises RecordUnreadable,
     ScanBudgetExceeded."""
     cursor = _Cursor(blocks, voffset)
     read = _READERS[file_format]
