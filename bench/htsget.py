@@ -11,9 +11,9 @@ authentication, the live-grant check, the audit entry, the socket round trip).
 For random 1 Mb regions:
 - bytes served (header + segments) / (the region's minimal covering BGZF blocks + 2 x 64 KiB
   + the file's header blocks + the header): must be <= 1; and the bytes served beyond
-  what the stream decrypts to (the file's header blocks, the index's blocks for the region,
-  the EOF), which the ticket's layout costs: under 64 KiB of padding, plus Crypt4GH's own
-  header and 28 bytes a segment;
+  what the stream decrypts to (the file's header blocks, the blocks from the region's
+  first overlapping record to its last, the EOF), which the ticket's layout costs: under
+  64 KiB of padding, plus Crypt4GH's own header and 28 bytes a segment;
 - ticket latency p50 / p95 (target p95 < 100 ms);
 - time to the decrypted slice (ticket, every URL fetched, reference `crypt4gh` decryption)
   vs `samtools view -u` / `bcftools view -r -Ou` of the region on a local indexed plaintext

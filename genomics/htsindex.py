@@ -152,6 +152,14 @@ def _min_offset(index: BinnedIndex, ref: ReferenceBins, start: int) -> int:
     return 0
 
 
+def min_offset(index: BinnedIndex, reference: int, position: int) -> int:
+    """No record of reference number `reference` overlapping `position` begins before this
+    virtual offset, which is where a record begins (0 for a reference without records)."""
+    if not 0 <= reference < len(index.references):
+        return 0
+    return _min_offset(index, index.references[reference], min(position, MAX_POSITION - 1))
+
+
 def _max_offset(index: BinnedIndex, ref: ReferenceBins, end: int) -> int:
     """No record starting at or after `end` comes before this virtual offset: the first
     chunk of the next existing bin to the right of `end` (htslib's `hts_itr_query`)."""

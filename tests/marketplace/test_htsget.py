@@ -16,6 +16,7 @@ import random
 import socket
 import string
 import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,7 +33,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from genomics import c4gh, payloads, ticketer
+from genomics import c4gh, htsindex, payloads, ticketer
 from genomics.models import FileIndex, GenomicFile
 from genomics.services import covering, tickets
 from genomics.services.grants import grant_create
@@ -291,9 +292,9 @@ def test_a_region_ticket_serves_its_blocks_and_header_with_less_than_64_kib_more
 ) -> None:
     """Issue 17's bound: bytes served <= the region's covering BGZF blocks + 2 x 64 KiB +
     the header, counted in plaintext (Crypt4GH's own header and 28 bytes a segment come on
-    top). The covering blocks are those the index gives, what the stream decrypts to
-    besides the header and the EOF: the index's bins can hold reads beyond the region (a
-    16 kb window's), which only parsing records would trim. Served on top of the decrypted
+    top). The covering blocks are what the stream decrypts to besides the header and the
+    EOF: from the first overlapping record's block to the last's (tests/genomics/
+    test_edge_records.py checks they are exactly those). Served on top of the decrypted
     bytes: only the sealed head's padding, under one segment. A stored 64 KiB segment for
     the header's few bytes and a partial stored segment at each end of the region went
     over the bound."""
@@ -424,9 +425,11 @@ def test_a_files_ticket_material_is_derived_once_and_the_grant_checked_every_tim
         )
         return out.getvalue()
 
-    # Once derived, a ticket decrypts neither the index nor the stored header, reads at
-    # most the two payload segments it seals anew (the region's first and last), and costs
-    # one query: the file, its index and the grant for this key.
+    # Once derived, a ticket decrypts neither the index nor the stored header, reads only
+    # the payload segments of the index's blocks for the region (where it looks for the
+    # first and last overlapping records, and seals the region's first and last segments
+    # anew) and the one before them (whether an edge block begins inside a line), each
+    # once; and costs one query: the file, its index and the grant for this key.
     derived: list[str] = []
     read = 0
 
@@ -448,7 +451,13 @@ def test_a_files_ticket_material_is_derived_once_and_the_grant_checked_every_tim
     with django_assert_num_queries(1):
         again = ask(public)
     assert "file_index_read" not in derived and "decrypt_header" not in derived
-    assert 0 < read <= 2 * c4gh.CIPHER_SEGMENT_SIZE
+    prepared = next(iter(tickets._cache.values()))
+    assert isinstance(prepared.parsed, htsindex.BinnedIndex)
+    chunks = covering.region_chunks(prepared.parsed, prepared.block_map, *BAM_REGION)
+    low = chunks[0][0] >> 16
+    high = htsindex.block_end(prepared.block_map.blocks, chunks[-1][1] >> 16, bam.payload_size)
+    segments = len(range(low // c4gh.SEGMENT_SIZE - 1, (high - 1) // c4gh.SEGMENT_SIZE + 1))
+    assert 0 < read <= segments * c4gh.CIPHER_SEGMENT_SIZE
     # The grant is still checked for every key: the cached material serves no other.
     _, stranger = c4gh.generate_keypair()
     with pytest.raises(tickets.TicketRefused) as refused:
@@ -614,3 +623,94 @@ def test_a_ticket_service_that_does_not_answer_is_a_server_error_not_the_clients
     monkeypatch.setattr(htsget_service, "ticket_request", down)
     answer = granted.client().get(f"{HTSGET}/reads/{granted.bam.pk}?referenceName=CHROMOSOME_I")
     assert error(answer) == (503, "ServiceUnavailable")
+
+
+def bgzip_made_vcf(path: Path, records: int, step: int) -> Path:
+    """A VCF compressed by the `bgzip` command, which cuts a block every 64 KiB of text
+    wherever it falls: ~700-byte lines, so most blocks begin and end inside a record (and
+    the header's block ends inside one). Indexed locally, as the comparison."""
+    rng = random.Random(23)
+    lines = [
+        "##fileformat=VCFv4.2",
+        "##contig=<ID=chr1,length=1000000>",
+        '##INFO=<ID=PAD,Number=1,Type=String,Description="Padding">',
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
+    ]
+    for number in range(records):
+        ref = "ACGT"[number % 4] * (1 + number % 7)  # deletions of up to 6 bases
+        pad = "".join(rng.choice(string.ascii_letters) for _ in range(680))
+        lines.append(f"chr1\t{100 + number * step}\t.\t{ref}\tT\t50\tPASS\tPAD={pad}")
+    with path.open("wb") as out:
+        subprocess.run(
+            ["bgzip", "-c"], input="\n".join(lines).encode() + b"\n", stdout=out, check=True
+        )
+    subprocess.run(["bcftools", "index", "-t", str(path)], check=True)
+    return path
+
+
+def overlapping(records: list[str], regions: list[tuple[str, int, int]]) -> list[str]:
+    """The VCF lines that overlap a region (POS..POS+len(REF)-1, 1-based; VCF 4.3 §1.6)."""
+    kept = []
+    for line in records:
+        fields = line.split("\t")
+        begin = int(fields[1]) - 1
+        stop = begin + len(fields[3])
+        if any(fields[0] == n and stop > s and begin < e for n, s, e in regions):
+            kept.append(line)
+    return kept
+
+
+def test_a_bgzip_made_vcf_slice_is_whole_lines_that_plain_bcftools_view_reads(
+    archive_key,  # noqa: F811
+    worker,  # noqa: F811
+    make_user,
+    tmp_path: Path,
+) -> None:
+    """The edge blocks of a `bgzip`-made VCF are cut inside records: a ticket re-encodes
+    them (sealed for the ticket) so that the slice the reference `crypt4gh` CLI decrypts
+    is whole lines, which `bcftools view` reads to the end without `-r`: its records that
+    overlap the region(s) are exactly `bcftools view -r`'s on the original. Whole blocks
+    (the code before) left a broken line at each edge, where bcftools stopped."""
+    from tests.acceptance.test_marketplace_flow import keygen
+
+    original = bgzip_made_vcf(tmp_path / "bgzipped.vcf.gz", records=3000, step=50)
+    vcf = _ingest(make_user(Role.DONOR), original.read_bytes(), "bgzipped.vcf.gz")
+    secret_path, public_path = keygen(tmp_path)
+    grant_create(file=vcf, recipient_public_key=c4gh.parse_public_key(public_path.read_text()))
+    archive_pub = tmp_path / "archive.pub"
+    archive_pub.write_text(c4gh.public_key_text(bytes(archive_key.public_key)))
+    stored = [(p.payload_offset, p.size, p.storage_name) for p in vcf.parts.all()]
+    every = set(lines(["bcftools", "view", "-H", str(original)]))
+    cases: list[list[tuple[str, int, int]]] = [
+        [("chr1", 50_020, 60_020)],
+        [("chr1", 20_000, 25_000), ("chr1", 100_000, 104_000)],  # two regions far apart
+    ]
+    for regions in cases:
+        parts = tickets.ticket_build(
+            file_id=str(vcf.pk),
+            recipient_public=c4gh.parse_public_key(public_path.read_text()),
+            regions=list(regions),
+            header_only=False,
+        )
+        stream = parts.header + b"".join(
+            piece if isinstance(piece, bytes) else b"".join(payloads.read_range(stored, *piece))
+            for piece in parts.pieces
+        )
+        sliced = tmp_path / "slice.vcf.gz"
+        sliced.write_bytes(
+            subprocess.run(
+                ["crypt4gh", "decrypt", "--sk", str(secret_path), "--sender_pk", str(archive_pub)],
+                input=stream,
+                capture_output=True,
+                check=True,
+                env={"PATH": str(Path(sys.executable).parent)},
+            ).stdout
+        )
+        # Every line is one of the original's: no line glued from two records' halves
+        # (which can even parse) and none cut short at the end.
+        records = lines(["bcftools", "view", "-H", str(sliced)])
+        assert set(records) <= every, (regions, [r[:60] for r in set(records) - every])
+        where = ",".join(f"{n}:{s + 1}-{e}" for n, s, e in regions)
+        want = lines(["bcftools", "view", "-H", "-r", where, str(original)])
+        assert overlapping(records, regions) == want and len(want) > 50, regions
+        assert sliced.stat().st_size < original.stat().st_size / 4, regions
