@@ -146,8 +146,9 @@ def region_ranges(
 
 Span = tuple[int, int]
 """Virtual offsets [start, end) of kept bytes: whole blocks when both offsets are block
-starts (offset 0 in the block); a VCF span may start or end inside a block, at a line's
-start or just past its newline (the ticket re-encodes that block, genomics.services.tickets).
+starts (offset 0 in the block); a span may start or end inside a block, at a record's
+start or just past its end (a VCF line's newline) (the ticket re-encodes that block,
+genomics.services.tickets).
 A byte range [a, b) of a non-BGZF file (CRAM) is the span (a << 16, b << 16)."""
 
 
@@ -178,10 +179,15 @@ def _starts_mid_line(texts: BlockTexts, block: int) -> bool:
 
 
 def _span_start(texts: BlockTexts, file_format: str, voffset: int) -> int:
-    """Where a kept span starts for the record at `voffset`: its block's start, or for a
-    VCF block that begins inside a line, the record itself."""
-    if file_format != "VCF" or not voffset & 0xFFFF:
-        return voffset >> 16 << 16
+    """Where a kept span starts for the record at `voffset`: its block's start, or the
+    record itself for a VCF block that begins inside a line and for any BAM/BCF block the
+    record does not begin (binary records may run across blocks, as `bcftools view -Ob`
+    writes them, and a reader cannot find the next record in a block that begins inside
+    one: SAMv1 §4.2, VCFv4.3 §6.3)."""
+    if not voffset & 0xFFFF:
+        return voffset
+    if file_format != "VCF":
+        return voffset
     texts.budget = max(texts.budget, EDGE_CUT_BUDGET)
     return voffset if _starts_mid_line(texts, voffset >> 16) else voffset >> 16 << 16
 
@@ -191,11 +197,13 @@ def _span_end(texts: BlockTexts, file_format: str, block: int, end: int) -> int:
     block at `block`: the block's end, or for a VCF block that ends inside a line, the
     record's end."""
     following = texts.next_block(block) << 16
-    if file_format != "VCF":
-        return following
     texts.budget = max(texts.budget, EDGE_CUT_BUDGET)
     text = texts.text(block)
-    return following if end >= len(text) or text.endswith(b"\n") else block << 16 | end
+    if end >= len(text) or (file_format == "VCF" and text.endswith(b"\n")):
+        return following
+    # A BAM/BCF block the record does not end: the next record begins in it and may run
+    # into the block after, which the stream does not go on with.
+    return block << 16 | end
 
 
 def trimmed_spans(

@@ -160,7 +160,10 @@ def _build(path: str, fd: int, file_format: str, size: int) -> tuple[str, bytes,
                     kind = "CSI" if file_format == "BCF" or long else "TBI"
                     pysam.tabix_index(
                         path,
-                        preset="vcf" if file_format == "VCF" else None,
+                        # The path is a /proc fd, without the .bcf suffix htslib would
+                        # otherwise guess the format from; pysam takes "bcf" (a CSI of the
+                        # BCF), which its type stubs do not list.
+                        preset="vcf" if file_format == "VCF" else "bcf",  # type: ignore[arg-type]
                         index=out_path,
                         force=True,
                         keep_original=True,

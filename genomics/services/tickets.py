@@ -140,17 +140,19 @@ def _prepared(file: GenomicFile, index: FileIndex, secret: bytes) -> _Prepared:
     head_start, eof_start = head_end // SEG * SEG, block_map.size - block_map.eof_size
     head_block, inside = block_map.header_end >> 16, block_map.header_end & 0xFFFF
     wanted = [(head_start, head_end), (eof_start, block_map.size)]
-    if block_map.format == "VCF" and inside:
+    if block_map.format in covering.TRIMMED_FORMATS and inside:
         wanted.append((head_block, head_end))
     plain = _read_plaintext(parts, keys, file.payload_size, htsindex.merge_ranges(wanted))
-    # A `bgzip`-made VCF shares the header's last block with records and may cut a line at
-    # its end: when the stream does not go on with the next block, the header ends with a
-    # re-encoded block of the header's own lines (VCF 4.3 §1.4-1.5), the same for every
-    # ticket of the file.
+    # A `bgzip`-made VCF (or a BCF/BAM whose writer did not flush after the header) shares
+    # the header's last block with records, the last of which may run into the next
+    # block: when the stream does not go on with that block's records, the header ends
+    # with a re-encoded block of the header alone (VCF 4.3 §1.4-1.5, SAMv1 §4.2), the same
+    # for every ticket of the file, so that class=header and a region in a gap serve no
+    # record (a small file is often one block: header and every record).
     head_stop, head_literal = head_end << 16, b""
-    if block_map.format == "VCF" and inside:
+    if block_map.format in covering.TRIMMED_FORMATS and inside:
         text = bgzf_records.inflate_block(_slice(plain, head_block, head_end))
-        if not text.endswith(b"\n"):
+        if len(text) > inside:
             head_stop, head_literal = block_map.header_end, bgzf_records.bgzf_blocks(text[:inside])
     prepared = _Prepared(
         parsed,
