@@ -24,7 +24,7 @@ def stack(shared_stack: LiveStack) -> LiveStack:
 
 def test_an_ingest_survives_its_worker_being_killed(stack: LiveStack, tmp_path: Path) -> None:
     donor = ApiUser.register(stack.base, "killed-donor", "donor")
-    vcf = samples.write_variants(tmp_path / "big.vcf", "w", records=2_000_000).read_bytes()
+    vcf = samples.write_variants(tmp_path / "big.vcf", "w", records=1_000_000).read_bytes()
     file_id = donor.upload(vcf, "big.vcf", chunk=8 * 1024 * 1024)
     path = f"/api/v1/files/{file_id}"
     donor.wait_for(
@@ -43,7 +43,7 @@ def test_an_ingest_survives_its_worker_being_killed(stack: LiveStack, tmp_path: 
     )
     assert ready["state"] == "ready", ready
     assert ready["plaintext_sha256"] == hashlib.sha256(vcf).hexdigest()
-    assert ready["metadata"]["records"] == 2_000_000
+    assert ready["metadata"]["records"] == 1_000_000
     with psycopg.connect(stack.database.url) as db:
         parts = {
             name
