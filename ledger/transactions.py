@@ -16,39 +16,24 @@ class TransactionFailed(RuntimeError):
     pass
 
 
-def _send(w3: Web3, account: LocalAccount, tx: dict[str, Any], nonce: int) -> Any:
-    """Sign and broadcast `tx` from `account` with `nonce`; its hash."""
-    tx = {"from": account.address, "chainId": w3.eth.chain_id, "nonce": nonce, **tx}
+def send_and_wait(w3: Web3, account: LocalAccount, tx: dict[str, Any]) -> TxReceipt:
+    tx = {
+        "from": account.address,
+        "chainId": w3.eth.chain_id,
+        "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+        **tx,
+    }
     tx.setdefault("gas", int(w3.eth.estimate_gas(tx) * 1.2))  # type: ignore[arg-type]
     base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
     tx.setdefault("maxPriorityFeePerGas", int(w3.eth.max_priority_fee))
     tx.setdefault("maxFeePerGas", 2 * base + tx["maxPriorityFeePerGas"])
-    return w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
-
-
-def _receipt(w3: Web3, tx_hash: Any) -> TxReceipt:
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+    signed = account.sign_transaction(tx)
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(signed.raw_transaction), timeout=RECEIPT_TIMEOUT_S
+    )
     if receipt["status"] != 1:
         raise TransactionFailed(f"transaction {Web3.to_hex(receipt['transactionHash'])} reverted")
     return receipt
-
-
-def send_and_wait(w3: Web3, account: LocalAccount, tx: dict[str, Any]) -> TxReceipt:
-    """Send `tx` from `account` (next pending nonce) and wait for its receipt; raises
-    TransactionFailed when it reverted."""
-    return send_all_and_wait(w3, account, [tx])[0]
-
-
-def send_all_and_wait(
-    w3: Web3, account: LocalAccount, txs: list[dict[str, Any]]
-) -> list[TxReceipt]:
-    """Send independent transactions from `account` with consecutive nonces, all before
-    waiting, then wait for every receipt (in order): with a block every second (anvil's
-    `--block-time`), ten mints are then one block, not ten. Raises TransactionFailed when
-    one reverted."""
-    nonce = w3.eth.get_transaction_count(account.address, "pending")
-    hashes = [_send(w3, account, tx, nonce + i) for i, tx in enumerate(txs)]
-    return [_receipt(w3, tx_hash) for tx_hash in hashes]
 
 
 def deploy(

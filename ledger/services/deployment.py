@@ -12,7 +12,7 @@ from ledger import chain
 from ledger.artifacts import load_artifact
 from ledger.models import ChainEvent, Deployment, IndexedBlock, IndexerCheckpoint
 from ledger.selectors.deployments import MARKET, TOKEN
-from ledger.transactions import deploy, send_all_and_wait
+from ledger.transactions import deploy, send_and_wait
 
 GENE = 10**18
 
@@ -77,14 +77,9 @@ def contracts_deploy(
         contract = w3.eth.contract(
             address=Web3.to_checksum_address(token), abi=load_artifact("GeneToken")["abi"]
         )
-        mints = [
-            {
-                "to": contract.address,
-                "data": contract.encode_abi("mint", args=[Web3.to_checksum_address(h), amount]),
-            }
-            for h, amount in mint.items()
-        ]
-        send_all_and_wait(w3, deployer, mints)
+        for holder, amount in mint.items():
+            data = contract.encode_abi("mint", args=[Web3.to_checksum_address(holder), amount])
+            send_and_wait(w3, deployer, {"to": contract.address, "data": data})
     with transaction.atomic():
         ChainEvent.objects.filter(chain_id=chain_id).delete()
         IndexedBlock.objects.filter(chain_id=chain_id).delete()
