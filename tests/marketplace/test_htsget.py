@@ -660,6 +660,21 @@ def overlapping(records: list[str], regions: list[tuple[str, int, int]]) -> list
     return kept
 
 
+def granted_to_a_new_key(
+    file: GenomicFile, archive: Any, tmp_path: Path
+) -> tuple[Path, Path, Path]:
+    """A fresh researcher key pair (`crypt4gh-keygen`) granted `file`, and the archive's
+    public key written where `crypt4gh decrypt --sender_pk` reads it:
+    (secret key path, public key path, archive public key path)."""
+    from tests.acceptance.test_marketplace_flow import keygen
+
+    secret_path, public_path = keygen(tmp_path)
+    grant_create(file=file, recipient_public_key=c4gh.parse_public_key(public_path.read_text()))
+    archive_pub = tmp_path / "archive.pub"
+    archive_pub.write_text(c4gh.public_key_text(bytes(archive.public_key)))
+    return secret_path, public_path, archive_pub
+
+
 def ticket_plaintext(
     file: GenomicFile,
     public_path: Path,
@@ -701,14 +716,9 @@ def test_a_bgzip_made_vcf_slice_is_whole_lines_that_plain_bcftools_view_reads(
     is whole lines, which `bcftools view` reads to the end without `-r`: its records that
     overlap the region(s) are exactly `bcftools view -r`'s on the original. Whole blocks
     (the code before) left a broken line at each edge, where bcftools stopped."""
-    from tests.acceptance.test_marketplace_flow import keygen
-
     original = bgzip_made_vcf(tmp_path / "bgzipped.vcf.gz", records=3000, step=50)
     vcf = _ingest(make_user(Role.DONOR), original.read_bytes(), "bgzipped.vcf.gz")
-    secret_path, public_path = keygen(tmp_path)
-    grant_create(file=vcf, recipient_public_key=c4gh.parse_public_key(public_path.read_text()))
-    archive_pub = tmp_path / "archive.pub"
-    archive_pub.write_text(c4gh.public_key_text(bytes(archive_key.public_key)))
+    secret_path, public_path, archive_pub = granted_to_a_new_key(vcf, archive_key, tmp_path)
     every = set(lines(["bcftools", "view", "-H", str(original)]))
     cases: list[list[tuple[str, int, int]]] = [
         [("chr1", 50_020, 60_020)],
@@ -737,14 +747,9 @@ def test_a_one_block_bgzip_made_vcf_serves_no_record_for_a_header_or_a_gap(
     class=header ticket and a ticket of a region in a gap must decrypt to the header alone
     (the header's lines re-encoded as a block of their own), and a region's to just its
     records; the block served whole (the code before) gave every record each time."""
-    from tests.acceptance.test_marketplace_flow import keygen
-
     original = bgzip_made_vcf(tmp_path / "small.vcf.gz", records=30, step=100)
     vcf = _ingest(make_user(Role.DONOR), original.read_bytes(), "small.vcf.gz")
-    secret_path, public_path = keygen(tmp_path)
-    grant_create(file=vcf, recipient_public_key=c4gh.parse_public_key(public_path.read_text()))
-    archive_pub = tmp_path / "archive.pub"
-    archive_pub.write_text(c4gh.public_key_text(bytes(archive_key.public_key)))
+    secret_path, public_path, archive_pub = granted_to_a_new_key(vcf, archive_key, tmp_path)
     header = lines(["bcftools", "view", "-h", "--no-version", str(original)])
     sliced = tmp_path / "slice.vcf.gz"
     cases: list[tuple[list[tuple[str, int, int]] | None, str]] = [
@@ -773,18 +778,13 @@ def test_a_bcf_is_indexed_at_ingest_and_served_by_region(
     """A BCF gets its CSI index at ingest (htslib reads the worker's file through a
     /proc/self/fd path, with no .bcf suffix to guess the format from: the preset says it),
     and a region ticket decrypts to a BCF holding that region's records."""
-    from tests.acceptance.test_marketplace_flow import keygen
-
     text = bgzip_made_vcf(tmp_path / "for-bcf.vcf.gz", records=3000, step=50)
     original = tmp_path / "cohort.bcf"
     subprocess.run(["bcftools", "view", "-Ob", "-o", str(original), str(text)], check=True)
     subprocess.run(["bcftools", "index", str(original)], check=True)
     bcf = _ingest(make_user(Role.DONOR), original.read_bytes(), "cohort.bcf")
     assert FileIndex.objects.get(file=bcf).index_format == "CSI"
-    secret_path, public_path = keygen(tmp_path)
-    grant_create(file=bcf, recipient_public_key=c4gh.parse_public_key(public_path.read_text()))
-    archive_pub = tmp_path / "archive.pub"
-    archive_pub.write_text(c4gh.public_key_text(bytes(archive_key.public_key)))
+    secret_path, public_path, archive_pub = granted_to_a_new_key(bcf, archive_key, tmp_path)
     regions = [("chr1", 50_020, 60_020)]
     sliced = tmp_path / "slice.bcf"
     sliced.write_bytes(ticket_plaintext(bcf, public_path, secret_path, archive_pub, regions))
